@@ -1,0 +1,301 @@
+// The stack config, validated once into one typed object before any resource exists.
+import * as pulumi from "@pulumi/pulumi";
+import { z } from "zod";
+import { containsAddress, isWholeInternet, parseAddress, parseCidr } from "./cidr";
+import { DB_ENGINES, PROVIDERS, ROLES, Provider, Role, DbEngine } from "./types";
+
+const NAMESPACE = "cutover";
+
+/** A user mistake in stack config. RunError makes Pulumi print the message without a stack trace. */
+export class ConfigError extends pulumi.RunError {
+    constructor(public readonly problems: string[]) {
+        super(`invalid stack config:\n${problems.map((p) => `  ${p}`).join("\n")}`);
+        this.name = "ConfigError";
+    }
+}
+
+const NAME = /^[a-z][a-z0-9-]{0,30}$/;
+const name = z.string().regex(NAME, { message: "a lower-case name: letters, digits and '-', starting with a letter, at most 31 characters" });
+
+const cidr = (what: string) =>
+    z.string().refine((s) => parseCidr(s) !== undefined, { message: `a ${what} CIDR such as 10.10.0.0/16, host bits zero` });
+
+const address = z.string().refine((s) => parseAddress(s) !== undefined, { message: "an IPv4 or IPv6 address" });
+
+const port = z.number().int().min(1).max(65535);
+
+const poolSchema = z.strictObject({
+    /** How many hosts of this role. */
+    count: z.number().int().min(1).max(50),
+    /** Droplet size slug or EC2 instance type. */
+    size: z.string().min(1),
+    /** aws only, app role only: a stateless web tier in an auto-scaling group behind a load balancer. */
+    autoscaling: z.strictObject({ min: z.number().int().min(1), max: z.number().int().min(1) }).optional(),
+});
+
+const existingHostSchema = z.strictObject({
+    name,
+    role: z.enum(ROLES),
+    publicAddress: address,
+    privateAddress: address,
+    user: z.string().min(1).optional(),
+    port: port.optional(),
+});
+
+const schema = z.strictObject({
+    /** This stack's site name: what `cutover:live` and the peer call it. */
+    site: name,
+    provider: z.enum(PROVIDERS),
+    /** Cloud region (DigitalOcean slug or AWS region). Not used by `existing`. */
+    region: z.string().min(1).optional(),
+    /** Who may reach SSH. */
+    adminCidrs: z.array(cidr("IPv4 or IPv6")).min(1),
+    /** The site's private network: the VPC range, or the range existing hosts' private addresses live in. */
+    network: z.strictObject({ cidr: cidr("private IPv4") }),
+    /** Hosts to create per role (digitalocean, aws). */
+    pools: z.partialRecord(z.enum(ROLES), poolSchema).optional(),
+    /** Hosts that already exist (existing). */
+    hosts: z.array(existingHostSchema).min(1).optional(),
+    /** Jump host for existing hosts (the command provider's `proxy`). */
+    bastion: z.strictObject({ host: z.string().min(1), user: z.string().min(1).optional(), port: port.optional() }).optional(),
+    /** Login user for the program's SSH connections. */
+    sshUser: z.string().min(1).optional(),
+    /** Admin public keys installed on created hosts. */
+    sshPublicKeys: z.array(z.string().regex(/^(ssh-(ed25519|rsa)|ecdsa-sha2-nistp\d+) [A-Za-z0-9+/=]+( .*)?$/, { message: "an OpenSSH public key line" })).optional(),
+    /** Private key for existing hosts (a Pulumi secret). Created hosts get a program-owned deploy key. */
+    sshPrivateKey: z.string().min(1).optional(),
+    /** Image: DigitalOcean slug or AWS AMI id. Defaults to Debian 12. */
+    image: z.string().min(1).optional(),
+    /** The other site's stack, "org/project/stack". */
+    peer: z.string().regex(/^[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+$/, { message: "a stack reference \"org/project/stack\"" }).optional(),
+    /** Whether the edge is reached through Cloudflare's proxy (then HTTP/HTTPS is admitted only from Cloudflare). */
+    edge: z.strictObject({ proxied: z.boolean() }).optional(),
+    database: z.strictObject({ engine: z.enum(DB_ENGINES) }).optional(),
+});
+
+type Raw = z.infer<typeof schema>;
+
+export interface PoolSpec {
+    count: number;
+    size: string;
+    autoscaling?: { min: number; max: number };
+}
+
+export interface ExistingHostSpec {
+    name: string;
+    role: Role;
+    publicAddress: string;
+    privateAddress: string;
+    user: string;
+    port: number;
+}
+
+/** The validated config every component is built from. */
+export interface SiteConfig {
+    stack: string;
+    site: string;
+    provider: Provider;
+    region: string;
+    adminCidrs: string[];
+    networkCidr: string;
+    pools: Partial<Record<Role, PoolSpec>>;
+    existingHosts: ExistingHostSpec[];
+    bastion?: { host: string; user: string; port: number };
+    sshUser: string;
+    sshPublicKeys: string[];
+    /** Secret: only set for `existing`. */
+    sshPrivateKey?: pulumi.Output<string>;
+    image: string;
+    peer?: string;
+    edgeProxied: boolean;
+    dbEngine: DbEngine;
+}
+
+const DEFAULT_IMAGE: Record<Provider, string> = {
+    digitalocean: "debian-12-x64",
+    aws: "", // looked up: the newest official Debian 12 AMI of the region
+    existing: "",
+};
+const DEFAULT_USER: Record<Provider, string> = { digitalocean: "root", aws: "admin", existing: "root" };
+
+function showValue(value: unknown): string {
+    if (value === undefined) return "(missing)";
+    return JSON.stringify(value);
+}
+
+function keyPath(path: PropertyKey[]): string {
+    const [top, ...rest] = path;
+    return `${NAMESPACE}:${String(top ?? "")}${rest.map((p) => (typeof p === "number" ? `[${p}]` : `.${String(p)}`)).join("")}`;
+}
+
+// Finds the object schema at a path so an unknown-key error can list the keys that are allowed.
+function allowedKeys(path: PropertyKey[]): string[] {
+    let node: z.ZodType = schema;
+    for (const step of path) {
+        while (node instanceof z.ZodOptional) node = node.unwrap() as z.ZodType;
+        if (node instanceof z.ZodObject) node = node.shape[String(step)];
+        else if (node instanceof z.ZodArray) node = node.element as z.ZodType;
+        else if (node instanceof z.ZodRecord) node = node.valueType as z.ZodType;
+        if (!node) return [];
+    }
+    while (node instanceof z.ZodOptional) node = node.unwrap() as z.ZodType;
+    if (node instanceof z.ZodRecord) return [...ROLES];
+    return node instanceof z.ZodObject ? Object.keys(node.shape) : [];
+}
+
+function describeIssue(issue: z.core.$ZodIssue & { input?: unknown }, secretTop: Set<string>): string {
+    const key = keyPath(issue.path);
+    // A secret's value never reaches a message, however it is malformed.
+    const show = (v: unknown) => (secretTop.has(String(issue.path[0])) ? "(secret value hidden)" : showValue(v));
+    switch (issue.code) {
+        case "invalid_value":
+            return `${key}: ${show(issue.input)} is not one of ${issue.values.join(", ")}`;
+        case "unrecognized_keys":
+            return issue.keys
+                .map((k) => `${keyPath([...issue.path, k])}: unknown key; allowed here: ${allowedKeys(issue.path).join(", ")}`)
+                .join("\n  ");
+        case "invalid_key":
+            return `${keyPath(issue.path)}: ${show(issue.input)} is not a role; allowed: ${ROLES.join(", ")}`;
+        case "too_small":
+            if (issue.origin === "array") return `${key}: ${show(issue.input)} needs at least ${issue.minimum} entr${issue.minimum === 1 ? "y" : "ies"}`;
+            return `${key}: ${show(issue.input)} is too small: must be at least ${issue.minimum}`;
+        case "too_big":
+            return `${key}: ${show(issue.input)} is too big: must be at most ${issue.maximum}`;
+        case "invalid_type":
+            if (issue.input === undefined) return `${key}: is required (${issue.expected})`;
+            if (issue.expected === "int") return `${key}: ${show(issue.input)} is not allowed: must be a whole number`;
+            return `${key}: ${show(issue.input)} is not allowed: must be ${issue.expected === "object" ? "an object" : issue.expected === "array" ? "a list" : `a ${issue.expected}`}`;
+        default:
+            return `${key}: ${show(issue.input)} is not allowed: must be ${issue.message}`;
+    }
+}
+
+// Structured values reach the program as JSON text; plain strings stay as they are.
+function decode(text: string): unknown {
+    const t = text.trim();
+    if (t.startsWith("{") || t.startsWith("[")) {
+        try {
+            return JSON.parse(t);
+        } catch {
+            return text;
+        }
+    }
+    return text;
+}
+
+/** Rules that span keys: each returns messages in the same key/value/allowed shape. */
+function crossCheck(raw: Raw, secretKeys: Set<string>, stack: string): string[] {
+    const show = showValue;
+    const problems: string[] = [];
+    const cloud = raw.provider !== "existing";
+    const network = parseCidr(raw.network.cidr)!;
+
+    if (network.version !== 4 || network.prefix < 16 || network.prefix > 24) {
+        problems.push(`${keyPath(["network", "cidr"])}: ${show(raw.network.cidr)} is not allowed: must be an IPv4 range from /16 to /24`);
+    }
+    for (const [i, c] of raw.adminCidrs.entries()) {
+        if (isWholeInternet(c)) {
+            problems.push(`${keyPath(["adminCidrs", i])}: ${show(c)} is not allowed: SSH must not be open to the whole internet; name your office/VPN ranges`);
+        }
+    }
+    if (cloud) {
+        if (!raw.region) problems.push(`${keyPath(["region"])}: is required with provider ${raw.provider}`);
+        if (!raw.pools || Object.keys(raw.pools).length === 0) problems.push(`${keyPath(["pools"])}: is required with provider ${raw.provider} (hosts to create per role)`);
+        if (raw.hosts) problems.push(`${keyPath(["hosts"])}: is not allowed with provider ${raw.provider}; use cutover:pools, or provider existing`);
+        if (raw.bastion) problems.push(`${keyPath(["bastion"])}: is not allowed with provider ${raw.provider}; only existing hosts are reached through a bastion`);
+        const pools = raw.pools ?? {};
+        for (const [role, pool] of Object.entries(pools)) {
+            if (!pool?.autoscaling) continue;
+            if (raw.provider !== "aws" || role !== "app") {
+                problems.push(`${keyPath(["pools", role, "autoscaling"])}: is not allowed: only the app pool of provider aws auto-scales`);
+            } else if (pool.autoscaling.min > pool.autoscaling.max) {
+                problems.push(`${keyPath(["pools", role, "autoscaling"])}: ${show(pool.autoscaling)} is not allowed: min must not exceed max`);
+            }
+        }
+        if (raw.pools && !pools.edge && !pools.app?.autoscaling) {
+            problems.push(`${keyPath(["pools"])}: ${show(Object.keys(pools))} has no edge: add an edge pool, or an auto-scaled app pool (aws) whose load balancer is the edge`);
+        }
+    } else {
+        if (raw.region) problems.push(`${keyPath(["region"])}: ${show(raw.region)} is not allowed with provider existing`);
+        if (raw.pools) problems.push(`${keyPath(["pools"])}: is not allowed with provider existing; list the hosts in cutover:hosts`);
+        if (!raw.hosts) problems.push(`${keyPath(["hosts"])}: is required with provider existing (name, role, publicAddress, privateAddress)`);
+        if (!raw.sshPrivateKey) problems.push(`${keyPath(["sshPrivateKey"])}: is required with provider existing: pulumi config set --secret cutover:sshPrivateKey < key`);
+        const hosts = raw.hosts ?? [];
+        const seenName = new Map<string, number>();
+        const seenAddress = new Map<string, number>();
+        for (const [i, h] of hosts.entries()) {
+            const first = seenName.get(h.name);
+            if (first !== undefined) problems.push(`${keyPath(["hosts", i, "name"])}: ${show(h.name)} is not allowed: duplicate of cutover:hosts[${first}].name; host names must be unique`);
+            else seenName.set(h.name, i);
+            for (const field of ["publicAddress", "privateAddress"] as const) {
+                const prev = seenAddress.get(h[field]);
+                if (prev !== undefined) problems.push(`${keyPath(["hosts", i, field])}: ${show(h[field])} is not allowed: already used by cutover:hosts[${prev}]`);
+                else seenAddress.set(h[field], i);
+            }
+            if (!containsAddress(network, h.privateAddress)) {
+                problems.push(`${keyPath(["hosts", i, "privateAddress"])}: ${show(h.privateAddress)} is not allowed: must be inside cutover:network.cidr ${raw.network.cidr}`);
+            }
+        }
+        if (hosts.length > 0 && !hosts.some((h) => h.role === "edge")) {
+            problems.push(`${keyPath(["hosts"])}: has no host with role edge; one is needed for DNS to point at`);
+        }
+    }
+    if (raw.sshPrivateKey && !secretKeys.has(`${NAMESPACE}:sshPrivateKey`)) {
+        problems.push(`${keyPath(["sshPrivateKey"])}: (value hidden) must be a secret: set it with pulumi config set --secret`);
+    }
+    if (raw.peer && raw.peer.split("/")[2] === stack) {
+        problems.push(`${keyPath(["peer"])}: ${show(raw.peer)} is not allowed: a stack cannot be its own peer`);
+    }
+    return problems;
+}
+
+/**
+ * Validates the whole config of one stack. `values` is the engine's config map
+ * ("cutover:site" -> text); keys of other namespaces (aws:, digitalocean:) are left
+ * to their providers. Throws ConfigError listing every problem at once.
+ */
+export function parseSiteConfig(values: Record<string, string>, secretKeys: string[], stack: string): SiteConfig {
+    const mine: Record<string, unknown> = {};
+    for (const [key, text] of Object.entries(values)) {
+        if (key.startsWith(`${NAMESPACE}:`)) mine[key.slice(NAMESPACE.length + 1)] = decode(text);
+    }
+    const parsed = schema.safeParse(mine, { reportInput: true });
+    if (!parsed.success) {
+        const secretTop = new Set(secretKeys.filter((k) => k.startsWith(`${NAMESPACE}:`)).map((k) => k.slice(NAMESPACE.length + 1)));
+        throw new ConfigError(parsed.error.issues.map((i) => describeIssue(i, secretTop)));
+    }
+    const raw = parsed.data;
+    const secrets = new Set(secretKeys);
+    const problems = crossCheck(raw, secrets, stack);
+    if (problems.length > 0) throw new ConfigError(problems);
+
+    const user = raw.sshUser ?? DEFAULT_USER[raw.provider];
+    return {
+        stack,
+        site: raw.site,
+        provider: raw.provider,
+        region: raw.region ?? "",
+        adminCidrs: raw.adminCidrs,
+        networkCidr: raw.network.cidr,
+        pools: raw.pools ?? {},
+        existingHosts: (raw.hosts ?? []).map((h) => ({ ...h, user: h.user ?? user, port: h.port ?? 22 })),
+        bastion: raw.bastion ? { host: raw.bastion.host, user: raw.bastion.user ?? user, port: raw.bastion.port ?? 22 } : undefined,
+        sshUser: user,
+        sshPublicKeys: raw.sshPublicKeys ?? [],
+        sshPrivateKey: raw.sshPrivateKey ? pulumi.secret(raw.sshPrivateKey) : undefined,
+        image: raw.image ?? DEFAULT_IMAGE[raw.provider],
+        peer: raw.peer,
+        edgeProxied: raw.edge?.proxied ?? true,
+        dbEngine: raw.database?.engine ?? "mariadb",
+    };
+}
+
+// The SDK knows which keys were set with --secret but keeps the check internal (not in its typings).
+const { isConfigSecret } = require("@pulumi/pulumi/runtime/config") as { isConfigSecret(key: string): boolean };
+
+/** Reads the running stack's config from the Pulumi runtime. */
+export function loadSiteConfig(): SiteConfig {
+    const values = pulumi.runtime.allConfig();
+    const secretKeys = Object.keys(values).filter((k) => isConfigSecret(k));
+    return parseSiteConfig(values, secretKeys, pulumi.getStack());
+}

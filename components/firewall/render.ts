@@ -1,0 +1,150 @@
+// Inbound policy per role, and the UFW script that enforces it on a host.
+// The cloud layer (DigitalOcean firewall, AWS security group) is built from the same rules.
+import { isWholeInternet } from "../cidr";
+import { DbEngine, Role } from "../types";
+
+export interface InboundRule {
+    protocol: "tcp" | "udp";
+    port: number;
+    /** CIDRs allowed in; never empty. */
+    sources: string[];
+    /** Why the port is open; becomes the UFW comment and the cloud rule description. */
+    purpose: string;
+}
+
+export interface Service {
+    name: string;
+    protocol: "tcp" | "udp";
+    port: number;
+    /** Who may connect: the world (or Cloudflare), the site's private network, or admins only. */
+    exposure: "public" | "site" | "admin";
+}
+
+export const DB_PORTS: Record<DbEngine, number> = { mysql: 3306, mariadb: 3306, postgres: 5432 };
+export const APP_PORT = 8080;
+export const REDIS_PORT = 6379;
+
+/** What a host of a role listens on. The inventory output and the firewall both come from here. */
+export function roleServices(role: Role, dbEngine: DbEngine): Service[] {
+    const ssh: Service = { name: "ssh", protocol: "tcp", port: 22, exposure: "admin" };
+    switch (role) {
+        case "edge":
+            return [ssh, { name: "http", protocol: "tcp", port: 80, exposure: "public" }, { name: "https", protocol: "tcp", port: 443, exposure: "public" }];
+        case "app":
+            return [ssh, { name: "app-http", protocol: "tcp", port: APP_PORT, exposure: "site" }];
+        case "db":
+            return [ssh, { name: dbEngine, protocol: "tcp", port: DB_PORTS[dbEngine], exposure: "site" }];
+        case "cache":
+            return [ssh, { name: "redis", protocol: "tcp", port: REDIS_PORT, exposure: "site" }];
+        case "worker":
+            return [ssh];
+    }
+}
+
+export interface PolicyInput {
+    role: Role;
+    dbEngine: DbEngine;
+    adminCidrs: string[];
+    /** The site's private network. */
+    siteCidr: string;
+    /** Who may reach HTTP/HTTPS on the edge: Cloudflare's ranges when proxied, else the internet. */
+    publicSources: string[];
+}
+
+/** Default deny, then exactly these. Database and cache ports only ever admit private sources. */
+export function inboundRules(p: PolicyInput): InboundRule[] {
+    return roleServices(p.role, p.dbEngine).map((s) => ({
+        protocol: s.protocol,
+        port: s.port,
+        sources: s.exposure === "admin" ? p.adminCidrs : s.exposure === "public" ? p.publicSources : [p.siteCidr],
+        purpose: `${s.name} from ${s.exposure === "admin" ? "admins" : s.exposure === "public" ? "clients" : "the site network"}`,
+    }));
+}
+
+/**
+ * UFW's own spelling of a rule, exactly as `ufw show added` prints it, so the script
+ * can diff. UFW folds "from 0.0.0.0/0" and "from ::/0" into one rule without a source.
+ */
+export function ufwRules(r: InboundRule): string[] {
+    if (!/^[\w .:/-]+$/.test(r.purpose)) throw new Error(`firewall rule purpose ${JSON.stringify(r.purpose)} must be plain words (it is a UFW comment)`);
+    const comment = `comment '${r.purpose}'`;
+    const anywhere = r.sources.some(isWholeInternet);
+    if (anywhere) return [`allow ${r.port}/${r.protocol} ${comment}`];
+    return r.sources.map((s) => `allow from ${s} to any port ${r.port} proto ${r.protocol} ${comment}`);
+}
+
+/**
+ * An idempotent "ensure" script for a host's own firewall: key-only sshd, UFW with
+ * default deny inbound and exactly the given rules. Adds missing rules before it
+ * deletes unwanted ones, so an admin's SSH session is never cut. Prints
+ * "firewall: unchanged" when nothing had to change.
+ */
+export function hostFirewallScript(host: string, rules: InboundRule[]): string {
+    const wanted = rules.flatMap(ufwRules);
+    return `#!/bin/bash
+# Host firewall for ${host}, rendered by cutover. Changes made by hand are removed on the next run.
+set -euo pipefail
+export LC_ALL=C DEBIAN_FRONTEND=noninteractive
+fail() { echo "firewall on ${host}: $*" >&2; exit 1; }
+changed=0
+
+if ! command -v ufw >/dev/null; then
+    apt-get install -y -q ufw >/dev/null 2>&1 || fail "ufw is missing and apt-get install ufw failed"
+    changed=1
+fi
+
+sshd_conf=/etc/ssh/sshd_config.d/50-cutover.conf
+sshd_wanted=$(cat <<'SSHD'
+${sshdKeyOnlyConf().trimEnd()}
+SSHD
+)
+if [ "$(cat "$sshd_conf" 2>/dev/null || true)" != "$sshd_wanted" ]; then
+    mkdir -p "$(dirname "$sshd_conf")"
+    printf '%s\n' "$sshd_wanted" > "$sshd_conf"
+    sshd -t || fail "sshd rejects $sshd_conf"
+    systemctl reload ssh 2>/dev/null || kill -HUP "$(cat /run/sshd.pid)" || fail "could not reload sshd"
+    changed=1
+fi
+
+wanted=$(cat <<'RULES'
+${wanted.join("\n")}
+RULES
+)
+ufw_words() { xargs ufw "$@"; } # xargs splits like the shell, honouring the comment's quotes, expanding nothing
+
+case "$(ufw status verbose | sed -n 's/^Default: //p')" in
+    "deny (incoming), allow (outgoing)"*) ;;
+    *) ufw default deny incoming >/dev/null; ufw default allow outgoing >/dev/null; changed=1 ;;
+esac
+
+while IFS= read -r rule; do
+    [ -n "$rule" ] || continue
+    out=$(ufw_words <<< "$rule" 2>&1) || fail "ufw $rule: $out"
+    case "$out" in *Skipping*) ;; *) changed=1 ;; esac
+done <<< "$wanted"
+
+# Rules present but no longer wanted (earlier runs, or added by hand).
+while IFS= read -r rule; do
+    [ -n "$rule" ] || continue
+    if ! grep -qxF -- "$rule" <<< "$wanted"; then
+        out=$(ufw_words delete <<< "$rule" 2>&1) || fail "ufw delete $rule: $out"
+        changed=1
+    fi
+done < <(ufw show added | sed -n 's/^ufw //p')
+
+if ! ufw status | grep -qx "Status: active"; then
+    ufw --force enable >/dev/null || fail "ufw enable failed"
+    changed=1
+fi
+if [ "$changed" = 1 ]; then echo "firewall: changed"; else echo "firewall: unchanged"; fi
+`;
+}
+
+/** Key-only SSH: no passwords, no keyboard-interactive, root only with a key. */
+export function sshdKeyOnlyConf(): string {
+    return `# Rendered by cutover: key-only SSH.
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+PermitRootLogin prohibit-password
+`;
+}

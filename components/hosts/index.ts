@@ -1,0 +1,268 @@
+import * as pulumi from "@pulumi/pulumi";
+import * as aws from "@pulumi/aws";
+import * as digitalocean from "@pulumi/digitalocean";
+import * as tls from "@pulumi/tls";
+import { APP_PORT } from "../firewall/render";
+import { ExistingHostSpec, PoolSpec } from "../config";
+import { Edge, Host, ROLES, Role, SshConnection } from "../types";
+
+/** SSH retries: a fresh droplet or instance takes a minute or two before sshd answers (pulumi/pulumi-command#1238). */
+export const SSH_DIAL_ERROR_LIMIT = 60;
+export const SSH_PER_DIAL_TIMEOUT = 10;
+
+interface Common {
+    site: string;
+    sshUser: string;
+    /** Cloud-init user data for a created host of a role. */
+    userData: (hostname: string, role: Role) => string;
+}
+
+export type AppPoolArgs = Common &
+    (
+        | {
+              provider: "digitalocean";
+              region: string;
+              image: string;
+              pools: Partial<Record<Role, PoolSpec>>;
+              vpcId: pulumi.Input<string>;
+              /** Firewall tag per role (the cloud firewall selects droplets by it). */
+              roleTags: Partial<Record<Role, pulumi.Input<string>>>;
+          }
+        | {
+              provider: "aws";
+              /** AMI id; empty means the newest official Debian 12 image. */
+              image: string;
+              pools: Partial<Record<Role, PoolSpec>>;
+              subnetIds: pulumi.Input<string>[];
+              vpcId: pulumi.Input<string>;
+              securityGroupIds: Partial<Record<Role, pulumi.Input<string>>>;
+              loadBalancerGroupId?: pulumi.Input<string>;
+          }
+        | {
+              provider: "existing";
+              hosts: ExistingHostSpec[];
+              /** Secret private key the hosts accept. */
+              privateKey: pulumi.Output<string>;
+              bastion?: { host: string; user: string; port: number };
+          }
+    );
+
+/** Stable host names: adding a host never renames the others. */
+export function hostName(site: string, role: Role, index: number): string {
+    return `${site}-${role}-${index + 1}`;
+}
+
+function connection(host: pulumi.Input<string>, user: string, privateKey: pulumi.Output<string>, port = 22): pulumi.Output<SshConnection> {
+    return pulumi.all([host, privateKey]).apply(([h, key]) => ({
+        host: h,
+        port,
+        user,
+        privateKey: key,
+        dialErrorLimit: SSH_DIAL_ERROR_LIMIT,
+        perDialTimeout: SSH_PER_DIAL_TIMEOUT,
+    }));
+}
+
+/**
+ * The hosts of one site. Whatever the provider, the result is the same list of
+ * `Host` and one `Edge`; nothing above this component branches on the provider.
+ */
+export class AppPool extends pulumi.ComponentResource {
+    public readonly hosts: Host[];
+    public readonly edge: pulumi.Output<Edge>;
+
+    constructor(name: string, args: AppPoolArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("cutover:index:AppPool", name, {}, opts);
+        let built: { hosts: Host[]; edge: pulumi.Output<Edge> };
+        if (args.provider === "digitalocean") built = this.droplets(name, args);
+        else if (args.provider === "aws") built = this.instances(name, args);
+        else built = this.existing(args);
+        this.hosts = built.hosts;
+        this.edge = built.edge;
+        this.registerOutputs({ hosts: this.hosts.map((h) => h.name), edge: this.edge });
+    }
+
+    /** A key pair the program owns for its own SSH steps; the private half is a secret. */
+    private deployKey(name: string): tls.PrivateKey {
+        return new tls.PrivateKey(`${name}-deploy-key`, { algorithm: "ED25519" }, { parent: this, additionalSecretOutputs: ["privateKeyOpenssh", "privateKeyPem", "privateKeyPemPkcs8"] });
+    }
+
+    private droplets(name: string, args: Extract<AppPoolArgs, { provider: "digitalocean" }>) {
+        const key = this.deployKey(name);
+        const doKey = new digitalocean.SshKey(`${name}-deploy-key`, { name: `cutover-${args.site}-deploy`, publicKey: key.publicKeyOpenssh }, { parent: this });
+        const siteTag = new digitalocean.Tag(`${name}-site`, { name: `site:${args.site}` }, { parent: this });
+        const hosts: Host[] = [];
+        for (const role of ROLES) {
+            const pool = args.pools[role];
+            if (!pool) continue;
+            const roleTag = new digitalocean.Tag(`${name}-role-${role}`, { name: `role:${role}` }, { parent: this });
+            for (let i = 0; i < pool.count; i++) {
+                const hn = hostName(args.site, role, i);
+                const droplet = new digitalocean.Droplet(`${name}-${role}-${i + 1}`, {
+                    name: hn,
+                    region: args.region,
+                    size: pool.size,
+                    image: args.image,
+                    vpcUuid: args.vpcId,
+                    sshKeys: [doKey.fingerprint],
+                    tags: [siteTag.name, roleTag.name, args.roleTags[role]!],
+                    userData: args.userData(hn, role),
+                    monitoring: true,
+                    ipv6: true,
+                    // Rule changes after first boot go through the firewall command; a
+                    // changed first-boot script must not replace a running host.
+                }, { parent: this, ignoreChanges: ["userData"] });
+                hosts.push({
+                    name: hn,
+                    site: args.site,
+                    role,
+                    publicAddress: droplet.ipv4Address,
+                    privateAddress: droplet.ipv4AddressPrivate,
+                    connection: connection(droplet.ipv4Address, args.sshUser, key.privateKeyOpenssh),
+                });
+            }
+        }
+        return { hosts, edge: edgeOf(hosts) };
+    }
+
+    private instances(name: string, args: Extract<AppPoolArgs, { provider: "aws" }>) {
+        const key = this.deployKey(name);
+        const keyPair = new aws.ec2.KeyPair(`${name}-deploy-key`, { keyName: `cutover-${args.site}-deploy`, publicKey: key.publicKeyOpenssh }, { parent: this });
+        const ami = args.image
+            ? pulumi.output(args.image)
+            : aws.ec2.getAmiOutput({
+                  mostRecent: true,
+                  owners: ["136693071363"], // Debian's official AWS account
+                  filters: [{ name: "name", values: ["debian-12-amd64-*"] }, { name: "architecture", values: ["x86_64"] }],
+              }, { parent: this }).id;
+        const hosts: Host[] = [];
+        let lbDnsName: pulumi.Output<string> | undefined;
+        for (const role of ROLES) {
+            const pool = args.pools[role];
+            if (!pool) continue;
+            const tags = { site: args.site, role, "managed-by": "cutover" };
+            if (pool.autoscaling) {
+                lbDnsName = this.autoScaledTier(name, args, role, pool, ami, keyPair.keyName);
+                continue;
+            }
+            for (let i = 0; i < pool.count; i++) {
+                const hn = hostName(args.site, role, i);
+                const instance = new aws.ec2.Instance(`${name}-${role}-${i + 1}`, {
+                    ami,
+                    instanceType: pool.size,
+                    subnetId: args.subnetIds[i % args.subnetIds.length],
+                    vpcSecurityGroupIds: [args.securityGroupIds[role]!],
+                    keyName: keyPair.keyName,
+                    associatePublicIpAddress: true,
+                    userData: args.userData(hn, role),
+                    metadataOptions: { httpTokens: "required", httpEndpoint: "enabled" },
+                    rootBlockDevice: { encrypted: true, volumeType: "gp3" },
+                    tags: { ...tags, Name: hn },
+                    volumeTags: { ...tags, Name: hn },
+                }, { parent: this, ignoreChanges: ["userData"] });
+                hosts.push({
+                    name: hn,
+                    site: args.site,
+                    role,
+                    publicAddress: instance.publicIp,
+                    privateAddress: instance.privateIp,
+                    connection: connection(instance.publicIp, args.sshUser, key.privateKeyOpenssh),
+                });
+            }
+        }
+        const edge = lbDnsName ? lbDnsName.apply((hostname): Edge => ({ kind: "hostname", addresses: [], hostname })) : edgeOf(hosts);
+        return { hosts, edge };
+    }
+
+    /**
+     * A stateless web tier: launch template + auto-scaling group behind an application
+     * load balancer. Its hosts come and go, so they are not in the host list; the load
+     * balancer is the site's edge.
+     */
+    private autoScaledTier(
+        name: string,
+        args: Extract<AppPoolArgs, { provider: "aws" }>,
+        role: Role,
+        pool: PoolSpec,
+        ami: pulumi.Input<string>,
+        keyName: pulumi.Input<string>,
+    ): pulumi.Output<string> {
+        const tags = { site: args.site, role, "managed-by": "cutover" };
+        const template = new aws.ec2.LaunchTemplate(`${name}-${role}`, {
+            namePrefix: `${args.site}-${role}-`,
+            imageId: ami,
+            instanceType: pool.size,
+            keyName,
+            vpcSecurityGroupIds: [args.securityGroupIds[role]!],
+            userData: Buffer.from(args.userData(`${args.site}-${role}`, role)).toString("base64"),
+            metadataOptions: { httpTokens: "required", httpEndpoint: "enabled" },
+            blockDeviceMappings: [{ deviceName: "/dev/xvda", ebs: { encrypted: "true", volumeType: "gp3" } }],
+            tagSpecifications: [{ resourceType: "instance", tags }, { resourceType: "volume", tags }],
+            tags,
+        }, { parent: this });
+        const lb = new aws.lb.LoadBalancer(`${name}-${role}`, {
+            name: `${args.site}-${role}`,
+            loadBalancerType: "application",
+            subnets: args.subnetIds,
+            securityGroups: [args.loadBalancerGroupId!],
+            dropInvalidHeaderFields: true,
+            tags,
+        }, { parent: this });
+        const targets = new aws.lb.TargetGroup(`${name}-${role}`, {
+            name: `${args.site}-${role}`,
+            port: APP_PORT,
+            protocol: "HTTP",
+            vpcId: args.vpcId,
+            healthCheck: { path: "/health", matcher: "200" },
+            tags,
+        }, { parent: this });
+        new aws.lb.Listener(`${name}-${role}-http`, {
+            loadBalancerArn: lb.arn,
+            port: 80,
+            protocol: "HTTP",
+            defaultActions: [{ type: "forward", targetGroupArn: targets.arn }],
+        }, { parent: this });
+        new aws.autoscaling.Group(`${name}-${role}`, {
+            name: `${args.site}-${role}`,
+            minSize: pool.autoscaling!.min,
+            maxSize: pool.autoscaling!.max,
+            desiredCapacity: Math.min(Math.max(pool.count, pool.autoscaling!.min), pool.autoscaling!.max),
+            vpcZoneIdentifiers: args.subnetIds,
+            targetGroupArns: [targets.arn],
+            healthCheckType: "ELB",
+            healthCheckGracePeriod: 120,
+            launchTemplate: { id: template.id, version: "$Latest" },
+            instanceRefresh: { strategy: "Rolling", preferences: { minHealthyPercentage: 90 } },
+            tags: Object.entries({ ...tags, Name: `${args.site}-${role}` }).map(([key, value]) => ({ key, value, propagateAtLaunch: true })),
+        }, { parent: this });
+        return lb.dnsName;
+    }
+
+    private existing(args: Extract<AppPoolArgs, { provider: "existing" }>) {
+        const proxy = args.bastion;
+        const hosts: Host[] = args.hosts.map((h) => ({
+            name: h.name,
+            site: args.site,
+            role: h.role,
+            publicAddress: pulumi.output(h.publicAddress),
+            privateAddress: pulumi.output(h.privateAddress),
+            connection: args.privateKey.apply((key): SshConnection => ({
+                // Through a bastion the host is reached on its private address.
+                host: proxy ? h.privateAddress : h.publicAddress,
+                port: h.port,
+                user: h.user,
+                privateKey: key,
+                dialErrorLimit: SSH_DIAL_ERROR_LIMIT,
+                perDialTimeout: SSH_PER_DIAL_TIMEOUT,
+                ...(proxy ? { proxy: { host: proxy.host, port: proxy.port, user: proxy.user, privateKey: key } } : {}),
+            })),
+        }));
+        return { hosts, edge: edgeOf(hosts) };
+    }
+}
+
+/** Edge hosts' public addresses, for A records. */
+function edgeOf(hosts: Host[]): pulumi.Output<Edge> {
+    const edges = hosts.filter((h) => h.role === "edge");
+    return pulumi.all(edges.map((h) => h.publicAddress)).apply((addresses): Edge => ({ kind: "addresses", addresses, hostname: "" }));
+}

@@ -1,0 +1,101 @@
+import * as pulumi from "@pulumi/pulumi";
+import * as aws from "@pulumi/aws";
+import { overlaps, parseCidr } from "./cidr";
+import { ConfigError, SiteConfig } from "./config";
+import { CloudFirewall, HostFirewall } from "./firewall";
+import { CLOUDFLARE_IPV4, CLOUDFLARE_IPV6 } from "./firewall/cloudflare";
+import { InboundRule, Service, hostFirewallScript, inboundRules, roleServices } from "./firewall/render";
+import { AppPool } from "./hosts";
+import { cloudInit } from "./hosts/render";
+import { SiteNetwork } from "./network";
+import { Edge, ROLES, Role } from "./types";
+
+export interface HostSummary {
+    name: string;
+    role: Role;
+    publicAddress: string;
+    privateAddress: string;
+}
+
+export interface InventoryEntry {
+    site: string;
+    role: Role;
+    provider: string;
+    /** Hosts behind an auto-scaling group are counted, not named. */
+    autoscaled: boolean;
+    services: Service[];
+}
+
+export interface SiteArgs {
+    config: SiteConfig;
+}
+
+/** The roles a site has, in a stable order. */
+function rolesOf(config: SiteConfig): Role[] {
+    const present = new Set<Role>(config.provider === "existing" ? config.existingHosts.map((h) => h.role) : (Object.keys(config.pools) as Role[]));
+    return ROLES.filter((r) => present.has(r));
+}
+
+/** One hosting site: its network, hosts and both firewall layers, and the outputs the peer stack reads. */
+export class Site extends pulumi.ComponentResource {
+    public readonly hosts: pulumi.Output<HostSummary[]>;
+    public readonly edge: pulumi.Output<Edge>;
+    public readonly inventory: pulumi.Output<Record<string, InventoryEntry>>;
+    /** The peer stack's site name and edge, when a peer is configured. */
+    public readonly peer?: pulumi.Output<{ stack: string; site: string; edge: Edge }>;
+
+    constructor(name: string, args: SiteArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("cutover:index:Site", name, {}, opts);
+        const c = args.config;
+        const roles = rolesOf(c);
+
+        // One explicit AWS provider per site, so the region lives in one config key.
+        const childOpts: pulumi.ComponentResourceOptions = { parent: this };
+        if (c.provider === "aws") childOpts.providers = [new aws.Provider(`${name}-aws`, { region: c.region as aws.Region }, { parent: this })];
+
+        const publicSources = c.edgeProxied ? [...CLOUDFLARE_IPV4, ...CLOUDFLARE_IPV6] : ["0.0.0.0/0", "::/0"];
+        const rules: Partial<Record<Role, InboundRule[]>> = {};
+        for (const role of roles) {
+            rules[role] = inboundRules({ role, dbEngine: c.dbEngine, adminCidrs: c.adminCidrs, siteCidr: c.networkCidr, publicSources });
+        }
+
+        const network = new SiteNetwork(`${name}-network`, { site: c.site, provider: c.provider, region: c.region, cidr: c.networkCidr }, childOpts);
+        const autoscaled = c.pools.app?.autoscaling !== undefined;
+        const cloudFirewall = new CloudFirewall(`${name}-firewall`, { site: c.site, provider: c.provider, rules, vpcId: network.vpcId, loadBalancer: autoscaled }, childOpts);
+
+        const userData = (hostname: string, role: Role) =>
+            cloudInit({ hostname, authorizedKeys: c.sshPublicKeys, firewallScript: hostFirewallScript(hostname, rules[role] ?? []) });
+        const common = { site: c.site, sshUser: c.sshUser, userData };
+        const pool = new AppPool(`${name}-pool`,
+            c.provider === "digitalocean"
+                ? { ...common, provider: "digitalocean", region: c.region, image: c.image, pools: c.pools, vpcId: network.vpcId, roleTags: cloudFirewall.roleTags }
+                : c.provider === "aws"
+                  ? { ...common, provider: "aws", image: c.image, pools: c.pools, subnetIds: network.subnetIds, vpcId: network.vpcId, securityGroupIds: cloudFirewall.securityGroupIds, loadBalancerGroupId: cloudFirewall.loadBalancerGroupId }
+                  : { ...common, provider: "existing", hosts: c.existingHosts, privateKey: c.sshPrivateKey!, bastion: c.bastion },
+            { ...childOpts, dependsOn: [cloudFirewall] });
+
+        new HostFirewall(`${name}-hostfw`, { hosts: pool.hosts, rules }, childOpts);
+
+        this.hosts = pulumi.all(pool.hosts.map((h) => pulumi.all([h.publicAddress, h.privateAddress]).apply(([publicAddress, privateAddress]): HostSummary => ({ name: h.name, role: h.role, publicAddress, privateAddress }))));
+        this.edge = pool.edge;
+
+        const inventory: Record<string, InventoryEntry> = {};
+        for (const h of pool.hosts) inventory[h.name] = { site: c.site, role: h.role, provider: c.provider, autoscaled: false, services: roleServices(h.role, c.dbEngine) };
+        if (autoscaled) inventory[`${c.site}-app-asg`] = { site: c.site, role: "app", provider: c.provider, autoscaled: true, services: roleServices("app", c.dbEngine) };
+        this.inventory = pulumi.output(inventory);
+
+        if (c.peer) {
+            const ref = new pulumi.StackReference(`${name}-peer`, { name: c.peer }, { parent: this });
+            const peerStack = c.peer;
+            this.peer = pulumi.all([ref.getOutput("site"), ref.getOutput("edge"), ref.getOutput("network")]).apply(([site, edge, network]): { stack: string; site: string; edge: Edge } => {
+                if (site === c.site) throw new ConfigError([`cutover:peer: ${JSON.stringify(peerStack)} is not allowed: it is site ${JSON.stringify(site)} too; the two stacks need different cutover:site names`]);
+                const theirs = network?.cidr ? parseCidr(network.cidr) : undefined;
+                if (theirs && overlaps(theirs, parseCidr(c.networkCidr)!)) {
+                    throw new ConfigError([`cutover:network.cidr: ${JSON.stringify(c.networkCidr)} is not allowed: it overlaps ${JSON.stringify(network.cidr)} of the peer site ${site}; the address plans must be disjoint`]);
+                }
+                return { stack: peerStack, site: site ?? "", edge: edge ?? { kind: "addresses", addresses: [], hostname: "" } };
+            });
+        }
+        this.registerOutputs({ hosts: this.hosts, edge: this.edge, inventory: this.inventory });
+    }
+}

@@ -1,0 +1,43 @@
+import * as pulumi from "@pulumi/pulumi";
+
+/** What a host does. Firewall rules, services and runbook steps follow from the role. */
+export const ROLES = ["edge", "app", "worker", "db", "cache"] as const;
+export type Role = (typeof ROLES)[number];
+
+export const PROVIDERS = ["digitalocean", "aws", "existing"] as const;
+export type Provider = (typeof PROVIDERS)[number];
+
+export const DB_ENGINES = ["mysql", "mariadb", "postgres"] as const;
+export type DbEngine = (typeof DB_ENGINES)[number];
+
+/** How the program reaches a host over SSH (the command provider's connection). */
+export interface SshConnection {
+    host: string;
+    port: number;
+    user: string;
+    privateKey: string;
+    /** Retries while a host is still booting (pulumi/pulumi-command#1238). */
+    dialErrorLimit: number;
+    perDialTimeout: number;
+    proxy?: { host: string; port: number; user: string; privateKey: string };
+}
+
+/**
+ * One host of a site, whatever created it. Everything above the host layer works
+ * on this type and never asks which provider made the host.
+ */
+export interface Host {
+    name: string;
+    site: string;
+    role: Role;
+    publicAddress: pulumi.Output<string>;
+    privateAddress: pulumi.Output<string>;
+    connection: pulumi.Output<SshConnection>;
+}
+
+/** Where DNS should point for this site: addresses (A/AAAA) or a hostname (CNAME). */
+export interface Edge {
+    kind: "addresses" | "hostname";
+    addresses: string[];
+    hostname: string;
+}

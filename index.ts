@@ -1,0 +1,15 @@
+// cutover: one hosting site per stack. Config is validated before any resource exists.
+import { loadSiteConfig } from "./components/config";
+import { Site } from "./components/site";
+
+const config = loadSiteConfig();
+const built = new Site(config.site, { config });
+
+// The contract between the two stacks (see README, "Outputs").
+export const site = config.site;
+export const provider = config.provider;
+export const network = { cidr: config.networkCidr };
+export const hosts = built.hosts;
+export const edge = built.edge;
+export const inventory = built.inventory;
+export const peer = built.peer ?? null;

@@ -1,0 +1,125 @@
+// Runs index.ts for one stack under the SDK's mock runtime and records what the
+// engine would receive: every registration with its parent, options and serialized
+// inputs (secrets and unknowns still marked), and the stack's serialized outputs.
+// One evaluation per process: the SDK's runtime state is process-global.
+import * as path from "path";
+import * as pulumi from "@pulumi/pulumi";
+import { CloudMocks, MockOptions } from "./mocks";
+import { StackFile } from "./stackfile";
+
+export const PROJECT = "cutover";
+
+export interface Registration {
+    urn: string;
+    type: string;
+    name: string;
+    /** URN of the parent ("" for the stack itself). */
+    parent: string;
+    custom: boolean;
+    /** Serialized as on the wire: secrets as {"4dabf18193072939515e22adb298388d": "1b47...", value}, unknowns as the unknown sentinel. */
+    inputs: Record<string, unknown>;
+    /** What the (mock) provider returned, serialized the same way. */
+    outputs: Record<string, unknown>;
+    id: string;
+    dependencies: string[];
+    provider: string;
+    protect: boolean;
+    ignoreChanges: string[];
+    additionalSecretOutputs: string[];
+    /** "read" for StackReference and other reads. */
+    mode: "register" | "read";
+}
+
+export interface Evaluation {
+    stack: string;
+    preview: boolean;
+    registrations: Registration[];
+    /** The stack's outputs, serialized (secrets marked). */
+    outputs: Record<string, unknown>;
+    error?: { kind: "config" | "program"; message: string };
+}
+
+type Callback = (err: unknown, res: any) => void;
+
+function structToJs(s: { toJavaScript(): Record<string, unknown> } | undefined): Record<string, unknown> {
+    return s ? s.toJavaScript() : {};
+}
+
+export async function evaluate(projectDir: string, stackFile: StackFile, options: MockOptions): Promise<Evaluation> {
+    const registrations: Registration[] = [];
+    let stackOutputs: Record<string, unknown> = {};
+    let stackUrn = "";
+
+    await pulumi.runtime.setMocks(new CloudMocks(options), PROJECT, stackFile.stack, options.preview);
+    pulumi.runtime.setAllConfig(stackFile.config, stackFile.secretKeys);
+
+    // Listen on the mock monitor's RPCs, as the engine would see them.
+    const monitor = pulumi.runtime.getMonitor() as any;
+    const register = monitor.registerResource.bind(monitor);
+    monitor.registerResource = (req: any, cb: Callback) =>
+        register(req, (err: unknown, res: any) => {
+            if (!err) {
+                const r: Registration = {
+                    urn: res.getUrn(),
+                    type: req.getType(),
+                    name: req.getName(),
+                    parent: req.getParent(),
+                    custom: req.getCustom(),
+                    inputs: structToJs(req.getObject()),
+                    outputs: structToJs(res.getObject()),
+                    id: res.getId(),
+                    dependencies: req.getDependenciesList(),
+                    provider: req.getProvider(),
+                    protect: req.getProtect() ?? false,
+                    ignoreChanges: req.getIgnorechangesList(),
+                    additionalSecretOutputs: req.getAdditionalsecretoutputsList(),
+                    mode: "register",
+                };
+                registrations.push(r);
+                if (r.type === "pulumi:pulumi:Stack") stackUrn = r.urn;
+            }
+            cb(err, res);
+        });
+    const read = monitor.readResource.bind(monitor);
+    monitor.readResource = (req: any, cb: Callback) =>
+        read(req, (err: unknown, res: any) => {
+            if (!err) {
+                registrations.push({
+                    urn: res.getUrn(), type: req.getType(), name: req.getName(), parent: req.getParent(), custom: true,
+                    inputs: structToJs(req.getProperties()), outputs: structToJs(res.getProperties()), id: req.getId(),
+                    dependencies: req.getDependenciesList(), provider: req.getProvider(), protect: false, ignoreChanges: [],
+                    additionalSecretOutputs: req.getAdditionalsecretoutputsList(), mode: "read",
+                });
+            }
+            cb(err, res);
+        });
+    const registerOutputs = monitor.registerResourceOutputs.bind(monitor);
+    monitor.registerResourceOutputs = (req: any, cb: Callback) => {
+        if (req.getUrn() === stackUrn) stackOutputs = structToJs(req.getOutputs());
+        return registerOutputs(req, cb);
+    };
+
+    // Errors thrown inside apply callbacks surface as unhandled rejections.
+    const failures: unknown[] = [];
+    const onRejection = (e: unknown) => failures.push(e);
+    process.on("unhandledRejection", onRejection);
+    const { runInPulumiStack } = require("@pulumi/pulumi/runtime/stack") as { runInPulumiStack(init: () => Promise<unknown>): Promise<unknown> };
+    const { waitForRPCs } = require("@pulumi/pulumi/runtime/settings") as { waitForRPCs(): Promise<void> };
+    let error: Evaluation["error"];
+    try {
+        await runInPulumiStack(async () => require(path.join(projectDir, "index.ts")));
+        await waitForRPCs();
+        // Let apply callbacks that throw after the last RPC report in.
+        await new Promise((r) => setTimeout(r, 50));
+    } catch (e) {
+        failures.unshift(e);
+    } finally {
+        process.off("unhandledRejection", onRejection);
+    }
+    if (failures.length > 0) {
+        const first = failures[0] as Error;
+        const isConfig = first instanceof pulumi.RunError || first?.name === "ConfigError";
+        error = { kind: isConfig ? "config" : "program", message: isConfig ? first.message : String(first?.stack ?? first) };
+    }
+    return { stack: stackFile.stack, preview: options.preview, registrations, outputs: stackOutputs, error };
+}

@@ -1,0 +1,72 @@
+// Human-readable rendering of an offline evaluation. Secrets never print.
+import * as crypto from "crypto";
+import * as pulumi from "@pulumi/pulumi";
+import { Evaluation, Registration } from "./evaluate";
+
+const SIG_KEY = "4dabf18193072939515e22adb298388d";
+const SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270";
+const RESOURCE_SIG = "5cf8f73096256a8f31e491e813e4eb8e";
+
+export const SECRET_MASK = "[secret]";
+export const UNKNOWN_TEXT = "(known after apply)";
+
+/** Replaces secrets with a mask and unknowns with a marker, recursively. */
+export function mask(v: unknown): unknown {
+    if (v === pulumi.runtime.unknownValue) return UNKNOWN_TEXT;
+    if (Array.isArray(v)) return v.map(mask);
+    if (v && typeof v === "object") {
+        const o = v as Record<string, unknown>;
+        if (o[SIG_KEY] === SECRET_SIG) return SECRET_MASK;
+        if (o[SIG_KEY] === RESOURCE_SIG) return `<resource ${String(o.urn).split("::").pop()}>`;
+        const out: Record<string, unknown> = {};
+        for (const [k, x] of Object.entries(o)) if (k !== "__defaults") out[k] = mask(x);
+        return out;
+    }
+    return v;
+}
+
+function short(value: unknown): string {
+    if (typeof value === "string") {
+        if (value.includes("\n") || value.length > 72) {
+            const lines = value.split("\n").length;
+            const hash = crypto.createHash("sha256").update(value).digest("hex").slice(0, 12);
+            const kind = value.startsWith("#cloud-config") ? "cloud-init" : value.startsWith("#!") ? "script" : "text";
+            return `<${kind}, ${lines} lines, sha256:${hash}>`;
+        }
+        return value === SECRET_MASK || value === UNKNOWN_TEXT ? value : JSON.stringify(value);
+    }
+    const json = JSON.stringify(value, (_k, x) => (typeof x === "string" && (x.includes("\n") || x.length > 72) ? short(x) : x));
+    return json.length > 240 ? `${json.slice(0, 237)}...` : json;
+}
+
+function label(urn: string): string {
+    return urn ? urn.split("::").pop()! : "";
+}
+
+/** One line per resource, children indented under their parent, key inputs below. */
+export function formatResources(e: Evaluation): string {
+    const children = new Map<string, Registration[]>();
+    for (const r of e.registrations) {
+        const list = children.get(r.parent) ?? [];
+        list.push(r);
+        children.set(r.parent, list);
+    }
+    const lines: string[] = [];
+    const walk = (parent: string, depth: number) => {
+        for (const r of children.get(parent) ?? []) {
+            const pad = "  ".repeat(depth);
+            const verb = r.mode === "read" ? "read" : "+";
+            lines.push(`${pad}${verb} ${r.type}  ${r.name}${r.parent ? `  (parent ${label(r.parent)})` : ""}`);
+            const inputs = mask(r.inputs) as Record<string, unknown>;
+            const shown = Object.entries(inputs).filter(([, v]) => v !== undefined && !(Array.isArray(v) && v.length === 0));
+            for (const [k, v] of shown) lines.push(`${pad}      ${k}: ${short(v)}`);
+            walk(r.urn, depth + 1);
+        }
+    };
+    walk("", 0);
+    return lines.join("\n");
+}
+
+export function formatOutputs(e: Evaluation): string {
+    return JSON.stringify(mask(e.outputs), null, 2);
+}

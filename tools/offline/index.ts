@@ -1,0 +1,128 @@
+// Offline evaluation of a stack and, first, its peer: what `npm run plan`, `npm run policy`,
+// the lab and the tests all use. Each stack is evaluated in its own child process.
+import { fork } from "child_process";
+import * as path from "path";
+import { Evaluation } from "./evaluate";
+import { MockOptions } from "./mocks";
+import { StackFile, StackFileError, readStackFile } from "./stackfile";
+
+export { Evaluation, Registration } from "./evaluate";
+export { StackFileError } from "./stackfile";
+
+export const PROJECT_DIR = path.resolve(__dirname, "../..");
+const SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270";
+const SIG_KEY = "4dabf18193072939515e22adb298388d";
+
+export function isSecretValue(v: unknown): v is { value: unknown } {
+    return typeof v === "object" && v !== null && (v as Record<string, unknown>)[SIG_KEY] === SECRET_SIG;
+}
+
+export interface EvaluateOptions {
+    stack: string;
+    projectDir?: string;
+    preview?: boolean;
+    /** Real values for secure config keys (the lab's); others get a placeholder. */
+    secrets?: Record<string, string>;
+    /** Evaluate the peer stack first and serve its outputs (default true). */
+    withPeer?: boolean;
+    /** Overrides the stack file's config (tests). */
+    config?: Record<string, string>;
+    /** Timeout per stack. */
+    timeoutMs?: number;
+}
+
+export interface PlanResult {
+    main: Evaluation;
+    /** The peer's evaluation, when the stack has a peer. */
+    peer?: Evaluation;
+    stackFile: StackFile;
+}
+
+function runWorker(projectDir: string, stackFile: StackFile, options: MockOptions, timeoutMs: number): Promise<Evaluation> {
+    return new Promise((resolve, reject) => {
+        const child = fork(path.join(__dirname, "worker.ts"), [], {
+            execArgv: ["--import", "tsx"],
+            cwd: projectDir,
+            stdio: ["ignore", "inherit", "inherit", "ipc"],
+        });
+        const timer = setTimeout(() => {
+            child.kill("SIGKILL");
+            reject(new Error(`evaluating stack ${stackFile.stack} took longer than ${timeoutMs / 1000} s`));
+        }, timeoutMs);
+        let answered = false;
+        child.on("message", (m: { evaluation?: Evaluation; failure?: string }) => {
+            answered = true;
+            clearTimeout(timer);
+            if (m.evaluation) resolve(m.evaluation);
+            else reject(new Error(`evaluating stack ${stackFile.stack} failed: ${m.failure}`));
+        });
+        child.on("exit", (code) => {
+            clearTimeout(timer);
+            if (!answered) reject(new Error(`evaluating stack ${stackFile.stack}: worker exited with code ${code} before answering`));
+        });
+        child.send({ projectDir, stackFile, options });
+    });
+}
+
+/** Turns serialized outputs into what a StackReference serves: plain values plus the names of secret ones. */
+function asPeerOutputs(outputs: Record<string, unknown>): { values: Record<string, unknown>; secretNames: string[] } {
+    const values: Record<string, unknown> = {};
+    const secretNames: string[] = [];
+    const unwrap = (v: unknown): [unknown, boolean] => {
+        if (isSecretValue(v)) return [unwrap(v.value)[0], true];
+        if (Array.isArray(v)) {
+            const parts = v.map(unwrap);
+            return [parts.map((p) => p[0]), parts.some((p) => p[1])];
+        }
+        if (v && typeof v === "object") {
+            let secret = false;
+            const o: Record<string, unknown> = {};
+            for (const [k, x] of Object.entries(v)) {
+                const [val, s] = unwrap(x);
+                o[k] = val;
+                secret ||= s;
+            }
+            return [o, secret];
+        }
+        return [v, false];
+    };
+    for (const [k, v] of Object.entries(outputs)) {
+        const [val, secret] = unwrap(v);
+        values[k] = val;
+        if (secret) secretNames.push(k);
+    }
+    return { values, secretNames };
+}
+
+/** The stack name a peer reference "org/project/stack" points at, as a local stack file. */
+export function peerStackName(reference: string): string {
+    return reference.split("/").pop() ?? reference;
+}
+
+export async function evaluateStack(o: EvaluateOptions): Promise<PlanResult> {
+    const projectDir = o.projectDir ?? PROJECT_DIR;
+    const timeoutMs = o.timeoutMs ?? 120_000;
+    const stackFile = readStackFile(projectDir, o.stack, o.secrets);
+    if (o.config) Object.assign(stackFile.config, o.config);
+    const preview = o.preview ?? false;
+
+    let peer: Evaluation | undefined;
+    const reference = stackFile.config["cutover:peer"];
+    if (reference && (o.withPeer ?? true)) {
+        const peerName = peerStackName(reference);
+        let peerFile: StackFile;
+        try {
+            peerFile = readStackFile(projectDir, peerName, o.secrets);
+        } catch (e) {
+            if (e instanceof StackFileError) {
+                throw new StackFileError(`cutover:peer: ${JSON.stringify(reference)} cannot be evaluated offline: ${e.message.replace(/^--stack: /, "")}`);
+            }
+            throw e;
+        }
+        // The peer's own peer is served no outputs (as if not deployed yet): no recursion.
+        peer = await runWorker(projectDir, peerFile, { preview: false }, timeoutMs);
+    }
+    const served = peer && !peer.error ? asPeerOutputs(peer.outputs) : { values: {}, secretNames: [] };
+    const main = await runWorker(projectDir, stackFile, { preview, peerOutputs: served.values, peerSecretOutputNames: served.secretNames }, timeoutMs);
+    return { main, peer, stackFile };
+}

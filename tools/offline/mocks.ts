@@ -1,0 +1,190 @@
+// Cloud mocks for offline evaluation: DigitalOcean, AWS, Cloudflare, TLS and random return
+// what the real providers would (an address inside the VPC, an ARN, a key), never an echo.
+// Host-side resources (command:*) get empty stdout here; the lab runs them for real.
+import * as crypto from "crypto";
+import * as pulumi from "@pulumi/pulumi";
+import { hostAddress, parseCidr } from "../../components/cidr";
+
+export interface MockOptions {
+    /** true: computed values are unknown, as in `pulumi preview`. */
+    preview: boolean;
+    /** Outputs of the peer stack, served to pulumi.StackReference. */
+    peerOutputs?: Record<string, unknown>;
+    /** Names of peer outputs that are secrets. */
+    peerSecretOutputNames?: string[];
+}
+
+const UNKNOWN = pulumi.runtime.unknownValue;
+
+function digest(...parts: string[]): string {
+    return crypto.createHash("sha256").update(parts.join("\u0000")).digest("hex");
+}
+
+function opensshPublicKey(raw: Buffer, comment: string): string {
+    const str = (b: Buffer) => Buffer.concat([Buffer.from([0, 0, (b.length >> 8) & 255, b.length & 255]), b]);
+    return `ssh-ed25519 ${Buffer.concat([str(Buffer.from("ssh-ed25519")), str(raw)]).toString("base64")} ${comment}`;
+}
+
+export class CloudMocks implements pulumi.runtime.Mocks {
+    private readonly rangeById = new Map<string, string>();
+    private readonly usedHostOffsets = new Map<string, Set<number>>();
+    private readonly usedPublic = new Set<string>();
+
+    constructor(private readonly options: MockOptions) {}
+
+    /** A value known only after apply: unknown in preview, `value` otherwise. */
+    private computed<T>(value: T): T | string {
+        return this.options.preview ? UNKNOWN : value;
+    }
+
+    // Private addresses are handed out inside the range the host was placed in, deterministically.
+    private privateAddress(rangeId: string, name: string): string {
+        const range = parseCidr(this.rangeById.get(rangeId) ?? "10.0.0.0/16")!;
+        const used = this.usedHostOffsets.get(rangeId) ?? new Set<number>();
+        let offset = 10 + (parseInt(digest(name).slice(0, 6), 16) % 200);
+        while (used.has(offset)) offset++;
+        used.add(offset);
+        this.usedHostOffsets.set(rangeId, used);
+        return hostAddress(range, offset);
+    }
+
+    // Public addresses come from documentation ranges (DigitalOcean 198.51.100.0/24, AWS
+    // 192.0.2.0/24), derived from the resource name so the two stacks do not collide.
+    private publicAddress(prefix: string, name: string): string {
+        let n = 16 + (parseInt(digest(name).slice(0, 6), 16) % 224);
+        while (this.usedPublic.has(`${prefix}.${n}`)) n = 16 + ((n - 15) % 224);
+        this.usedPublic.add(`${prefix}.${n}`);
+        return `${prefix}.${n}`;
+    }
+
+    newResource(args: pulumi.runtime.MockResourceArgs): { id: string; state: Record<string, unknown> } {
+        const inputs = args.inputs as Record<string, any>;
+        const h = digest(args.type, args.name);
+        const state: Record<string, unknown> = { ...inputs };
+        let id = `${args.name}-${h.slice(0, 8)}`;
+        switch (args.type) {
+            case "pulumi:pulumi:StackReference": {
+                return {
+                    id: inputs.name,
+                    state: { name: inputs.name, outputs: this.options.peerOutputs ?? {}, secretOutputNames: this.options.peerSecretOutputNames ?? [] },
+                };
+            }
+            case "digitalocean:index/vpc:Vpc":
+                id = `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20, 32)}`;
+                this.rangeById.set(id, inputs.ipRange);
+                Object.assign(state, { urn: `do:vpc:${id}`, default: false, createdAt: "2026-11-22T00:00:00Z" });
+                break;
+            case "digitalocean:index/tag:Tag":
+                id = inputs.name;
+                break;
+            case "digitalocean:index/sshKey:SshKey": {
+                const blob = Buffer.from(String(inputs.publicKey ?? "").split(" ")[1] ?? "", "base64");
+                id = String(parseInt(h.slice(0, 7), 16));
+                state.fingerprint = crypto.createHash("md5").update(blob).digest("hex").match(/../g)!.join(":");
+                break;
+            }
+            case "digitalocean:index/droplet:Droplet":
+                id = String(300000000 + (parseInt(h.slice(0, 6), 16) % 99999999));
+                Object.assign(state, {
+                    urn: `do:droplet:${id}`,
+                    status: "active",
+                    ipv4Address: this.computed(this.publicAddress("198.51.100", args.name)),
+                    ipv4AddressPrivate: this.computed(this.privateAddress(inputs.vpcUuid, args.name)),
+                    ipv6Address: this.computed(`2001:db8:1::${h.slice(0, 4)}`),
+                });
+                break;
+            case "digitalocean:index/firewall:Firewall":
+                id = `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20, 32)}`;
+                Object.assign(state, { status: "succeeded", dropletIds: [] });
+                break;
+            case "aws:ec2/vpc:Vpc":
+                id = `vpc-${h.slice(0, 17)}`;
+                this.rangeById.set(id, inputs.cidrBlock);
+                state.arn = `arn:aws:ec2:eu-west-1:123456789012:vpc/${id}`;
+                break;
+            case "aws:ec2/subnet:Subnet":
+                id = `subnet-${h.slice(0, 17)}`;
+                this.rangeById.set(id, inputs.cidrBlock);
+                state.arn = `arn:aws:ec2:eu-west-1:123456789012:subnet/${id}`;
+                break;
+            case "aws:ec2/internetGateway:InternetGateway":
+                id = `igw-${h.slice(0, 17)}`;
+                break;
+            case "aws:ec2/routeTable:RouteTable":
+                id = `rtb-${h.slice(0, 17)}`;
+                break;
+            case "aws:ec2/routeTableAssociation:RouteTableAssociation":
+                id = `rtbassoc-${h.slice(0, 17)}`;
+                break;
+            case "aws:ec2/securityGroup:SecurityGroup":
+                id = `sg-${h.slice(0, 17)}`;
+                state.arn = `arn:aws:ec2:eu-west-1:123456789012:security-group/${id}`;
+                break;
+            case "aws:ec2/keyPair:KeyPair":
+                id = inputs.keyName;
+                state.fingerprint = crypto.createHash("sha256").update(String(inputs.publicKey)).digest("base64");
+                break;
+            case "aws:ec2/instance:Instance":
+                id = `i-${h.slice(0, 17)}`;
+                Object.assign(state, {
+                    arn: `arn:aws:ec2:eu-west-1:123456789012:instance/${id}`,
+                    instanceState: "running",
+                    publicIp: this.computed(this.publicAddress("192.0.2", args.name)),
+                    privateIp: this.computed(this.privateAddress(inputs.subnetId, args.name)),
+                });
+                break;
+            case "aws:ec2/launchTemplate:LaunchTemplate":
+                id = `lt-${h.slice(0, 17)}`;
+                Object.assign(state, { latestVersion: 1, arn: `arn:aws:ec2:eu-west-1:123456789012:launch-template/${id}` });
+                break;
+            case "aws:lb/loadBalancer:LoadBalancer":
+                id = `arn:aws:elasticloadbalancing:eu-west-1:123456789012:loadbalancer/app/${inputs.name}/${h.slice(0, 16)}`;
+                Object.assign(state, { arn: id, dnsName: this.computed(`${inputs.name}-${parseInt(h.slice(0, 8), 16)}.eu-west-1.elb.amazonaws.com`), zoneId: "Z32O12XQLNTSW2" });
+                break;
+            case "aws:lb/targetGroup:TargetGroup":
+                id = `arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/${inputs.name}/${h.slice(0, 16)}`;
+                state.arn = id;
+                break;
+            case "aws:lb/listener:Listener":
+                id = `arn:aws:elasticloadbalancing:eu-west-1:123456789012:listener/app/${h.slice(0, 16)}`;
+                state.arn = id;
+                break;
+            case "aws:autoscaling/group:Group":
+                id = inputs.name;
+                state.arn = `arn:aws:autoscaling:eu-west-1:123456789012:autoScalingGroup:${h.slice(0, 8)}:autoScalingGroupName/${inputs.name}`;
+                break;
+            case "tls:index/privateKey:PrivateKey": {
+                // A real key pair, so fingerprints and key formats look like the provider's.
+                const { publicKey, privateKey } = crypto.generateKeyPairSync("ed25519");
+                const raw = (publicKey.export({ format: "der", type: "spki" }) as Buffer).subarray(-32);
+                Object.assign(state, {
+                    publicKeyOpenssh: opensshPublicKey(raw, ""),
+                    publicKeyPem: publicKey.export({ format: "pem", type: "spki" }),
+                    privateKeyPem: privateKey.export({ format: "pem", type: "pkcs8" }),
+                    privateKeyPemPkcs8: privateKey.export({ format: "pem", type: "pkcs8" }),
+                    privateKeyOpenssh: privateKey.export({ format: "pem", type: "pkcs8" }),
+                    publicKeyFingerprintMd5: crypto.createHash("md5").update(raw).digest("hex"),
+                });
+                id = h.slice(0, 40);
+                break;
+            }
+            case "command:remote:Command":
+            case "command:local:Command":
+                Object.assign(state, { stdout: this.computed(""), stderr: this.computed("") });
+                break;
+        }
+        return { id, state };
+    }
+
+    call(args: pulumi.runtime.MockCallArgs): Record<string, unknown> {
+        const inputs = args.inputs as Record<string, any>;
+        switch (args.token) {
+            case "aws:index/getAvailabilityZones:getAvailabilityZones":
+                return { names: ["eu-west-1a", "eu-west-1b", "eu-west-1c"], zoneIds: ["euw1-az1", "euw1-az2", "euw1-az3"], id: "eu-west-1" };
+            case "aws:ec2/getAmi:getAmi":
+                return { id: "ami-0a1b2c3d4e5f60718", name: "debian-12-amd64-20261101-1920", architecture: "x86_64", ownerId: inputs.owners?.[0] ?? "" };
+            default:
+                throw new Error(`offline mocks: no answer for invoke ${args.token}; add one to tools/offline/mocks.ts`);
+        }
+    }
+}
