@@ -18,7 +18,7 @@ const NAME = /^[a-z][a-z0-9-]{0,30}$/;
 const name = z.string().regex(NAME, { message: "a lower-case name: letters, digits and '-', starting with a letter, at most 31 characters" });
 
 const cidr = (what: string) =>
-    z.string().refine((s) => parseCidr(s) !== undefined, { message: `a ${what} CIDR such as 10.10.0.0/16, host bits zero` });
+    z.string().refine((s) => parseCidr(s) !== undefined, { message: `${what} CIDR such as 10.10.0.0/16, host bits zero` });
 
 const address = z.string().refine((s) => parseAddress(s) !== undefined, { message: "an IPv4 or IPv6 address" });
 
@@ -49,9 +49,9 @@ const schema = z.strictObject({
     /** Cloud region (DigitalOcean slug or AWS region). Not used by `existing`. */
     region: z.string().min(1).optional(),
     /** Who may reach SSH. */
-    adminCidrs: z.array(cidr("IPv4 or IPv6")).min(1),
+    adminCidrs: z.array(cidr("an IPv4 or IPv6")).min(1),
     /** The site's private network: the VPC range, or the range existing hosts' private addresses live in. */
-    network: z.strictObject({ cidr: cidr("private IPv4") }),
+    network: z.strictObject({ cidr: cidr("a private IPv4") }),
     /** Hosts to create per role (digitalocean, aws). */
     pools: z.partialRecord(z.enum(ROLES), poolSchema).optional(),
     /** Hosts that already exist (existing). */

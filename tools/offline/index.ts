@@ -19,7 +19,10 @@ export function isSecretValue(v: unknown): v is { value: unknown } {
 
 export interface EvaluateOptions {
     stack: string;
+    /** Where index.ts is (default: this project). */
     projectDir?: string;
+    /** Where the Pulumi.<stack>.yaml files are (default: projectDir). */
+    stackDir?: string;
     preview?: boolean;
     /** Real values for secure config keys (the lab's); others get a placeholder. */
     secrets?: Record<string, string>;
@@ -102,7 +105,8 @@ export function peerStackName(reference: string): string {
 export async function evaluateStack(o: EvaluateOptions): Promise<PlanResult> {
     const projectDir = o.projectDir ?? PROJECT_DIR;
     const timeoutMs = o.timeoutMs ?? 120_000;
-    const stackFile = readStackFile(projectDir, o.stack, o.secrets);
+    const stackDir = o.stackDir ?? projectDir;
+    const stackFile = readStackFile(stackDir, o.stack, o.secrets);
     if (o.config) Object.assign(stackFile.config, o.config);
     const preview = o.preview ?? false;
 
@@ -112,7 +116,7 @@ export async function evaluateStack(o: EvaluateOptions): Promise<PlanResult> {
         const peerName = peerStackName(reference);
         let peerFile: StackFile;
         try {
-            peerFile = readStackFile(projectDir, peerName, o.secrets);
+            peerFile = readStackFile(stackDir, peerName, o.secrets);
         } catch (e) {
             if (e instanceof StackFileError) {
                 throw new StackFileError(`cutover:peer: ${JSON.stringify(reference)} cannot be evaluated offline: ${e.message.replace(/^--stack: /, "")}`);
