@@ -10,16 +10,19 @@ export type Provider = (typeof PROVIDERS)[number];
 export const DB_ENGINES = ["mysql", "mariadb", "postgres"] as const;
 export type DbEngine = (typeof DB_ENGINES)[number];
 
-/** How the program reaches a host over SSH (the command provider's connection). */
+/**
+ * How the program reaches a host over SSH (the command provider's connection). Fields
+ * are separate inputs so only the key is secret and a preview still shows the address.
+ */
 export interface SshConnection {
-    host: string;
+    host: pulumi.Input<string>;
     port: number;
     user: string;
-    privateKey: string;
+    privateKey: pulumi.Input<string>;
     /** Retries while a host is still booting (pulumi/pulumi-command#1238). */
     dialErrorLimit: number;
     perDialTimeout: number;
-    proxy?: { host: string; port: number; user: string; privateKey: string };
+    proxy?: { host: string; port: number; user: string; privateKey: pulumi.Input<string> };
 }
 
 /**
@@ -32,7 +35,7 @@ export interface Host {
     role: Role;
     publicAddress: pulumi.Output<string>;
     privateAddress: pulumi.Output<string>;
-    connection: pulumi.Output<SshConnection>;
+    connection: SshConnection;
 }
 
 /** Where DNS should point for this site: addresses (A/AAAA) or a hostname (CNAME). */

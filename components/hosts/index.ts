@@ -52,15 +52,8 @@ export function hostName(site: string, role: Role, index: number): string {
     return `${site}-${role}-${index + 1}`;
 }
 
-function connection(host: pulumi.Input<string>, user: string, privateKey: pulumi.Output<string>, port = 22): pulumi.Output<SshConnection> {
-    return pulumi.all([host, privateKey]).apply(([h, key]) => ({
-        host: h,
-        port,
-        user,
-        privateKey: key,
-        dialErrorLimit: SSH_DIAL_ERROR_LIMIT,
-        perDialTimeout: SSH_PER_DIAL_TIMEOUT,
-    }));
+function connection(host: pulumi.Input<string>, user: string, privateKey: pulumi.Output<string>, port = 22): SshConnection {
+    return { host, port, user, privateKey: pulumi.secret(privateKey), dialErrorLimit: SSH_DIAL_ERROR_LIMIT, perDialTimeout: SSH_PER_DIAL_TIMEOUT };
 }
 
 /**
@@ -240,23 +233,19 @@ export class AppPool extends pulumi.ComponentResource {
 
     private existing(args: Extract<AppPoolArgs, { provider: "existing" }>) {
         const proxy = args.bastion;
-        const hosts: Host[] = args.hosts.map((h) => ({
-            name: h.name,
-            site: args.site,
-            role: h.role,
-            publicAddress: pulumi.output(h.publicAddress),
-            privateAddress: pulumi.output(h.privateAddress),
-            connection: args.privateKey.apply((key): SshConnection => ({
-                // Through a bastion the host is reached on its private address.
-                host: proxy ? h.privateAddress : h.publicAddress,
-                port: h.port,
-                user: h.user,
-                privateKey: key,
-                dialErrorLimit: SSH_DIAL_ERROR_LIMIT,
-                perDialTimeout: SSH_PER_DIAL_TIMEOUT,
-                ...(proxy ? { proxy: { host: proxy.host, port: proxy.port, user: proxy.user, privateKey: key } } : {}),
-            })),
-        }));
+        const hosts: Host[] = args.hosts.map((h) => {
+            // Through a bastion the host is reached on its private address.
+            const conn = connection(proxy ? h.privateAddress : h.publicAddress, h.user, args.privateKey, h.port);
+            if (proxy) conn.proxy = { ...proxy, privateKey: conn.privateKey };
+            return {
+                name: h.name,
+                site: args.site,
+                role: h.role,
+                publicAddress: pulumi.output(h.publicAddress),
+                privateAddress: pulumi.output(h.privateAddress),
+                connection: conn,
+            };
+        });
         return { hosts, edge: edgeOf(hosts) };
     }
 }

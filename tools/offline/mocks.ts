@@ -41,8 +41,10 @@ export class CloudMocks implements pulumi.runtime.Mocks {
     private privateAddress(rangeId: string, name: string): string {
         const range = parseCidr(this.rangeById.get(rangeId) ?? "10.0.0.0/16")!;
         const used = this.usedHostOffsets.get(rangeId) ?? new Set<number>();
-        let offset = 10 + (parseInt(digest(name).slice(0, 6), 16) % 200);
-        while (used.has(offset)) offset++;
+        // Skip the first 4 and the last address (network, gateway/reserved, broadcast).
+        const room = Math.min(2 ** (32 - range.prefix) - 5, 4000);
+        let offset = 4 + (parseInt(digest(name).slice(0, 6), 16) % room);
+        while (used.has(offset)) offset = 4 + ((offset - 3) % room);
         used.add(offset);
         this.usedHostOffsets.set(rangeId, used);
         return hostAddress(range, offset);
@@ -154,15 +156,16 @@ export class CloudMocks implements pulumi.runtime.Mocks {
                 state.arn = `arn:aws:autoscaling:eu-west-1:123456789012:autoScalingGroup:${h.slice(0, 8)}:autoScalingGroupName/${inputs.name}`;
                 break;
             case "tls:index/privateKey:PrivateKey": {
-                // A real key pair, so fingerprints and key formats look like the provider's.
+                // A real key pair, so fingerprints and key formats look like the provider's;
+                // the private halves come back as secrets, as the tls provider returns them.
                 const { publicKey, privateKey } = crypto.generateKeyPairSync("ed25519");
                 const raw = (publicKey.export({ format: "der", type: "spki" }) as Buffer).subarray(-32);
                 Object.assign(state, {
                     publicKeyOpenssh: opensshPublicKey(raw, ""),
                     publicKeyPem: publicKey.export({ format: "pem", type: "spki" }),
-                    privateKeyPem: privateKey.export({ format: "pem", type: "pkcs8" }),
-                    privateKeyPemPkcs8: privateKey.export({ format: "pem", type: "pkcs8" }),
-                    privateKeyOpenssh: privateKey.export({ format: "pem", type: "pkcs8" }),
+                    privateKeyPem: pulumi.secret(privateKey.export({ format: "pem", type: "pkcs8" })),
+                    privateKeyPemPkcs8: pulumi.secret(privateKey.export({ format: "pem", type: "pkcs8" })),
+                    privateKeyOpenssh: pulumi.secret(privateKey.export({ format: "pem", type: "pkcs8" })),
                     publicKeyFingerprintMd5: crypto.createHash("md5").update(raw).digest("hex"),
                 });
                 id = h.slice(0, 40);

@@ -1,0 +1,47 @@
+// Shared test helpers: temporary stack files and views on an offline evaluation.
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import YAML from "yaml";
+import { Evaluation, Registration, isSecretValue } from "../tools/offline";
+
+export const ROOT = path.resolve(__dirname, "..");
+
+/** A temp folder of Pulumi.<stack>.yaml files; values are written as YAML (objects stay objects). */
+export function stackDir(stacks: Record<string, Record<string, unknown>>): string {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "cutover-stacks-"));
+    for (const [name, config] of Object.entries(stacks)) {
+        fs.writeFileSync(path.join(dir, `Pulumi.${name}.yaml`), YAML.stringify({ config }));
+    }
+    return dir;
+}
+
+export function referenceConfig(stack: string): Record<string, unknown> {
+    return (YAML.parse(fs.readFileSync(path.join(ROOT, `Pulumi.${stack}.yaml`), "utf8")) as { config: Record<string, unknown> }).config;
+}
+
+/** Removes the secret wrappers (for asserting on values). */
+export function plain(v: unknown): any {
+    if (isSecretValue(v)) return plain(v.value);
+    if (Array.isArray(v)) return v.map(plain);
+    if (v && typeof v === "object") return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, plain(x)]));
+    return v;
+}
+
+/** The wire value with every secret replaced by "[secret]": what may ever be shown. */
+export function withoutSecrets(v: unknown): unknown {
+    if (isSecretValue(v)) return "[secret]";
+    if (Array.isArray(v)) return v.map(withoutSecrets);
+    if (v && typeof v === "object") return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, withoutSecrets(x)]));
+    return v;
+}
+
+export function ofType(e: Evaluation, type: string): Registration[] {
+    return e.registrations.filter((r) => r.type === type);
+}
+
+export function named(e: Evaluation, type: string, name: string): Registration {
+    const r = e.registrations.find((x) => x.type === type && x.name === name);
+    if (!r) throw new Error(`no ${type} named ${name}; have ${ofType(e, type).map((x) => x.name).join(", ") || "none of that type"}`);
+    return r;
+}
