@@ -176,7 +176,8 @@ export class CloudMocks implements pulumi.runtime.Mocks {
                 Object.assign(state, { stdout: this.computed(""), stderr: this.computed("") });
                 break;
         }
-        return { id, state };
+        // In a preview the ids of resources to be created are unknown; an empty id tells the SDK so.
+        return { id: this.options.preview ? "" : id, state };
     }
 
     call(args: pulumi.runtime.MockCallArgs): Record<string, unknown> {
