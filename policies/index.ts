@@ -217,10 +217,11 @@ new PolicyPack("cutover", {
             description: "Backup buckets (tag purpose=backup) are encrypted, versioned and not public.",
             enforcementLevel: "mandatory",
             validateStack: (args: StackValidationArgs, report: ReportViolation) => {
-                const side = (type: string) => resourcesOf(args.resources, type, `${type}V2`).map(({ p }) => p);
-                const encryption = side("aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration");
-                const versioning = side("aws:s3/bucketVersioning:BucketVersioning");
-                const blocks = side("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock");
+                // Each side resource exists in a current and a deprecated "V2" spelling.
+                const side = (name: string) => resourcesOf(args.resources, `aws:s3/${name[0].toLowerCase()}${name.slice(1)}:${name}`, `aws:s3/${name[0].toLowerCase()}${name.slice(1)}V2:${name}V2`).map(({ p }) => p);
+                const encryption = side("BucketServerSideEncryptionConfiguration");
+                const versioning = side("BucketVersioning");
+                const blocks = side("BucketPublicAccessBlock");
                 for (const { r, p } of resourcesOf(args.resources, ...BUCKET_TYPES)) {
                     if (p.tags?.purpose !== "backup") continue;
                     const names = new Set([p.id, p.bucket].filter((x) => typeof x === "string"));

@@ -34,8 +34,9 @@ function knownSources(...lists: unknown[]): string[] {
 export function doIngress(rules: Array<{ protocol?: unknown; portRange?: unknown; sourceAddresses?: unknown }>): Ingress[] {
     const out: Ingress[] = [];
     for (const r of rules) {
-        if (!r || (r.portRange !== undefined && typeof r.portRange !== "string")) continue;
-        const range = !r.portRange || r.portRange === "all" ? "1-65535" : r.portRange;
+        const ports = r?.portRange;
+        if (ports !== undefined && typeof ports !== "string") continue;
+        const range = !ports || ports === "all" ? "1-65535" : ports;
         const [from, to] = range.split("-").map(Number);
         out.push({ protocol: typeof r.protocol === "string" ? r.protocol : "tcp", fromPort: from, toPort: to ?? from, sources: knownSources(r.sourceAddresses) });
     }
