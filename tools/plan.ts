@@ -1,28 +1,32 @@
-// npm run plan -- --stack <name> [--dir <folder with Pulumi.<name>.yaml>] [--preview]
+// npm run plan -- --stack <name> [--dir <folder with Pulumi.<name>.yaml>] [--preview] [--no-policy]
 // Evaluates index.ts with Pulumi.<name>.yaml under the SDK's mock runtime (no CLI, no cloud)
-// and prints every resource, the outputs, and (when the stack has a peer) what it read from it.
+// and prints every resource, the outputs, what it read from its peer, and the policy verdicts.
 import * as path from "path";
 import { evaluateStack, StackFileError } from "./offline";
+import { POLICY_PACK_DIR, formatPolicyRun, runPolicies } from "./offline/analyzer";
+import { PROJECT } from "./offline/evaluate";
 import { formatOutputs, formatResources } from "./offline/format";
 
 function usage(message: string): never {
-    console.error(`${message}\nusage: npm run plan -- --stack <name> [--dir <folder>] [--preview]`);
+    console.error(`${message}\nusage: npm run plan -- --stack <name> [--dir <folder>] [--preview] [--no-policy]`);
     process.exit(2);
 }
 
-function parseArgs(argv: string[]): { stack: string; dir?: string; preview: boolean } {
+function parseArgs(argv: string[]): { stack: string; dir?: string; preview: boolean; policy: boolean } {
     let stack = "";
     let dir: string | undefined;
     let preview = false;
+    let policy = true;
     for (let i = 0; i < argv.length; i++) {
         if (argv[i] === "--stack" || argv[i] === "-s") stack = argv[++i] ?? "";
         else if (argv[i].startsWith("--stack=")) stack = argv[i].slice(8);
         else if (argv[i] === "--dir") dir = path.resolve(argv[++i] ?? "");
         else if (argv[i] === "--preview") preview = true;
+        else if (argv[i] === "--no-policy") policy = false;
         else usage(`unknown argument ${JSON.stringify(argv[i])}`);
     }
     if (!stack) usage("--stack is required");
-    return { stack, dir, preview };
+    return { stack, dir, preview, policy };
 }
 
 async function main() {
@@ -48,7 +52,14 @@ async function main() {
     console.log(formatResources(main));
     console.log(`\nOutputs:`);
     console.log(formatOutputs(main));
-    console.log(`\nplanned ${main.registrations.length} resources in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    let mandatory = 0;
+    if (args.policy) {
+        const run = await runPolicies(main.registrations, { packDir: POLICY_PACK_DIR, project: PROJECT, stack: args.stack, config: stackFile.config, preview: args.preview });
+        console.log(`\n${formatPolicyRun(run, main.registrations, "policies")}`);
+        mandatory = run.diagnostics.filter((d) => d.level === "mandatory").length;
+    }
+    console.log(`\nplanned ${main.registrations.length} resources in ${((Date.now() - started) / 1000).toFixed(1)} s${mandatory > 0 ? `; ${mandatory} mandatory policy violation(s)` : ""}`);
+    process.exit(mandatory > 0 ? 1 : 0);
 }
 
 main().catch((e) => {

@@ -20,6 +20,7 @@ describe("npm run plan", () => {
         assert.equal((r.out.match(/\+ digitalocean:index\/droplet:Droplet /g) ?? []).length, 5);
         assert.equal((r.out.match(/\+ digitalocean:index\/firewall:Firewall /g) ?? []).length, 3);
         assert.match(r.out, /Outputs:\n\{[\s\S]*"site": "old"/);
+        assert.match(r.out, /Policies:\n {4}✅ cutover@v0\.1\.0 \(local: policies\)/);
         assert.match(r.out, /userData: <cloud-init, \d+ lines, sha256:[0-9a-f]{12}>/);
         assert.doesNotMatch(r.out, /PRIVATE KEY/);
     });
