@@ -227,9 +227,10 @@ function crossCheck(raw: Raw, secretKeys: Set<string>, stack: string): string[] 
             const first = seenName.get(h.name);
             if (first !== undefined) problems.push(`${keyPath(["hosts", i, "name"])}: ${show(h.name)} is not allowed: duplicate of cutover:hosts[${first}].name; host names must be unique`);
             else seenName.set(h.name, i);
+            // A host may use one address for both (a dedicated server without a private network).
             for (const field of ["publicAddress", "privateAddress"] as const) {
                 const prev = seenAddress.get(h[field]);
-                if (prev !== undefined) problems.push(`${keyPath(["hosts", i, field])}: ${show(h[field])} is not allowed: already used by cutover:hosts[${prev}]`);
+                if (prev !== undefined && prev !== i) problems.push(`${keyPath(["hosts", i, field])}: ${show(h[field])} is not allowed: already used by cutover:hosts[${prev}]`);
                 else seenAddress.set(h[field], i);
             }
             if (!containsAddress(network, h.privateAddress)) {

@@ -104,6 +104,11 @@ describe("stack config validation", () => {
         assert.ok(found.length > 0 && found.every((p) => !p.includes('""') || p.includes("hidden")), found.join("\n"));
     });
 
+    it("accepts a host whose public and private address are the same", () => {
+        const hosts = JSON.stringify([{ name: "web1", role: "edge", publicAddress: "10.0.0.10", privateAddress: "10.0.0.10" }]);
+        assert.deepEqual(problems({ ...existing, "cutover:hosts": hosts }, ["cutover:sshPrivateKey"]), []);
+    });
+
     it("leaves other namespaces to their providers", () => {
         assert.deepEqual(problems({ ...cloud, "digitalocean:token": "x", "aws:region": "eu-west-1" }), []);
     });

@@ -1,0 +1,100 @@
+// The lab's plan as plain data: sites, hosts, addresses, namespace and link names.
+// Addresses come from the documentation ranges and only ever exist inside the lab's
+// namespaces: old site 192.0.2.0/24, new site 198.51.100.0/24, public segment
+// 203.0.113.0/24 (where the operator and the clients sit).
+import { Role } from "../components/types";
+
+export const LAB_PREFIX = "cutover-lab";
+export const ADMIN_CIDR = "203.0.113.0/28";
+
+export interface LabSegment {
+    name: string;
+    cidr: string;
+    /** The router's address on the segment, every host's default route. */
+    gateway: string;
+    /** Bridge in the router namespace. */
+    bridge: string;
+}
+
+export interface LabHost {
+    name: string;
+    /** Site name, or "public" for the operator's machine. */
+    site: string;
+    role: Role | "admin";
+    address: string;
+    netns: string;
+    /** The router-side end of the host's link. */
+    veth: string;
+}
+
+export interface LabPlan {
+    routerNs: string;
+    segments: LabSegment[];
+    hosts: LabHost[];
+    /** Where the operator runs SSH from (inside adminCidrs). */
+    admin: LabHost;
+}
+
+export interface LabHostSpec {
+    name: string;
+    site: string;
+    role: Role;
+    /** Last octet on the site segment. */
+    octet: number;
+}
+
+const SEGMENTS: Record<string, string> = { old: "192.0.2", new: "198.51.100", public: "203.0.113" };
+
+/** Three hosts per site: what the rehearsal provisions and migrates. */
+export const DEFAULT_HOSTS: LabHostSpec[] = [
+    { name: "old-edge-1", site: "old", role: "edge", octet: 10 },
+    { name: "old-app-1", site: "old", role: "app", octet: 11 },
+    { name: "old-db-1", site: "old", role: "db", octet: 20 },
+    { name: "new-edge-1", site: "new", role: "edge", octet: 10 },
+    { name: "new-app-1", site: "new", role: "app", octet: 11 },
+    { name: "new-db-1", site: "new", role: "db", octet: 20 },
+];
+
+export function labPlan(specs: LabHostSpec[] = DEFAULT_HOSTS): LabPlan {
+    const segments: LabSegment[] = Object.entries(SEGMENTS).map(([name, base]) => ({
+        name,
+        cidr: `${base}.0/24`,
+        gateway: `${base}.1`,
+        bridge: `br-${name}`,
+    }));
+    for (const s of specs) {
+        if (!SEGMENTS[s.site]) throw new Error(`lab host ${s.name}: site ${s.site} is not one of ${Object.keys(SEGMENTS).join(", ")}`);
+    }
+    const hosts: LabHost[] = specs.map((s, i) => ({
+        name: s.name,
+        site: s.site,
+        role: s.role,
+        address: `${SEGMENTS[s.site]}.${s.octet}`,
+        netns: `${LAB_PREFIX}-${s.name}`,
+        veth: `lv${i}`,
+    }));
+    const admin: LabHost = { name: "operator", site: "public", role: "admin", address: `${SEGMENTS.public}.10`, netns: `${LAB_PREFIX}-operator`, veth: `lv${specs.length}` };
+    return { routerNs: `${LAB_PREFIX}-router`, segments, hosts, admin };
+}
+
+export function segmentOf(plan: LabPlan, site: string): LabSegment {
+    const s = plan.segments.find((x) => x.name === site);
+    if (!s) throw new Error(`no lab segment ${site}`);
+    return s;
+}
+
+/** The stack config a lab site is provisioned with: provider existing, the lab's hosts. */
+export function labStackConfig(plan: LabPlan, site: string, peerStack?: string): Record<string, unknown> {
+    const hosts = plan.hosts.filter((h) => h.site === site);
+    return {
+        "cutover:site": site,
+        "cutover:provider": "existing",
+        "cutover:adminCidrs": [ADMIN_CIDR],
+        "cutover:network": { cidr: segmentOf(plan, site).cidr },
+        "cutover:sshPrivateKey": { secure: "supplied-by-the-lab-runtime" },
+        "cutover:hosts": hosts.map((h) => ({ name: h.name, role: h.role, publicAddress: h.address, privateAddress: h.address })),
+        "cutover:edge": { proxied: false },
+        "cutover:database": { engine: "mariadb" },
+        ...(peerStack ? { "cutover:peer": `organization/cutover/${peerStack}` } : {}),
+    };
+}
