@@ -5,6 +5,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { cutRules, hostInitScript, networkCommands } from "./render";
+import { sshArgv } from "./ssh";
 import { LAB_PREFIX, LabHost, LabPlan, labPlan } from "./topology";
 
 export const LAB_DIR = path.join(os.tmpdir(), LAB_PREFIX);
@@ -104,23 +105,10 @@ export class Lab {
         return h;
     }
 
-    /** SSH argv from the operator's namespace, as `pulumi up` would connect from the admin range. */
-    sshArgv(address: string, opts: { user?: string; port?: number; keyPath?: string; env?: string[] } = {}): string[] {
-        return [
-            "ip", "netns", "exec", this.plan.admin.netns,
-            "ssh", "-i", opts.keyPath ?? this.keyPath,
-            "-p", String(opts.port ?? 22),
-            "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR",
-            "-o", "ConnectTimeout=5", "-o", "ServerAliveInterval=5", "-o", "ServerAliveCountMax=3",
-            ...(opts.env ?? []).flatMap((e) => ["-o", `SendEnv=${e}`]),
-            `${opts.user ?? "root"}@${address}`,
-        ];
-    }
-
     /** Runs a command on a lab host over SSH (bounded in time). */
     ssh(hostName: string, command: string, opts: { stdin?: string; timeoutMs?: number } = {}): Promise<RunResult> {
         const h = hostName === this.plan.admin.name ? this.plan.admin : this.host(hostName);
-        return runArgv([...this.sshArgv(h.address), command], { stdin: opts.stdin, timeoutMs: opts.timeoutMs ?? 120_000 });
+        return runArgv([...sshArgv(this.plan.admin.netns, { host: h.address, keyPath: this.keyPath }), command], { stdin: opts.stdin, timeoutMs: opts.timeoutMs ?? 120_000 });
     }
 
     /** Runs a command in the operator's namespace (a client on the public segment). */

@@ -50,7 +50,8 @@ export async function evaluate(projectDir: string, stackFile: StackFile, options
     let stackOutputs: Record<string, unknown> = {};
     let stackUrn = "";
 
-    await pulumi.runtime.setMocks(new CloudMocks(options), PROJECT, stackFile.stack, options.preview);
+    const mocks = new CloudMocks(options);
+    await pulumi.runtime.setMocks(mocks, PROJECT, stackFile.stack, options.preview);
     pulumi.runtime.setAllConfig(stackFile.config, stackFile.secretKeys);
 
     // Listen on the mock monitor's RPCs, as the engine would see them.
@@ -111,6 +112,7 @@ export async function evaluate(projectDir: string, stackFile: StackFile, options
         await waitForRPCs();
         // Let apply callbacks that throw after the last RPC report in.
         await new Promise((r) => setTimeout(r, 50));
+        if (failures.length === 0) await mocks.finish();
     } catch (e) {
         failures.unshift(e);
     } finally {

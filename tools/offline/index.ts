@@ -3,6 +3,7 @@
 import { fork } from "child_process";
 import * as path from "path";
 import { Evaluation } from "./evaluate";
+import { LabExecution } from "../../lab/executor";
 import { MockOptions } from "./mocks";
 import { StackFile, StackFileError, readStackFile } from "./stackfile";
 
@@ -32,6 +33,10 @@ export interface EvaluateOptions {
     config?: Record<string, string>;
     /** Timeout per stack. */
     timeoutMs?: number;
+    /** The peer's outputs as last recorded (serialized), instead of evaluating the peer. */
+    peerOutputs?: Record<string, unknown>;
+    /** Execute command resources for real on lab hosts. */
+    lab?: LabExecution;
 }
 
 export interface PlanResult {
@@ -112,7 +117,7 @@ export async function evaluateStack(o: EvaluateOptions): Promise<PlanResult> {
 
     let peer: Evaluation | undefined;
     const reference = stackFile.config["cutover:peer"];
-    if (reference && (o.withPeer ?? true)) {
+    if (reference && (o.withPeer ?? true) && !o.peerOutputs) {
         const peerName = peerStackName(reference);
         let peerFile: StackFile;
         try {
@@ -126,7 +131,8 @@ export async function evaluateStack(o: EvaluateOptions): Promise<PlanResult> {
         // The peer's own peer is served no outputs (as if not deployed yet): no recursion.
         peer = await runWorker(projectDir, peerFile, { preview: false }, timeoutMs);
     }
-    const served = peer && !peer.error ? asPeerOutputs(peer.outputs) : { values: {}, secretNames: [] };
-    const main = await runWorker(projectDir, stackFile, { preview, peerOutputs: served.values, peerSecretOutputNames: served.secretNames }, timeoutMs);
+    const recorded = o.peerOutputs ?? (peer && !peer.error ? peer.outputs : {});
+    const served = asPeerOutputs(recorded);
+    const main = await runWorker(projectDir, stackFile, { preview, peerOutputs: served.values, peerSecretOutputNames: served.secretNames, lab: o.lab }, timeoutMs);
     return { main, peer, stackFile };
 }

@@ -4,6 +4,7 @@
 import * as crypto from "crypto";
 import * as pulumi from "@pulumi/pulumi";
 import { hostAddress, parseCidr } from "../../components/cidr";
+import { CommandExecutor, LabExecution } from "../../lab/executor";
 
 export interface MockOptions {
     /** true: computed values are unknown, as in `pulumi preview`. */
@@ -12,6 +13,8 @@ export interface MockOptions {
     peerOutputs?: Record<string, unknown>;
     /** Names of peer outputs that are secrets. */
     peerSecretOutputNames?: string[];
+    /** Run command resources for real on lab hosts instead of answering with empty output. */
+    lab?: LabExecution;
 }
 
 const UNKNOWN = pulumi.runtime.unknownValue;
@@ -29,8 +32,16 @@ export class CloudMocks implements pulumi.runtime.Mocks {
     private readonly rangeById = new Map<string, string>();
     private readonly usedHostOffsets = new Map<string, Set<number>>();
     private readonly usedPublic = new Set<string>();
+    private readonly executor?: CommandExecutor;
 
-    constructor(private readonly options: MockOptions) {}
+    constructor(private readonly options: MockOptions) {
+        if (options.lab) this.executor = new CommandExecutor(options.lab);
+    }
+
+    /** Lab only: delete the commands the program no longer declares. */
+    async finish(): Promise<void> {
+        await this.executor?.finish();
+    }
 
     /** A value known only after apply: unknown in preview, `value` otherwise. */
     private computed<T>(value: T): T | string {
@@ -59,8 +70,11 @@ export class CloudMocks implements pulumi.runtime.Mocks {
         return `${prefix}.${n}`;
     }
 
-    newResource(args: pulumi.runtime.MockResourceArgs): { id: string; state: Record<string, unknown> } {
+    newResource(args: pulumi.runtime.MockResourceArgs): { id: string; state: Record<string, unknown> } | Promise<{ id: string; state: Record<string, unknown> }> {
         const inputs = args.inputs as Record<string, any>;
+        if (this.executor && (args.type === "command:remote:Command" || args.type === "command:local:Command")) {
+            return this.executor.run(args.type, args.name, inputs).then((out) => ({ id: `${args.name}-${digest(args.type, args.name).slice(0, 8)}`, state: { ...inputs, ...out } }));
+        }
         const h = digest(args.type, args.name);
         const state: Record<string, unknown> = { ...inputs };
         let id = `${args.name}-${h.slice(0, 8)}`;

@@ -1,0 +1,178 @@
+// Executes the program's command:remote:Command (and command:local:Command) resources
+// for real, on lab hosts over SSH, with the command provider's lifecycle:
+//   new                          -> run `create`
+//   `triggers` changed           -> replace: run the old `delete`, then `create`
+//   create/update/stdin/env/connection changed -> run `update`, or `create` again
+//   unchanged                    -> run nothing, keep the recorded stdout/stderr
+//   gone from the program        -> run its `delete`
+// A failing step throws with the host, the step, the exit code and stderr.
+import * as crypto from "crypto";
+import * as fs from "fs";
+import * as path from "path";
+import { RunResult, runArgv } from "./lab";
+import { SshTarget, sshArgv } from "./ssh";
+
+export interface LabExecution {
+    /** The stack being provisioned (state is kept per stack). */
+    stack: string;
+    operatorNetns: string;
+    /** Where state, keys and the run log live. */
+    dir: string;
+    /** Lab host names by address, for readable progress. */
+    hostNames: Record<string, string>;
+}
+
+export type StepAction = "create" | "update" | "replace" | "delete" | "unchanged";
+
+export interface StepRun {
+    stack: string;
+    step: string;
+    host: string;
+    action: StepAction;
+    ms: number;
+    exitCode: number;
+}
+
+interface StepState {
+    fingerprint: string;
+    triggers: string;
+    stdout: string;
+    stderr: string;
+    target: Omit<SshTarget, "sendEnv"> | "local";
+    delete?: string;
+    logging?: string;
+}
+
+const SIG_KEY = "4dabf18193072939515e22adb298388d";
+
+/** Secrets arrive wrapped; they are unwrapped only here, where they are used. */
+function reveal(v: unknown): any {
+    if (v && typeof v === "object" && SIG_KEY in (v as object)) return reveal((v as { value: unknown }).value);
+    if (Array.isArray(v)) return v.map(reveal);
+    if (v && typeof v === "object") return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, reveal(x)]));
+    return v;
+}
+
+function hash(v: unknown): string {
+    return crypto.createHash("sha256").update(JSON.stringify(v ?? null)).digest("hex");
+}
+
+export class StepFailed extends Error {}
+
+export class CommandExecutor {
+    private readonly statePath: string;
+    private readonly runLog: string;
+    private state: Record<string, StepState>;
+    private readonly seen = new Set<string>();
+
+    constructor(private readonly x: LabExecution) {
+        fs.mkdirSync(path.join(x.dir, "keys"), { recursive: true, mode: 0o700 });
+        this.statePath = path.join(x.dir, `state-${x.stack}.json`);
+        this.runLog = path.join(x.dir, "runs.jsonl");
+        this.state = fs.existsSync(this.statePath) ? JSON.parse(fs.readFileSync(this.statePath, "utf8")) : {};
+    }
+
+    private keyFile(privateKey: string): string {
+        const file = path.join(this.x.dir, "keys", hash(privateKey).slice(0, 16));
+        if (!fs.existsSync(file)) fs.writeFileSync(file, privateKey.endsWith("\n") ? privateKey : `${privateKey}\n`, { mode: 0o600 });
+        return file;
+    }
+
+    private target(connection: any): Omit<SshTarget, "sendEnv"> {
+        const c = reveal(connection);
+        return {
+            host: c.host,
+            port: c.port ?? 22,
+            user: c.user ?? "root",
+            keyPath: this.keyFile(c.privateKey),
+            ...(c.proxy ? { proxy: { host: c.proxy.host, port: c.proxy.port ?? 22, user: c.proxy.user ?? "root", keyPath: this.keyFile(c.proxy.privateKey) } } : {}),
+        };
+    }
+
+    private hostLabel(target: StepState["target"]): string {
+        return target === "local" ? "operator" : (this.x.hostNames[target.host] ?? target.host);
+    }
+
+    private async exec(target: StepState["target"], command: string, stdin: string | undefined, env: Record<string, string>): Promise<RunResult> {
+        const argv = target === "local"
+            ? ["ip", "netns", "exec", this.x.operatorNetns, "bash", "-c", command]
+            : [...sshArgv(this.x.operatorNetns, { ...target, sendEnv: Object.keys(env) }), command];
+        return runArgv(argv, { stdin, timeoutMs: 30 * 60_000, env: { ...process.env, ...env } });
+    }
+
+    private record(run: StepRun): void {
+        fs.appendFileSync(this.runLog, `${JSON.stringify(run)}\n`);
+        const mark = run.action === "unchanged" ? "·" : run.exitCode === 0 ? "✓" : "✗";
+        console.log(`  ${mark} ${run.stack.padEnd(8)} ${run.host.padEnd(12)} ${run.step.padEnd(34)} ${run.action.padEnd(9)} ${(run.ms / 1000).toFixed(1)} s`);
+    }
+
+    private save(): void {
+        fs.writeFileSync(this.statePath, JSON.stringify(this.state, null, 1), { mode: 0o600 });
+    }
+
+    /** Runs (or skips) one command resource; returns the outputs the provider would. */
+    async run(type: string, name: string, raw: Record<string, unknown>): Promise<{ stdout: string; stderr: string }> {
+        const key = `${type}::${name}`;
+        this.seen.add(key);
+        const inputs = reveal(raw);
+        const target: StepState["target"] = type === "command:local:Command" ? "local" : this.target(raw.connection);
+        const { privateKey: _k, proxy: _p, ...visibleConnection } = inputs.connection ?? {};
+        const fingerprint = hash({ create: inputs.create, update: inputs.update, delete: inputs.delete, environment: inputs.environment, stdin: inputs.stdin, connection: visibleConnection, key: target === "local" ? "" : target.keyPath });
+        const triggers = hash(inputs.triggers ?? []);
+        const prev = this.state[key];
+        const host = this.hostLabel(target);
+
+        let action: StepAction;
+        if (!prev) action = "create";
+        else if (prev.triggers !== triggers) action = "replace";
+        else if (prev.fingerprint !== fingerprint) action = "update";
+        else action = "unchanged";
+
+        if (action === "unchanged") {
+            this.record({ stack: this.x.stack, step: name, host, action, ms: 0, exitCode: 0 });
+            return { stdout: prev!.stdout, stderr: prev!.stderr };
+        }
+
+        const started = Date.now();
+        if (action === "replace" && prev?.delete) await this.mustRun(prev.target, prev.delete, undefined, {}, name, host, "delete", prev.logging);
+        const command: string = action === "update" ? (inputs.update ?? inputs.create) : inputs.create;
+        const env: Record<string, string> = { ...(inputs.environment ?? {}) };
+        if (prev && inputs.addPreviousOutputInEnv !== false) Object.assign(env, { PULUMI_COMMAND_STDOUT: prev.stdout, PULUMI_COMMAND_STDERR: prev.stderr });
+        const result = command ? await this.mustRun(target, command, inputs.stdin, env, name, host, action, inputs.logging) : { code: 0, stdout: "", stderr: "", ms: 0 };
+        this.state[key] = { fingerprint, triggers, stdout: result.stdout.trimEnd(), stderr: result.stderr.trimEnd(), target, delete: inputs.delete, logging: inputs.logging };
+        this.save();
+        this.record({ stack: this.x.stack, step: name, host, action, ms: Date.now() - started, exitCode: 0 });
+        return { stdout: this.state[key].stdout, stderr: this.state[key].stderr };
+    }
+
+    private async mustRun(target: StepState["target"], command: string, stdin: string | undefined, env: Record<string, string>, step: string, host: string, action: StepAction, logging?: string): Promise<RunResult> {
+        const r = await this.exec(target, command, stdin, env);
+        if (r.code !== 0) {
+            this.record({ stack: this.x.stack, step, host, action, ms: r.ms, exitCode: r.code });
+            // Honour the resource's logging choice: stderr may carry what it wanted hidden.
+            const shown = logging === "none" || logging === "stdout" ? `(stderr hidden: logging is ${logging})` : r.stderr.trim() || "(no stderr)";
+            throw new StepFailed(`step ${step} on host ${host} failed during ${action}: exit code ${r.code}\nstderr:\n${shown}`);
+        }
+        return r;
+    }
+
+    /** After the program ran: commands that are no longer declared are deleted. */
+    async finish(): Promise<void> {
+        for (const key of Object.keys(this.state)) {
+            if (this.seen.has(key)) continue;
+            const prev = this.state[key];
+            const name = key.split("::").pop()!;
+            const started = Date.now();
+            if (prev.delete) await this.mustRun(prev.target, prev.delete, undefined, { PULUMI_COMMAND_STDOUT: prev.stdout, PULUMI_COMMAND_STDERR: prev.stderr }, name, this.hostLabel(prev.target), "delete", prev.logging);
+            delete this.state[key];
+            this.save();
+            this.record({ stack: this.x.stack, step: name, host: this.hostLabel(prev.target), action: "delete", ms: Date.now() - started, exitCode: 0 });
+        }
+    }
+}
+
+export function readRuns(dir: string): StepRun[] {
+    const file = path.join(dir, "runs.jsonl");
+    if (!fs.existsSync(file)) return [];
+    return fs.readFileSync(file, "utf8").split("\n").filter(Boolean).map((l) => JSON.parse(l));
+}
