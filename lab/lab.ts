@@ -111,9 +111,14 @@ export class Lab {
         return runArgv([...sshArgv(this.plan.admin.netns, { host: h.address, keyPath: this.keyPath }), command], { stdin: opts.stdin, timeoutMs: opts.timeoutMs ?? 120_000 });
     }
 
-    /** Runs a command in the operator's namespace (a client on the public segment). */
+    /** Runs a command in the operator's namespace (inside adminCidrs). */
     operator(command: string, timeoutMs = 60_000): Promise<RunResult> {
         return runArgv(["ip", "netns", "exec", this.plan.admin.netns, "bash", "-c", command], { timeoutMs });
+    }
+
+    /** Runs a command on the client (the internet, outside adminCidrs). */
+    client(command: string, timeoutMs = 60_000): Promise<RunResult> {
+        return runArgv(["ip", "netns", "exec", this.plan.client.netns, "bash", "-c", command], { timeoutMs });
     }
 
     /** Runs a command inside a host's namespaces without SSH (for the lab's own checks). */

@@ -14,7 +14,7 @@ export function networkCommands(plan: LabPlan): string[][] {
         );
     }
     cmds.push(["ip", "netns", "exec", r, "sysctl", "-qw", "net.ipv4.ip_forward=1"]);
-    for (const h of [...plan.hosts, plan.admin]) cmds.push(...hostLinkCommands(plan, h));
+    for (const h of [...plan.hosts, plan.admin, plan.client]) cmds.push(...hostLinkCommands(plan, h));
     return cmds;
 }
 

@@ -20,7 +20,7 @@ export interface LabHost {
     name: string;
     /** Site name, or "public" for the operator's machine. */
     site: string;
-    role: Role | "admin";
+    role: Role | "operator" | "client";
     address: string;
     netns: string;
     /** The router-side end of the host's link. */
@@ -33,6 +33,8 @@ export interface LabPlan {
     hosts: LabHost[];
     /** Where the operator runs SSH from (inside adminCidrs). */
     admin: LabHost;
+    /** A machine on the internet outside adminCidrs: the site's visitors, the load generator. */
+    client: LabHost;
 }
 
 export interface LabHostSpec {
@@ -73,8 +75,9 @@ export function labPlan(specs: LabHostSpec[] = DEFAULT_HOSTS): LabPlan {
         netns: `${LAB_PREFIX}-${s.name}`,
         veth: `lv${i}`,
     }));
-    const admin: LabHost = { name: "operator", site: "public", role: "admin", address: `${SEGMENTS.public}.10`, netns: `${LAB_PREFIX}-operator`, veth: `lv${specs.length}` };
-    return { routerNs: `${LAB_PREFIX}-router`, segments, hosts, admin };
+    const admin: LabHost = { name: "operator", site: "public", role: "operator", address: `${SEGMENTS.public}.10`, netns: `${LAB_PREFIX}-operator`, veth: `lv${specs.length}` };
+    const client: LabHost = { name: "client", site: "public", role: "client", address: `${SEGMENTS.public}.100`, netns: `${LAB_PREFIX}-client`, veth: `lv${specs.length + 1}` };
+    return { routerNs: `${LAB_PREFIX}-router`, segments, hosts, admin, client };
 }
 
 export function segmentOf(plan: LabPlan, site: string): LabSegment {

@@ -1,0 +1,60 @@
+// Checks, from real vantage points, that the host firewalls enforce exactly the rules
+// the program rendered: listeners on every candidate port of every host, then TCP
+// connects from the operator (inside adminCidrs), a client on the internet, a host of
+// the same site and a host of the other site.
+import { containsAddress, isWholeInternet, parseCidr } from "../components/cidr";
+import { InboundRule } from "../components/firewall/render";
+import { Lab, RunResult } from "./lab";
+
+export interface Probe {
+    from: string;
+    to: string;
+    port: number;
+    expected: boolean;
+    open: boolean;
+}
+
+/** Whether the rules admit a TCP connection from `source` to `port`. */
+export function admits(rules: InboundRule[], source: string, port: number): boolean {
+    return rules.some((r) => r.protocol === "tcp" && r.port === port && r.sources.some((s) => isWholeInternet(s) || containsAddress(parseCidr(s)!, source)));
+}
+
+interface Vantage {
+    name: string;
+    address: string;
+    run: (command: string) => Promise<RunResult>;
+}
+
+/** `targets`: each host with the rules rendered for it. Ports: every rule's port plus `extraPorts`. */
+export async function probeFirewalls(lab: Lab, targets: Array<{ name: string; address: string; rules: InboundRule[] }>, extraPorts: number[]): Promise<Probe[]> {
+    const ports = [...new Set([...targets.flatMap((t) => t.rules.map((r) => r.port)), ...extraPorts])].sort((a, b) => a - b);
+    const listen = ports.filter((p) => p !== 22);
+    for (const t of targets) {
+        const r = await lab.enter(t.name, `for p in ${listen.join(" ")}; do setsid nohup nc -lk "$p" </dev/null >/dev/null 2>&1 & done; sleep 0.3`);
+        if (r.code !== 0) throw new Error(`could not start listeners on ${t.name}: ${r.stderr}`);
+    }
+    const byName = new Map(lab.plan.hosts.map((h) => [h.name, h]));
+    const vantages: Vantage[] = [
+        { name: "operator", address: lab.plan.admin.address, run: (c) => lab.operator(c) },
+        { name: "client", address: lab.plan.client.address, run: (c) => lab.client(c) },
+        ...lab.plan.hosts.map((h) => ({ name: h.name, address: h.address, run: (c: string) => lab.enter(h.name, c) })),
+    ];
+    const probes: Probe[] = [];
+    try {
+        for (const v of vantages) {
+            const script = targets
+                .filter((t) => t.name !== v.name)
+                .flatMap((t) => ports.map((p) => `(nc -z -w 1 ${byName.get(t.name)?.address ?? t.address} ${p} 2>/dev/null && echo "${t.name} ${p} open" || echo "${t.name} ${p} closed") &`))
+                .join("\n");
+            const r = await v.run(`${script}\nwait`);
+            for (const line of r.stdout.trim().split("\n").filter(Boolean)) {
+                const [to, port, state] = line.split(" ");
+                const target = targets.find((t) => t.name === to)!;
+                probes.push({ from: v.name, to, port: Number(port), expected: admits(target.rules, v.address, Number(port)), open: state === "open" });
+            }
+        }
+    } finally {
+        for (const t of targets) await lab.enter(t.name, "pkill -x nc || true");
+    }
+    return probes;
+}

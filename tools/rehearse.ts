@@ -1,0 +1,114 @@
+// npm run rehearse [-- --keep] [--report <file>]
+// The embedded default: builds the lab on this machine (root, Debian), provisions both
+// sites through the program's own remote commands, checks from other lab hosts that the
+// firewalls admit exactly what was rendered, runs the program again to show it changes
+// nothing, writes a JSON report, and tears the lab down (also on failure or Ctrl-C).
+import { spawnSync } from "child_process";
+import * as fs from "fs";
+import * as path from "path";
+import { inboundRules } from "../components/firewall/render";
+import { probeFirewalls } from "../lab/firewall-check";
+import { Lab, LabError, checkMachine } from "../lab/lab";
+import { LAB_STACKS, provision } from "../lab/runtime";
+import { ADMIN_CIDR, segmentOf } from "../lab/topology";
+import { Role } from "../components/types";
+
+const ROOT = path.resolve(__dirname, "..");
+
+function parseArgs(argv: string[]) {
+    let keep = false;
+    let report = path.join(ROOT, "rehearsal-report.json");
+    for (let i = 0; i < argv.length; i++) {
+        if (argv[i] === "--keep") keep = true;
+        else if (argv[i] === "--report") report = path.resolve(argv[++i] ?? "");
+        else {
+            console.error(`unknown argument ${JSON.stringify(argv[i])}\nusage: npm run rehearse [-- --keep] [--report <file>]`);
+            process.exit(2);
+        }
+    }
+    return { keep, report };
+}
+
+const seconds = (ms: number) => Math.round(ms / 100) / 10;
+
+async function main() {
+    const args = parseArgs(process.argv.slice(2));
+    const problems = checkMachine();
+    if (problems.length > 0) {
+        console.error(`npm run rehearse cannot run here:\n  ${problems.join("\n  ")}`);
+        process.exit(2);
+    }
+    const install = spawnSync("bash", [path.join(ROOT, "lab/install-packages.sh")], { stdio: "inherit" });
+    if (install.status !== 0) process.exit(2);
+
+    const lab = new Lab(undefined, (l) => console.log(l));
+    let tearingDown = false;
+    const teardown = async (signal: string) => {
+        if (tearingDown) return;
+        tearingDown = true;
+        console.error(`\n${signal}: tearing the lab down`);
+        await Lab.down();
+        process.exit(130);
+    };
+    process.on("SIGINT", () => void teardown("interrupted"));
+    process.on("SIGTERM", () => void teardown("terminated"));
+
+    const report: Record<string, unknown> = { startedAt: new Date().toISOString() };
+    try {
+        console.log("== building the lab");
+        let t = Date.now();
+        await lab.up();
+        report.lab = { hosts: lab.plan.hosts.map((h) => ({ name: h.name, site: h.site, role: h.role, address: h.address })), buildSeconds: seconds(Date.now() - t) };
+
+        const sites: Record<string, unknown> = {};
+        for (const site of ["old", "new"] as const) {
+            console.log(`== provisioning ${LAB_STACKS[site]} through the program`);
+            const p = await provision(lab, LAB_STACKS[site]);
+            sites[LAB_STACKS[site]] = { seconds: seconds(p.ms), steps: p.runs.map((r) => ({ host: r.host, step: r.step, action: r.action, seconds: seconds(r.ms) })) };
+        }
+        report.provisioning = sites;
+
+        console.log("== checking the host firewalls from the operator, a client, and hosts of both sites");
+        t = Date.now();
+        const targets = lab.plan.hosts.map((h) => ({
+            name: h.name,
+            address: h.address,
+            rules: inboundRules({ role: h.role as Role, dbEngine: "mariadb", adminCidrs: [ADMIN_CIDR], siteCidr: segmentOf(lab.plan, h.site).cidr, publicSources: ["0.0.0.0/0", "::/0"] }),
+        }));
+        const probes = await probeFirewalls(lab, targets, [655, 5432, 6379, 9999]);
+        const wrong = probes.filter((p) => p.open !== p.expected);
+        report.firewall = { probes: probes.length, open: probes.filter((p) => p.open).length, mismatches: wrong, seconds: seconds(Date.now() - t) };
+        console.log(`   ${probes.length} probes, ${probes.filter((p) => p.open).length} open as rendered, ${wrong.length} mismatches`);
+        for (const w of wrong) console.log(`   MISMATCH ${w.from} -> ${w.to}:${w.port} is ${w.open ? "open" : "closed"}, rendered ${w.expected ? "open" : "closed"}`);
+
+        console.log("== running the program again with unchanged config");
+        const again = [];
+        for (const site of ["old", "new"] as const) again.push(...(await provision(lab, LAB_STACKS[site])).runs);
+        const ran = again.filter((r) => r.action !== "unchanged");
+        report.rerun = { steps: again.length, ran: ran.length };
+        console.log(`   ${again.length} steps, ${ran.length} ran`);
+
+        report.ok = wrong.length === 0 && ran.length === 0;
+        if (!report.ok) process.exitCode = 1;
+    } catch (e) {
+        report.ok = false;
+        report.error = (e as Error).message;
+        console.error(`\nrehearsal failed: ${(e as Error).message}`);
+        process.exitCode = 1;
+    } finally {
+        fs.writeFileSync(args.report, `${JSON.stringify(report, null, 2)}\n`);
+        console.log(`\nreport: ${path.relative(process.cwd(), args.report)}`);
+        if (!args.keep && !tearingDown) {
+            await Lab.down();
+            console.log("lab torn down");
+        } else if (args.keep) {
+            console.log("lab kept (--keep); remove it with: npm run lab -- down");
+        }
+    }
+}
+
+main().catch(async (e) => {
+    console.error(e instanceof LabError ? e.message : (e?.stack ?? e));
+    await Lab.down();
+    process.exit(1);
+});
