@@ -1,0 +1,175 @@
+// The lab with real daemons: namespaced hosts, the program's remote commands run over SSH,
+// UFW enforcing what was rendered. Needs root and the lab's Debian packages
+// (lab/install-packages.sh); without them these tests skip, unless CUTOVER_LAB_REQUIRED=1
+// (CI), where a missing prerequisite is a failure.
+import { after, before, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { spawnSync } from "child_process";
+import * as fs from "fs";
+import { inboundRules } from "../../components/firewall/render";
+import { Role } from "../../components/types";
+import { probeFirewalls } from "../../lab/firewall-check";
+import { LAB_DIR, Lab, LabError, checkMachine, labNamespaces } from "../../lab/lab";
+import { LAB_STACKS, provision } from "../../lab/runtime";
+import { ADMIN_CIDR, LabHost, segmentOf } from "../../lab/topology";
+import { referenceConfig, stackDir } from "../helpers";
+
+const missing = checkMachine();
+const packages = spawnSync("bash", ["-c", "command -v ufw && command -v nc && command -v sshd"], { encoding: "utf8" }).status === 0 ? [] : ["ufw, nc or sshd missing: run lab/install-packages.sh"];
+const skip = [...missing, ...packages].join("; ") || false;
+if (skip && process.env.CUTOVER_LAB_REQUIRED === "1") throw new Error(`lab tests are required here but cannot run: ${skip}`);
+
+function rulesFor(lab: Lab, h: LabHost) {
+    return inboundRules({ role: h.role as Role, dbEngine: "mariadb", adminCidrs: [ADMIN_CIDR], siteCidr: segmentOf(lab.plan, h.site).cidr, publicSources: ["0.0.0.0/0", "::/0"] });
+}
+
+/** Processes of a lab host (its init script, or anything started inside one). */
+function labProcesses(): string[] {
+    const found: string[] = [];
+    for (const pid of fs.readdirSync("/proc").filter((d) => /^\d+$/.test(d))) {
+        if (Number(pid) === process.pid) continue;
+        try {
+            const cmd = fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").replace(/\0/g, " ");
+            if (/host-init\.sh|sleep 600/.test(cmd)) found.push(`${pid} ${cmd}`);
+        } catch {
+            // the process ended while we looked
+        }
+    }
+    return found;
+}
+
+/** Everything the lab could leave behind on the machine. */
+function traces() {
+    const sh = (c: string) => spawnSync("bash", ["-c", c], { encoding: "utf8" }).stdout.trim();
+    return {
+        namespaces: labNamespaces(),
+        veths: sh("ip -o link show type veth | grep -c ' lv[0-9]' || true"),
+        mounts: sh("grep -c 'cutover-lab\\|lab-layers' /proc/mounts || true"),
+        processes: String(labProcesses().length),
+        files: fs.existsSync(LAB_DIR),
+    };
+}
+
+const CLEAN = { namespaces: [], veths: "0", mounts: "0", processes: "0", files: false };
+
+describe("the lab", { skip, timeout: 600_000 }, () => {
+    let lab: Lab;
+    before(async () => {
+        lab = new Lab();
+        await lab.up();
+    });
+    after(async () => {
+        await Lab.down();
+    });
+
+    it("gives every host its own hostname, PID 1, /etc and address, unreachable from the machine itself", async () => {
+        const r = await lab.ssh("old-db-1", "hostname; ps -o pid= -p 1; touch /etc/only-on-old-db-1; ip -4 -o addr show eth0");
+        assert.equal(r.code, 0, r.stderr);
+        const [name, pid1, addr] = r.stdout.trim().split("\n");
+        assert.equal(name, "old-db-1");
+        assert.equal(pid1.trim(), "1");
+        assert.match(addr, /192\.0\.2\.20\/24/);
+        assert.ok(!fs.existsSync("/etc/only-on-old-db-1"), "a lab host wrote into the machine's /etc");
+        assert.equal((await lab.ssh("new-db-1", "test -e /etc/only-on-old-db-1 && echo shared || echo private")).stdout.trim(), "private");
+        assert.notEqual(spawnSync("ping", ["-c1", "-W1", "192.0.2.20"]).status, 0, "the machine's own namespace routes to a lab address");
+    });
+
+    it("cuts and restores the link between the two sites, leaving each site's own traffic", async () => {
+        const cross = () => lab.enter("new-app-1", "nc -z -w 1 192.0.2.20 22 && echo up || echo down").then((r) => r.stdout.trim());
+        assert.equal(await cross(), "up");
+        lab.cut("old", "new");
+        try {
+            assert.equal(await cross(), "down");
+            assert.equal((await lab.enter("old-app-1", "nc -z -w 1 192.0.2.20 22 && echo up || echo down")).stdout.trim(), "up");
+            assert.equal((await lab.ssh("old-db-1", "true")).code, 0, "the operator lost the old site");
+        } finally {
+            lab.restore("old", "new");
+        }
+        assert.equal(await cross(), "up");
+    });
+
+    describe("provisioned through the program", () => {
+        before(async () => {
+            await provision(lab, LAB_STACKS.old);
+            await provision(lab, LAB_STACKS.new);
+        });
+
+        it("ufw on every host admits exactly the rendered rules, seen from the operator, a client and both sites", async () => {
+            const targets = lab.plan.hosts.map((h) => ({ name: h.name, address: h.address, rules: rulesFor(lab, h) }));
+            const probes = await probeFirewalls(lab, targets, [655, 5432, 6379, 9999]);
+            assert.ok(probes.length >= 300, `only ${probes.length} probes`);
+            assert.deepEqual(probes.filter((p) => p.open !== p.expected), []);
+            // The security model, stated independently of the renderer:
+            const open = (from: string, to: string, port: number) => probes.find((p) => p.from === from && p.to === to && p.port === port)?.open;
+            assert.equal(open("client", "old-db-1", 22), false, "SSH open to the internet");
+            assert.equal(open("operator", "old-db-1", 22), true, "the operator cannot reach SSH");
+            assert.equal(open("new-app-1", "old-db-1", 3306), false, "the database is open across sites");
+            assert.equal(open("old-app-1", "old-db-1", 3306), true, "the app cannot reach its database");
+            assert.equal(open("client", "old-edge-1", 443), true, "the edge does not serve the internet");
+            assert.equal(open("client", "old-app-1", 8080), false, "an app host is public");
+        });
+
+        it("notices a host whose firewall is off (the check can fail)", async () => {
+            const h = lab.host("new-db-1");
+            await lab.enter(h.name, "ufw --force disable");
+            try {
+                const probes = await probeFirewalls(lab, [{ name: h.name, address: h.address, rules: rulesFor(lab, h) }], [9999]);
+                assert.ok(probes.some((p) => p.open && !p.expected && p.from === "client"), "a disabled firewall went unnoticed");
+            } finally {
+                await lab.enter(h.name, "ufw --force enable");
+            }
+        });
+
+        it("runs no step when the program runs again with unchanged config", async () => {
+            const runs = [...(await provision(lab, LAB_STACKS.old)).runs, ...(await provision(lab, LAB_STACKS.new)).runs];
+            assert.equal(runs.length, 6);
+            assert.deepEqual(runs.filter((r) => r.action !== "unchanged").map((r) => `${r.host} ${r.step} ${r.action}`), []);
+        });
+
+        it("re-runs only the steps whose script changed, and the hosts follow", async () => {
+            const config = { ...referenceConfig("lab-old"), "cutover:adminCidrs": [ADMIN_CIDR, "203.0.113.64/26"] };
+            const dir = stackDir({ "lab-old": config });
+            const runs = (await provision(lab, LAB_STACKS.old, { stackDir: dir })).runs;
+            assert.deepEqual(runs.map((r) => r.action).sort(), ["update", "update", "update"]);
+            const ufw = await lab.ssh("old-app-1", "ufw status");
+            assert.match(ufw.stdout, /22\/tcp\s+ALLOW\s+203\.0\.113\.64\/26/);
+            // And back: the extra rule is removed again.
+            await provision(lab, LAB_STACKS.old);
+            assert.doesNotMatch((await lab.ssh("old-app-1", "ufw status")).stdout, /203\.0\.113\.64/);
+        });
+
+        it("stops on a failing step, naming the host, the step, the exit code and stderr", async () => {
+            const config = referenceConfig("lab-old") as Record<string, any>;
+            const hosts = [...config["cutover:hosts"], { name: "old-ghost-1", role: "app", publicAddress: "192.0.2.99", privateAddress: "192.0.2.99" }];
+            const dir = stackDir({ "lab-old": { ...config, "cutover:hosts": hosts } });
+            await assert.rejects(provision(lab, LAB_STACKS.old, { stackDir: dir }), (e: Error) => {
+                assert.ok(e instanceof LabError);
+                assert.match(e.message, /step old-hostfw-old-ghost-1 on host 192\.0\.2\.99 failed during create: exit code 255\nstderr:\n.*(timed out|No route|unreachable)/s);
+                return true;
+            });
+            // The live hosts are untouched and still serving SSH behind their firewall.
+            assert.equal((await lab.ssh("old-db-1", "ufw status | head -1")).stdout.trim(), "Status: active");
+        });
+    });
+});
+
+describe("lab teardown", { skip, timeout: 120_000 }, () => {
+    it("leaves no namespace, link, mount, process or file behind", async () => {
+        const lab = new Lab();
+        await lab.up();
+        await lab.ssh("old-app-1", "setsid nohup sleep 600 </dev/null >/dev/null 2>&1 &");
+        assert.notDeepEqual(traces(), CLEAN);
+        await Lab.down();
+        assert.deepEqual(traces(), CLEAN);
+    });
+
+    it("also cleans up a lab whose runner died without tearing down", async () => {
+        const script = `import { Lab } from ${JSON.stringify(require.resolve("../../lab/lab"))};\nnew Lab().up().then(() => process.kill(process.pid, "SIGKILL"));`;
+        fs.writeFileSync("/tmp/cutover-lab-crash.ts", script);
+        spawnSync(process.execPath, ["--import", "tsx", "/tmp/cutover-lab-crash.ts"], { encoding: "utf8", timeout: 60_000 });
+        fs.rmSync("/tmp/cutover-lab-crash.ts");
+        assert.ok(labNamespaces().length > 0, "the crashed run left no lab to clean up");
+        await Lab.down();
+        assert.deepEqual(traces(), CLEAN);
+    });
+});
