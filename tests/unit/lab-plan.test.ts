@@ -1,0 +1,65 @@
+// The lab's plan and renderers, checked without root.
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import * as fs from "fs";
+import * as path from "path";
+import YAML from "yaml";
+import { containsAddress, parseCidr } from "../../components/cidr";
+import { admits } from "../../lab/firewall-check";
+import { cutRules, hostInitScript, networkCommands } from "../../lab/render";
+import { ADMIN_CIDR, labPlan, labStackConfig, segmentOf } from "../../lab/topology";
+import { ROOT } from "../helpers";
+
+describe("lab plan", () => {
+    const plan = labPlan();
+
+    it("keeps the committed lab stack files in step with the topology", () => {
+        for (const [site, peer] of [["old", undefined], ["new", "lab-old"]] as const) {
+            const committed = YAML.parse(fs.readFileSync(path.join(ROOT, `Pulumi.lab-${site}.yaml`), "utf8")).config;
+            assert.deepEqual(committed, labStackConfig(plan, site, peer), `Pulumi.lab-${site}.yaml differs from lab/topology.ts`);
+        }
+    });
+
+    it("uses documentation ranges only, one unique address per host inside its segment", () => {
+        const all = [...plan.hosts, plan.admin, plan.client];
+        assert.equal(new Set(all.map((h) => h.address)).size, all.length);
+        for (const h of all) assert.ok(containsAddress(parseCidr(segmentOf(plan, h.site).cidr)!, h.address), `${h.name} ${h.address}`);
+        for (const s of plan.segments) assert.match(s.cidr, /^(192\.0\.2|198\.51\.100|203\.0\.113)\.0\/24$/);
+    });
+
+    it("puts the operator inside adminCidrs and the client outside", () => {
+        assert.ok(containsAddress(parseCidr(ADMIN_CIDR)!, plan.admin.address));
+        assert.ok(!containsAddress(parseCidr(ADMIN_CIDR)!, plan.client.address));
+    });
+
+    it("links every host to its site's bridge, with link names the kernel accepts", () => {
+        const cmds = networkCommands(plan).map((c) => c.join(" "));
+        for (const h of [...plan.hosts, plan.admin, plan.client]) {
+            assert.ok(h.veth.length <= 15);
+            assert.ok(cmds.includes(`ip -n ${plan.routerNs} link set ${h.veth} master ${segmentOf(plan, h.site).bridge} up`), h.name);
+            assert.ok(cmds.includes(`ip -n ${h.netns} route add default via ${segmentOf(plan, h.site).gateway}`), h.name);
+        }
+    });
+
+    it("cuts only the link between the two named segments, both ways", () => {
+        const rules = cutRules(plan, "old", "new").map((r) => r.join(" "));
+        assert.equal(rules.length, 2);
+        assert.ok(rules.some((r) => r.startsWith("-i br-old -o br-new")) && rules.some((r) => r.startsWith("-i br-new -o br-old")));
+    });
+
+    it("boots hosts with private copy-on-write /etc, /var, /root and /home, and their own sshd", () => {
+        const s = hostInitScript();
+        assert.match(s, /for d in etc var root home; do/);
+        assert.match(s, /mount -t overlay overlay/);
+        assert.match(s, /\/usr\/sbin\/sshd /);
+        assert.match(s, /set -euo pipefail/);
+    });
+
+    it("predicts what a rule set admits", () => {
+        const rules = [{ protocol: "tcp" as const, port: 22, sources: ["203.0.113.0/28"], purpose: "ssh" }, { protocol: "tcp" as const, port: 443, sources: ["0.0.0.0/0"], purpose: "https" }];
+        assert.equal(admits(rules, "203.0.113.10", 22), true);
+        assert.equal(admits(rules, "203.0.113.100", 22), false);
+        assert.equal(admits(rules, "198.51.100.7", 443), true);
+        assert.equal(admits(rules, "198.51.100.7", 80), false);
+    });
+});
