@@ -13,3 +13,4 @@ export const hosts = built.hosts;
 export const edge = built.edge;
 export const inventory = built.inventory;
 export const peer = built.peer ?? null;
+export const mesh = built.mesh ?? null;

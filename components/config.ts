@@ -1,7 +1,7 @@
 // The stack config, validated once into one typed object before any resource exists.
 import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
-import { containsAddress, isWholeInternet, parseAddress, parseCidr } from "./cidr";
+import { containsAddress, hostAddress, isWholeInternet, overlaps, parseAddress, parseCidr } from "./cidr";
 import { DB_ENGINES, PROVIDERS, ROLES, Provider, Role, DbEngine } from "./types";
 
 const NAMESPACE = "cutover";
@@ -40,6 +40,8 @@ const existingHostSchema = z.strictObject({
     privateAddress: address,
     user: z.string().min(1).optional(),
     port: port.optional(),
+    /** Pins the host's mesh address (default: from its role and position among that role's hosts). */
+    meshAddress: address.optional(),
 });
 
 const schema = z.strictObject({
@@ -71,6 +73,15 @@ const schema = z.strictObject({
     /** Whether the edge is reached through Cloudflare's proxy (then HTTP/HTTPS is admitted only from Cloudflare). */
     edge: z.strictObject({ proxied: z.boolean() }).optional(),
     database: z.strictObject({ engine: z.enum(DB_ENGINES) }).optional(),
+    /** The tinc mesh across both sites: the whole range, and this site's part of it. */
+    mesh: z
+        .strictObject({
+            cidr: cidr("an IPv4"),
+            siteRange: cidr("an IPv4"),
+            port: port.optional(),
+            hubsPerSite: z.number().int().min(1).max(5).optional(),
+        })
+        .optional(),
 });
 
 type Raw = z.infer<typeof schema>;
@@ -109,6 +120,53 @@ export interface SiteConfig {
     peer?: string;
     edgeProxied: boolean;
     dbEngine: DbEngine;
+    mesh?: MeshPlan;
+}
+
+export interface MeshPlan {
+    cidr: string;
+    siteRange: string;
+    port: number;
+    hubsPerSite: number;
+    /** Mesh address per host name. */
+    addresses: Record<string, string>;
+}
+
+/**
+ * Stable mesh addresses: a block per role inside the site range, and the host's position
+ * among that role's hosts. Adding a host never renumbers the others.
+ */
+export const MESH_ROLE_BASE: Record<Role, number> = { edge: 10, app: 30, worker: 70, db: 110, cache: 130 };
+export const MESH_ROLE_ROOM: Record<Role, number> = { edge: 20, app: 40, worker: 40, db: 20, cache: 20 };
+
+function meshAddresses(raw: Raw, range: string): { addresses: Record<string, string>; problems: string[] } {
+    const base = parseCidr(range)!;
+    const addresses: Record<string, string> = {};
+    const problems: string[] = [];
+    const perRole = new Map<Role, number>();
+    const hosts: Array<{ name: string; role: Role; pinned?: string; path: PropertyKey[] }> =
+        raw.provider === "existing"
+            ? (raw.hosts ?? []).map((h, i) => ({ name: h.name, role: h.role, pinned: h.meshAddress, path: ["hosts", i, "meshAddress"] }))
+            : ROLES.flatMap((role) => Array.from({ length: raw.pools?.[role]?.count ?? 0 }, (_, i) => ({ name: `${raw.site}-${role}-${i + 1}`, role, path: ["pools", role, "count"] })));
+    const used = new Map<string, string>();
+    for (const h of hosts) {
+        const n = perRole.get(h.role) ?? 0;
+        perRole.set(h.role, n + 1);
+        let a = h.pinned;
+        if (!a) {
+            if (n >= MESH_ROLE_ROOM[h.role]) {
+                problems.push(`${keyPath(h.path)}: host ${h.name} is not allowed: the mesh plan has room for ${MESH_ROLE_ROOM[h.role]} ${h.role} hosts; pin meshAddress`);
+                continue;
+            }
+            a = hostAddress(base, MESH_ROLE_BASE[h.role] + n);
+        }
+        if (!containsAddress(base, a)) problems.push(`${keyPath(h.path)}: ${showValue(a)} is not allowed: must be inside cutover:mesh.siteRange ${range}`);
+        const other = used.get(a);
+        if (other) problems.push(`${keyPath(h.path)}: ${showValue(a)} is not allowed: already the mesh address of ${other}`);
+        used.set(a, h.name);
+        addresses[h.name] = a;
+    }
+    return { addresses, problems };
 }
 
 const DEFAULT_IMAGE: Record<Provider, string> = {
@@ -241,6 +299,19 @@ function crossCheck(raw: Raw, secretKeys: Set<string>, stack: string): string[] 
             problems.push(`${keyPath(["hosts"])}: has no host with role edge; one is needed for DNS to point at`);
         }
     }
+    if (raw.mesh) {
+        const whole = parseCidr(raw.mesh.cidr)!;
+        const mine = parseCidr(raw.mesh.siteRange)!;
+        if (whole.version !== 4 || mine.version !== 4) problems.push(`${keyPath(["mesh"])}: ${show(raw.mesh)} is not allowed: the mesh is IPv4`);
+        else if (!(containsAddress(whole, hostAddress(mine, 0)) && mine.prefix >= whole.prefix)) {
+            problems.push(`${keyPath(["mesh", "siteRange"])}: ${show(raw.mesh.siteRange)} is not allowed: must be inside cutover:mesh.cidr ${raw.mesh.cidr}`);
+        }
+        if (mine.prefix > 24) problems.push(`${keyPath(["mesh", "siteRange"])}: ${show(raw.mesh.siteRange)} is not allowed: must be /24 or larger (room for every role)`);
+        if (overlaps(whole, network)) problems.push(`${keyPath(["mesh", "cidr"])}: ${show(raw.mesh.cidr)} is not allowed: it overlaps cutover:network.cidr ${raw.network.cidr}`);
+        if (problems.length === 0) problems.push(...meshAddresses(raw, raw.mesh.siteRange).problems);
+    } else if (raw.hosts?.some((h) => h.meshAddress)) {
+        problems.push(`${keyPath(["hosts"])}: meshAddress is not allowed without cutover:mesh`);
+    }
     if (raw.sshPrivateKey && !secretKeys.has(`${NAMESPACE}:sshPrivateKey`)) {
         problems.push(`${keyPath(["sshPrivateKey"])}: (value hidden) must be a secret: set it with pulumi config set --secret`);
     }
@@ -288,6 +359,15 @@ export function parseSiteConfig(values: Record<string, string>, secretKeys: stri
         peer: raw.peer,
         edgeProxied: raw.edge?.proxied ?? true,
         dbEngine: raw.database?.engine ?? "mariadb",
+        mesh: raw.mesh
+            ? {
+                  cidr: raw.mesh.cidr,
+                  siteRange: raw.mesh.siteRange,
+                  port: raw.mesh.port ?? 655,
+                  hubsPerSite: raw.mesh.hubsPerSite ?? 2,
+                  addresses: meshAddresses(raw, raw.mesh.siteRange).addresses,
+              }
+            : undefined,
     };
 }
 

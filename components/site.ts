@@ -2,11 +2,13 @@ import * as pulumi from "@pulumi/pulumi";
 import * as aws from "@pulumi/aws";
 import { overlaps, parseCidr } from "./cidr";
 import { ConfigError, SiteConfig } from "./config";
-import { CloudFirewall, HostFirewall } from "./firewall";
+import { CloudFirewall, HostFirewall, MeshFirewall } from "./firewall";
 import { CLOUDFLARE_IPV4, CLOUDFLARE_IPV6 } from "./firewall/cloudflare";
-import { InboundRule, Service, hostFirewallScript, inboundRules, roleServices } from "./firewall/render";
+import { InboundRule, Service, hostFirewallScript, inboundRules, meshRules, roleServices } from "./firewall/render";
 import { AppPool } from "./hosts";
 import { cloudInit } from "./hosts/render";
+import { TincMesh } from "./mesh";
+import { MeshHost } from "./mesh/render";
 import { SiteNetwork } from "./network";
 import { Edge, ROLES, Role } from "./types";
 
@@ -26,6 +28,13 @@ export interface InventoryEntry {
     services: Service[];
 }
 
+/** A site's `mesh` output. */
+export interface PeerMesh {
+    cidr: string;
+    siteRange: string;
+    members: MeshHost[];
+}
+
 export interface SiteArgs {
     config: SiteConfig;
 }
@@ -43,6 +52,8 @@ export class Site extends pulumi.ComponentResource {
     public readonly inventory: pulumi.Output<Record<string, InventoryEntry>>;
     /** The peer stack's site name and edge, when a peer is configured. */
     public readonly peer?: pulumi.Output<{ stack: string; site: string; edge: Edge }>;
+    /** This site's part of the mesh (public entries only), when the site has a mesh. */
+    public readonly mesh?: pulumi.Output<PeerMesh>;
 
     constructor(name: string, args: SiteArgs, opts?: pulumi.ComponentResourceOptions) {
         super("cutover:index:Site", name, {}, opts);
@@ -61,7 +72,7 @@ export class Site extends pulumi.ComponentResource {
 
         const network = new SiteNetwork(`${name}-network`, { site: c.site, provider: c.provider, region: c.region, cidr: c.networkCidr }, childOpts);
         const autoscaled = c.pools.app?.autoscaling !== undefined;
-        const cloudFirewall = new CloudFirewall(`${name}-firewall`, { site: c.site, provider: c.provider, rules, vpcId: network.vpcId, loadBalancer: autoscaled }, childOpts);
+        const cloudFirewall = new CloudFirewall(`${name}-firewall`, { site: c.site, provider: c.provider, rules, vpcId: network.vpcId, loadBalancer: autoscaled, mesh: c.mesh !== undefined }, childOpts);
 
         const userData = (hostname: string, role: Role) =>
             cloudInit({ hostname, authorizedKeys: c.sshPublicKeys, firewallScript: hostFirewallScript(hostname, rules[role] ?? []) });
@@ -70,11 +81,27 @@ export class Site extends pulumi.ComponentResource {
             c.provider === "digitalocean"
                 ? { ...common, provider: "digitalocean", region: c.region, image: c.image, pools: c.pools, vpcId: network.vpcId, roleTags: cloudFirewall.roleTags }
                 : c.provider === "aws"
-                  ? { ...common, provider: "aws", image: c.image, pools: c.pools, subnetIds: network.subnetIds, vpcId: network.vpcId, securityGroupIds: cloudFirewall.securityGroupIds, loadBalancerGroupId: cloudFirewall.loadBalancerGroupId }
+                  ? { ...common, provider: "aws", image: c.image, pools: c.pools, subnetIds: network.subnetIds, vpcId: network.vpcId, securityGroupIds: cloudFirewall.securityGroupIds, loadBalancerGroupId: cloudFirewall.loadBalancerGroupId, meshGroupId: cloudFirewall.meshGroupId }
                   : { ...common, provider: "existing", hosts: c.existingHosts, privateKey: c.sshPrivateKey!, bastion: c.bastion },
             { ...childOpts, dependsOn: [cloudFirewall] });
 
-        new HostFirewall(`${name}-hostfw`, { hosts: pool.hosts, rules }, childOpts);
+        // The peer's outputs, as last deployed: its edge and hosts, its mesh members.
+        const ref = c.peer ? new pulumi.StackReference(`${name}-peer`, { name: c.peer }, { parent: this }) : undefined;
+        const peerMesh = ref ? ref.getOutput("mesh").apply((m) => this.checkPeerMesh(c, m as PeerMesh | undefined)) : pulumi.output([] as MeshHost[]);
+
+        let meshRulesOut: pulumi.Output<InboundRule[]> = pulumi.output([]);
+        let mesh: TincMesh | undefined;
+        if (c.mesh) {
+            const plan = c.mesh;
+            const addresses = pulumi.all([pulumi.all(pool.hosts.map((h) => h.publicAddress)), peerMesh]).apply(([mine, theirs]) => [...mine, ...theirs.map((m) => m.publicAddress)]);
+            meshRulesOut = addresses.apply((a) => meshRules(plan.port, a));
+            new MeshFirewall(`${name}-meshfw`, { site: c.site, provider: c.provider, rules: meshRulesOut, siteTag: pool.siteTag, meshGroupId: cloudFirewall.meshGroupId }, childOpts);
+        }
+        const hostFirewall = new HostFirewall(`${name}-hostfw`, { hosts: pool.hosts, rules, extraRules: meshRulesOut }, childOpts);
+        if (c.mesh) {
+            mesh = new TincMesh(`${name}-mesh`, { site: c.site, hosts: pool.hosts, plan: c.mesh, peerMembers: peerMesh, after: hostFirewall.commands }, childOpts);
+            this.mesh = mesh.members.apply((members) => ({ cidr: c.mesh!.cidr, siteRange: c.mesh!.siteRange, members }));
+        }
 
         this.hosts = pulumi.all(pool.hosts.map((h) => pulumi.all([h.publicAddress, h.privateAddress]).apply(([publicAddress, privateAddress]): HostSummary => ({ name: h.name, role: h.role, publicAddress, privateAddress }))));
         this.edge = pool.edge;
@@ -84,8 +111,7 @@ export class Site extends pulumi.ComponentResource {
         if (autoscaled) inventory[`${c.site}-app-asg`] = { site: c.site, role: "app", provider: c.provider, autoscaled: true, services: roleServices("app", c.dbEngine) };
         this.inventory = pulumi.output(inventory);
 
-        if (c.peer) {
-            const ref = new pulumi.StackReference(`${name}-peer`, { name: c.peer }, { parent: this });
+        if (ref && c.peer) {
             const peerStack = c.peer;
             this.peer = pulumi.all([ref.getOutput("site"), ref.getOutput("edge"), ref.getOutput("network")]).apply(([site, edge, network]): { stack: string; site: string; edge: Edge } => {
                 if (site === c.site) throw new ConfigError([`cutover:peer: ${JSON.stringify(peerStack)} is not allowed: it is site ${JSON.stringify(site)} too; the two stacks need different cutover:site names`]);
@@ -97,5 +123,17 @@ export class Site extends pulumi.ComponentResource {
             });
         }
         this.registerOutputs({ hosts: this.hosts, edge: this.edge, inventory: this.inventory });
+    }
+
+    /** The peer's mesh must be the same mesh, with a site range of its own. */
+    private checkPeerMesh(c: SiteConfig, m: PeerMesh | undefined): MeshHost[] {
+        if (!m || !c.mesh) return [];
+        if (m.cidr !== c.mesh.cidr) {
+            throw new ConfigError([`cutover:mesh.cidr: ${JSON.stringify(c.mesh.cidr)} is not allowed: the peer's mesh is ${JSON.stringify(m.cidr)}; both sites must use the same mesh range`]);
+        }
+        if (overlaps(parseCidr(m.siteRange)!, parseCidr(c.mesh.siteRange)!)) {
+            throw new ConfigError([`cutover:mesh.siteRange: ${JSON.stringify(c.mesh.siteRange)} is not allowed: it overlaps the peer's ${JSON.stringify(m.siteRange)}`]);
+        }
+        return m.members ?? [];
     }
 }

@@ -22,6 +22,7 @@ export interface LabHost {
     site: string;
     role: Role | "operator" | "client";
     address: string;
+    spare: boolean;
     netns: string;
     /** The router-side end of the host's link. */
     veth: string;
@@ -43,6 +44,8 @@ export interface LabHostSpec {
     role: Role;
     /** Last octet on the site segment. */
     octet: number;
+    /** Booted but not in the site's stack config: a host to add later (tests). */
+    spare?: boolean;
 }
 
 const SEGMENTS: Record<string, string> = { old: "192.0.2", new: "198.51.100", public: "203.0.113" };
@@ -55,6 +58,7 @@ export const DEFAULT_HOSTS: LabHostSpec[] = [
     { name: "new-edge-1", site: "new", role: "edge", octet: 10 },
     { name: "new-app-1", site: "new", role: "app", octet: 11 },
     { name: "new-db-1", site: "new", role: "db", octet: 20 },
+    { name: "new-app-2", site: "new", role: "app", octet: 12, spare: true },
 ];
 
 export function labPlan(specs: LabHostSpec[] = DEFAULT_HOSTS): LabPlan {
@@ -72,11 +76,12 @@ export function labPlan(specs: LabHostSpec[] = DEFAULT_HOSTS): LabPlan {
         site: s.site,
         role: s.role,
         address: `${SEGMENTS[s.site]}.${s.octet}`,
+        spare: s.spare ?? false,
         netns: `${LAB_PREFIX}-${s.name}`,
         veth: `lv${i}`,
     }));
-    const admin: LabHost = { name: "operator", site: "public", role: "operator", address: `${SEGMENTS.public}.10`, netns: `${LAB_PREFIX}-operator`, veth: `lv${specs.length}` };
-    const client: LabHost = { name: "client", site: "public", role: "client", address: `${SEGMENTS.public}.100`, netns: `${LAB_PREFIX}-client`, veth: `lv${specs.length + 1}` };
+    const admin: LabHost = { name: "operator", site: "public", role: "operator", address: `${SEGMENTS.public}.10`, spare: false, netns: `${LAB_PREFIX}-operator`, veth: `lv${specs.length}` };
+    const client: LabHost = { name: "client", site: "public", role: "client", address: `${SEGMENTS.public}.100`, spare: false, netns: `${LAB_PREFIX}-client`, veth: `lv${specs.length + 1}` };
     return { routerNs: `${LAB_PREFIX}-router`, segments, hosts, admin, client };
 }
 
@@ -87,17 +92,26 @@ export function segmentOf(plan: LabPlan, site: string): LabSegment {
 }
 
 /** The stack config a lab site is provisioned with: provider existing, the lab's hosts. */
+export const LAB_MESH = { cidr: "198.18.0.0/15", siteRange: { old: "198.18.1.0/24", new: "198.18.2.0/24" } as Record<string, string> };
+
+/** The lab site's hosts in its stack config (spare hosts are left out until a test adds them). */
+export function labHostEntries(plan: LabPlan, site: string, withSpares = false): Array<Record<string, string>> {
+    return plan.hosts
+        .filter((h) => h.site === site && (withSpares || !h.spare))
+        .map((h) => ({ name: h.name, role: h.role, publicAddress: h.address, privateAddress: h.address }));
+}
+
 export function labStackConfig(plan: LabPlan, site: string, peerStack?: string): Record<string, unknown> {
-    const hosts = plan.hosts.filter((h) => h.site === site);
     return {
         "cutover:site": site,
         "cutover:provider": "existing",
         "cutover:adminCidrs": [ADMIN_CIDR],
         "cutover:network": { cidr: segmentOf(plan, site).cidr },
         "cutover:sshPrivateKey": { secure: "supplied-by-the-lab-runtime" },
-        "cutover:hosts": hosts.map((h) => ({ name: h.name, role: h.role, publicAddress: h.address, privateAddress: h.address })),
+        "cutover:hosts": labHostEntries(plan, site),
         "cutover:edge": { proxied: false },
         "cutover:database": { engine: "mariadb" },
+        "cutover:mesh": { cidr: LAB_MESH.cidr, siteRange: LAB_MESH.siteRange[site] },
         ...(peerStack ? { "cutover:peer": `organization/cutover/${peerStack}` } : {}),
     };
 }

@@ -15,6 +15,8 @@ export interface CloudFirewallArgs {
     vpcId: pulumi.Input<string>;
     /** AWS: also create the load balancer's group (edge rules) for an auto-scaled web tier. */
     loadBalancer: boolean;
+    /** AWS: also create the (rule-less) mesh group every instance joins; MeshFirewall fills it. */
+    mesh: boolean;
 }
 
 function sourcesByFamily(sources: string[]): { v4: string[]; v6: string[] } {
@@ -36,6 +38,8 @@ export class CloudFirewall extends pulumi.ComponentResource {
     public readonly securityGroupIds: Partial<Record<Role, pulumi.Output<string>>> = {};
     /** AWS: the load balancer's security group, when there is one. */
     public readonly loadBalancerGroupId?: pulumi.Output<string>;
+    /** AWS: the mesh security group, when the site has a mesh. */
+    public readonly meshGroupId?: pulumi.Output<string>;
 
     constructor(name: string, args: CloudFirewallArgs, opts?: pulumi.ComponentResourceOptions) {
         super("cutover:index:CloudFirewall", name, {}, opts);
@@ -75,6 +79,16 @@ export class CloudFirewall extends pulumi.ComponentResource {
                 const edgeRules = (args.rules.edge ?? []).filter((r) => r.port === 80 || r.port === 443);
                 this.loadBalancerGroupId = group("lb", edgeRules).id;
             }
+            if (args.mesh) {
+                // Its rules are separate resources (they name hosts that do not exist yet);
+                // AWS forbids mixing inline and separate rules in one group, hence a group of its own.
+                this.meshGroupId = new aws.ec2.SecurityGroup(`${name}-mesh`, {
+                    name: `${args.site}-mesh`,
+                    description: `cutover ${args.site} mesh: the tinc port from mesh members only`,
+                    vpcId: args.vpcId,
+                    tags: { site: args.site, role: "mesh", "managed-by": "cutover" },
+                }, { parent: this }).id;
+            }
         }
         this.registerOutputs({ roleTags: this.roleTags, securityGroupIds: this.securityGroupIds });
     }
@@ -84,6 +98,8 @@ export interface HostFirewallArgs {
     hosts: Host[];
     /** Inbound rules per role. */
     rules: Partial<Record<Role, InboundRule[]>>;
+    /** Rules for every host that depend on other hosts (the mesh port from its members). */
+    extraRules: pulumi.Input<InboundRule[]>;
 }
 
 /**
@@ -97,11 +113,51 @@ export class HostFirewall extends pulumi.ComponentResource {
     constructor(name: string, args: HostFirewallArgs, opts?: pulumi.ComponentResourceOptions) {
         super("cutover:index:HostFirewall", name, {}, opts);
         for (const host of args.hosts) {
-            const script = hostFirewallScript(host.name, args.rules[host.role] ?? []);
+            const script = pulumi.output(args.extraRules).apply((extra) => hostFirewallScript(host.name, [...(args.rules[host.role] ?? []), ...extra]));
             this.commands.push(new command.remote.Command(`${name}-${host.name}`, {
                 connection: host.connection,
                 create: script,
             }, { parent: this }));
+        }
+        this.registerOutputs({});
+    }
+}
+
+export interface MeshFirewallArgs {
+    site: string;
+    provider: Provider;
+    /** The tinc port rules (sources: every member's public address). */
+    rules: pulumi.Input<InboundRule[]>;
+    /** DigitalOcean: the tag every droplet of the site carries. */
+    siteTag?: pulumi.Input<string>;
+    /** AWS: the mesh security group every instance is in. */
+    meshGroupId?: pulumi.Input<string>;
+}
+
+/** The cloud layer for the mesh port, created once the members' addresses are known. */
+export class MeshFirewall extends pulumi.ComponentResource {
+    constructor(name: string, args: MeshFirewallArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("cutover:index:MeshFirewall", name, {}, opts);
+        const rules = pulumi.output(args.rules);
+        if (args.provider === "digitalocean" && args.siteTag) {
+            new digitalocean.Firewall(`${name}`, {
+                name: `${args.site}-mesh`,
+                tags: [args.siteTag],
+                inboundRules: rules.apply((rs) => rs.map((r) => ({ protocol: r.protocol, portRange: String(r.port), sourceAddresses: r.sources }))),
+            }, { parent: this });
+        } else if (args.provider === "aws" && args.meshGroupId) {
+            for (const protocol of ["tcp", "udp"] as const) {
+                const rule = rules.apply((rs) => rs.find((r) => r.protocol === protocol));
+                new aws.ec2.SecurityGroupRule(`${name}-${protocol}`, {
+                    type: "ingress",
+                    securityGroupId: args.meshGroupId,
+                    protocol,
+                    fromPort: rule.apply((r) => r?.port ?? 655),
+                    toPort: rule.apply((r) => r?.port ?? 655),
+                    cidrBlocks: rule.apply((r) => r?.sources ?? []),
+                    description: "tinc from mesh members",
+                }, { parent: this });
+            }
         }
         this.registerOutputs({});
     }

@@ -61,6 +61,13 @@ export function inboundRules(p: PolicyInput): InboundRule[] {
     }));
 }
 
+/** The tinc port, TCP and UDP, only from the mesh members' public addresses. */
+export function meshRules(port: number, sources: string[]): InboundRule[] {
+    if (sources.length === 0) return [];
+    const unique = [...new Set(sources)].sort();
+    return (["tcp", "udp"] as const).map((protocol) => ({ protocol, port, sources: unique.map((a) => (a.includes("/") ? a : `${a}/32`)), purpose: "tinc from mesh members" }));
+}
+
 /**
  * UFW's own spelling of a rule, exactly as `ufw show added` prints it, so the script
  * can diff. UFW folds "from 0.0.0.0/0" and "from ::/0" into one rule without a source.
@@ -70,7 +77,8 @@ export function ufwRules(r: InboundRule): string[] {
     const comment = `comment '${r.purpose}'`;
     const anywhere = r.sources.some(isWholeInternet);
     if (anywhere) return [`allow ${r.port}/${r.protocol} ${comment}`];
-    return r.sources.map((s) => `allow from ${s} to any port ${r.port} proto ${r.protocol} ${comment}`);
+    // UFW prints a single address without its /32 (/128): spell it that way too.
+    return r.sources.map((s) => `allow from ${s.replace(/\/(32|128)$/, "")} to any port ${r.port} proto ${r.protocol} ${comment}`);
 }
 
 /**

@@ -37,6 +37,8 @@ export type AppPoolArgs = Common &
               vpcId: pulumi.Input<string>;
               securityGroupIds: Partial<Record<Role, pulumi.Input<string>>>;
               loadBalancerGroupId?: pulumi.Input<string>;
+              /** The mesh group every instance joins, when the site has a mesh. */
+              meshGroupId?: pulumi.Input<string>;
           }
         | {
               provider: "existing";
@@ -63,6 +65,8 @@ function connection(host: pulumi.Input<string>, user: string, privateKey: pulumi
 export class AppPool extends pulumi.ComponentResource {
     public readonly hosts: Host[];
     public readonly edge: pulumi.Output<Edge>;
+    /** DigitalOcean: the tag on every droplet of the site (the mesh firewall selects by it). */
+    public siteTag?: pulumi.Output<string>;
 
     constructor(name: string, args: AppPoolArgs, opts?: pulumi.ComponentResourceOptions) {
         super("cutover:index:AppPool", name, {}, opts);
@@ -84,6 +88,7 @@ export class AppPool extends pulumi.ComponentResource {
         const key = this.deployKey(name);
         const doKey = new digitalocean.SshKey(`${name}-deploy-key`, { name: `cutover-${args.site}-deploy`, publicKey: key.publicKeyOpenssh }, { parent: this });
         const siteTag = new digitalocean.Tag(`${name}-site`, { name: `site:${args.site}` }, { parent: this });
+        this.siteTag = siteTag.name;
         const hosts: Host[] = [];
         for (const role of ROLES) {
             const pool = args.pools[role];
@@ -144,7 +149,7 @@ export class AppPool extends pulumi.ComponentResource {
                     ami,
                     instanceType: pool.size,
                     subnetId: args.subnetIds[i % args.subnetIds.length],
-                    vpcSecurityGroupIds: [args.securityGroupIds[role]!],
+                    vpcSecurityGroupIds: [args.securityGroupIds[role]!, ...(args.meshGroupId ? [args.meshGroupId] : [])],
                     keyName: keyPair.keyName,
                     associatePublicIpAddress: true,
                     userData: args.userData(hn, role),
@@ -186,7 +191,7 @@ export class AppPool extends pulumi.ComponentResource {
             imageId: ami,
             instanceType: pool.size,
             keyName,
-            vpcSecurityGroupIds: [args.securityGroupIds[role]!],
+            vpcSecurityGroupIds: [args.securityGroupIds[role]!, ...(args.meshGroupId ? [args.meshGroupId] : [])],
             userData: Buffer.from(args.userData(`${args.site}-${role}`, role)).toString("base64"),
             metadataOptions: { httpTokens: "required", httpEndpoint: "enabled" },
             blockDeviceMappings: [{ deviceName: "/dev/xvda", ebs: { encrypted: "true", volumeType: "gp3" } }],

@@ -14,7 +14,7 @@ describe("lab plan", () => {
     const plan = labPlan();
 
     it("keeps the committed lab stack files in step with the topology", () => {
-        for (const [site, peer] of [["old", undefined], ["new", "lab-old"]] as const) {
+        for (const [site, peer] of [["old", "lab-new"], ["new", "lab-old"]] as const) {
             const committed = YAML.parse(fs.readFileSync(path.join(ROOT, `Pulumi.lab-${site}.yaml`), "utf8")).config;
             assert.deepEqual(committed, labStackConfig(plan, site, peer), `Pulumi.lab-${site}.yaml differs from lab/topology.ts`);
         }

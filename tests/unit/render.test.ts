@@ -62,6 +62,10 @@ describe("UFW rendering", () => {
         const [rule] = ufwRules({ protocol: "tcp", port: 22, sources: ["203.0.113.0/28"], purpose: "ssh from admins" });
         assert.equal(rule, "allow from 203.0.113.0/28 to any port 22 proto tcp comment 'ssh from admins'");
     });
+    it("spells a single address without /32, as UFW prints it", () => {
+        const [rule] = ufwRules({ protocol: "udp", port: 655, sources: ["192.0.2.10/32"], purpose: "tinc from mesh members" });
+        assert.equal(rule, "allow from 192.0.2.10 to any port 655 proto udp comment 'tinc from mesh members'");
+    });
     it("folds the whole internet into one source-less rule, as UFW does", () => {
         assert.deepEqual(ufwRules({ protocol: "tcp", port: 443, sources: ["0.0.0.0/0", "::/0"], purpose: "https" }), ["allow 443/tcp comment 'https'"]);
     });

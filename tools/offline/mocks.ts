@@ -170,17 +170,22 @@ export class CloudMocks implements pulumi.runtime.Mocks {
                 state.arn = `arn:aws:autoscaling:eu-west-1:123456789012:autoScalingGroup:${h.slice(0, 8)}:autoScalingGroupName/${inputs.name}`;
                 break;
             case "tls:index/privateKey:PrivateKey": {
-                // A real key pair, so fingerprints and key formats look like the provider's;
-                // the private halves come back as secrets, as the tls provider returns them.
-                const { publicKey, privateKey } = crypto.generateKeyPairSync("ed25519");
-                const raw = (publicKey.export({ format: "der", type: "spki" }) as Buffer).subarray(-32);
+                // A real key pair in the provider's formats (RSA private keys PKCS#1, public
+                // keys SPKI), so the lab's daemons can use them; private halves come back as
+                // secrets, as the tls provider returns them.
+                const rsa = inputs.algorithm === "RSA";
+                const { publicKey, privateKey } = rsa
+                    ? crypto.generateKeyPairSync("rsa", { modulusLength: inputs.rsaBits ?? 2048 })
+                    : crypto.generateKeyPairSync("ed25519");
+                const privatePem = privateKey.export({ format: "pem", type: rsa ? "pkcs1" : "pkcs8" }).toString();
+                const raw = rsa ? undefined : (publicKey.export({ format: "der", type: "spki" }) as Buffer).subarray(-32);
                 Object.assign(state, {
-                    publicKeyOpenssh: opensshPublicKey(raw, ""),
+                    publicKeyOpenssh: raw ? opensshPublicKey(raw, "") : "",
                     publicKeyPem: publicKey.export({ format: "pem", type: "spki" }),
-                    privateKeyPem: pulumi.secret(privateKey.export({ format: "pem", type: "pkcs8" })),
-                    privateKeyPemPkcs8: pulumi.secret(privateKey.export({ format: "pem", type: "pkcs8" })),
-                    privateKeyOpenssh: pulumi.secret(privateKey.export({ format: "pem", type: "pkcs8" })),
-                    publicKeyFingerprintMd5: crypto.createHash("md5").update(raw).digest("hex"),
+                    privateKeyPem: pulumi.secret(privatePem),
+                    privateKeyPemPkcs8: pulumi.secret(privateKey.export({ format: "pem", type: "pkcs8" }).toString()),
+                    privateKeyOpenssh: pulumi.secret(privatePem),
+                    publicKeyFingerprintMd5: crypto.createHash("md5").update(publicKey.export({ format: "der", type: "spki" })).digest("hex"),
                 });
                 id = h.slice(0, 40);
                 break;
