@@ -57,6 +57,9 @@ Interface = ${MESH_INTERFACE}
 Port = ${self.port}
 PingInterval = 10
 PingTimeout = 5
+# Reconnect within 10 s, not the default exponential backoff up to 900 s: a member that
+# starts before the others know it, or a hub back from a restart, rejoins quickly.
+MaxTimeout = 10
 ${connectTo.filter((n) => n !== self.node).map((n) => `ConnectTo = ${n}`).join("\n")}
 `;
 }
@@ -172,12 +175,16 @@ if [ -d /run/systemd/system ]; then
         changed=1
     elif [ "$changed" = 1 ]; then
         systemctl reload cutover-mesh
+        systemctl kill -s ALRM cutover-mesh
     fi
 elif ! running; then
     tincd -n ${MESH_NET} --pidfile="$pidfile" --logfile=/var/log/tinc.${MESH_NET}.log || fail "tincd did not start: $(tail -n 5 /var/log/tinc.${MESH_NET}.log 2>/dev/null)"
     changed=1
 elif [ "$changed" = 1 ]; then
+    # HUP rereads the files (the daemon and unaffected connections stay); ALRM retries now.
     kill -HUP "$(head -n1 "$pidfile" | cut -d' ' -f1)"
+    sleep 0.2
+    kill -ALRM "$(head -n1 "$pidfile" | cut -d' ' -f1)"
 fi
 if [ "$changed" = 1 ]; then echo "mesh: changed"; else echo "mesh: unchanged"; fi
 `;

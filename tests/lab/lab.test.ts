@@ -6,7 +6,7 @@ import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "child_process";
 import * as fs from "fs";
-import { inboundRules } from "../../components/firewall/render";
+import { inboundRules, meshRules } from "../../components/firewall/render";
 import { Role } from "../../components/types";
 import { probeFirewalls } from "../../lab/firewall-check";
 import { LAB_DIR, Lab, LabError, checkMachine, labNamespaces } from "../../lab/lab";
@@ -19,8 +19,13 @@ const packages = spawnSync("bash", ["-c", "command -v ufw && command -v nc && co
 const skip = [...missing, ...packages].join("; ") || false;
 if (skip && process.env.CUTOVER_LAB_REQUIRED === "1") throw new Error(`lab tests are required here but cannot run: ${skip}`);
 
+/** The rules the program renders for a lab host: its role's, plus the tinc port from every provisioned member. */
 function rulesFor(lab: Lab, h: LabHost) {
-    return inboundRules({ role: h.role as Role, dbEngine: "mariadb", adminCidrs: [ADMIN_CIDR], siteCidr: segmentOf(lab.plan, h.site).cidr, publicSources: ["0.0.0.0/0", "::/0"] });
+    const members = lab.plan.hosts.filter((x) => !x.spare).map((x) => x.address);
+    return [
+        ...inboundRules({ role: h.role as Role, dbEngine: "mariadb", adminCidrs: [ADMIN_CIDR], siteCidr: segmentOf(lab.plan, h.site).cidr, publicSources: ["0.0.0.0/0", "::/0"] }),
+        ...meshRules(655, members),
+    ];
 }
 
 /** Processes of a lab host (its init script, or anything started inside one). */
@@ -89,14 +94,16 @@ describe("the lab", { skip, timeout: 600_000 }, () => {
     });
 
     describe("provisioned through the program", () => {
+        // old, new, old again: the second run of old learns new's mesh members.
         before(async () => {
             await provision(lab, LAB_STACKS.old);
             await provision(lab, LAB_STACKS.new);
+            await provision(lab, LAB_STACKS.old);
         });
 
         it("ufw on every host admits exactly the rendered rules, seen from the operator, a client and both sites", async () => {
-            const targets = lab.plan.hosts.map((h) => ({ name: h.name, address: h.address, rules: rulesFor(lab, h) }));
-            const probes = await probeFirewalls(lab, targets, [655, 5432, 6379, 9999]);
+            const targets = lab.plan.hosts.filter((h) => !h.spare).map((h) => ({ name: h.name, address: h.address, rules: rulesFor(lab, h) }));
+            const probes = await probeFirewalls(lab, targets, [5432, 6379, 9999]);
             assert.ok(probes.length >= 300, `only ${probes.length} probes`);
             assert.deepEqual(probes.filter((p) => p.open !== p.expected), []);
             // The security model, stated independently of the renderer:
@@ -107,6 +114,9 @@ describe("the lab", { skip, timeout: 600_000 }, () => {
             assert.equal(open("old-app-1", "old-db-1", 3306), true, "the app cannot reach its database");
             assert.equal(open("client", "old-edge-1", 443), true, "the edge does not serve the internet");
             assert.equal(open("client", "old-app-1", 8080), false, "an app host is public");
+            assert.equal(open("client", "old-db-1", 655), false, "the mesh port is open to the internet");
+            assert.equal(open("new-app-1", "old-db-1", 655), true, "a mesh member cannot reach another's tinc port");
+            assert.equal(open("new-app-2", "old-db-1", 655), false, "a host outside the mesh reaches the tinc port");
         });
 
         it("notices a host whose firewall is off (the check can fail)", async () => {
@@ -122,7 +132,7 @@ describe("the lab", { skip, timeout: 600_000 }, () => {
 
         it("runs no step when the program runs again with unchanged config", async () => {
             const runs = [...(await provision(lab, LAB_STACKS.old)).runs, ...(await provision(lab, LAB_STACKS.new)).runs];
-            assert.equal(runs.length, 6);
+            assert.equal(runs.length, 12, "a firewall and a mesh step per host");
             assert.deepEqual(runs.filter((r) => r.action !== "unchanged").map((r) => `${r.host} ${r.step} ${r.action}`), []);
         });
 
@@ -130,7 +140,7 @@ describe("the lab", { skip, timeout: 600_000 }, () => {
             const config = { ...referenceConfig("lab-old"), "cutover:adminCidrs": [ADMIN_CIDR, "203.0.113.64/26"] };
             const dir = stackDir({ "lab-old": config });
             const runs = (await provision(lab, LAB_STACKS.old, { stackDir: dir })).runs;
-            assert.deepEqual(runs.map((r) => r.action).sort(), ["update", "update", "update"]);
+            assert.deepEqual(runs.filter((r) => r.action !== "unchanged").map((r) => `${r.step} ${r.action}`).sort(), ["old-hostfw-old-app-1 update", "old-hostfw-old-db-1 update", "old-hostfw-old-edge-1 update"]);
             const ufw = await lab.ssh("old-app-1", "ufw status");
             assert.match(ufw.stdout, /22\/tcp\s+ALLOW\s+203\.0\.113\.64\/26/);
             // And back: the extra rule is removed again.
@@ -144,7 +154,7 @@ describe("the lab", { skip, timeout: 600_000 }, () => {
             const dir = stackDir({ "lab-old": { ...config, "cutover:hosts": hosts } });
             await assert.rejects(provision(lab, LAB_STACKS.old, { stackDir: dir }), (e: Error) => {
                 assert.ok(e instanceof LabError);
-                assert.match(e.message, /step old-hostfw-old-ghost-1 on host 192\.0\.2\.99 failed during create: exit code 255\nstderr:\n.*(timed out|No route|unreachable)/s);
+                assert.match(e.message, /step old-(hostfw|mesh)-old-ghost-1 on host 192\.0\.2\.99 failed during create: exit code 255\nstderr:\n.*(timed out|No route|unreachable)/s);
                 return true;
             });
             // The live hosts are untouched and still serving SSH behind their firewall.

@@ -4,6 +4,8 @@
 import * as crypto from "crypto";
 import * as pulumi from "@pulumi/pulumi";
 import { hostAddress, parseCidr } from "../../components/cidr";
+import * as fs from "fs";
+import * as path from "path";
 import { CommandExecutor, LabExecution } from "../../lab/executor";
 
 export interface MockOptions {
@@ -17,6 +19,13 @@ export interface MockOptions {
     lab?: LabExecution;
 }
 
+/**
+ * Resources whose outputs are created once and then kept in Pulumi state (keys, passwords,
+ * certificates). The lab keeps them across runs as the state would; otherwise every run
+ * would mint new keys that the other site does not know yet.
+ */
+const STATEFUL = new Set(["tls:index/privateKey:PrivateKey", "tls:index/selfSignedCert:SelfSignedCert", "tls:index/locallySignedCert:LocallySignedCert", "tls:index/certRequest:CertRequest", "random:index/randomPassword:RandomPassword"]);
+
 const UNKNOWN = pulumi.runtime.unknownValue;
 
 function digest(...parts: string[]): string {
@@ -28,14 +37,52 @@ function opensshPublicKey(raw: Buffer, comment: string): string {
     return `ssh-ed25519 ${Buffer.concat([str(Buffer.from("ssh-ed25519")), str(raw)]).toString("base64")} ${comment}`;
 }
 
+/** A value a provider returns as a secret. Becomes pulumi.secret on the way to the SDK. */
+class Secret {
+    constructor(readonly secret: unknown) {}
+}
+
+type State = Record<string, unknown>;
+
+function toSdk(state: State): State {
+    return Object.fromEntries(Object.entries(state).map(([k, v]) => [k, v instanceof Secret ? pulumi.secret(v.secret) : v]));
+}
+
+// Stored as {secret: value} in the lab's 0600 state file, revived as Secret.
+function revive(state: State): State {
+    return Object.fromEntries(Object.entries(state).map(([k, v]) => [k, v && typeof v === "object" && "secret" in (v as object) ? new Secret((v as Secret).secret) : v]));
+}
+
 export class CloudMocks implements pulumi.runtime.Mocks {
     private readonly rangeById = new Map<string, string>();
     private readonly usedHostOffsets = new Map<string, Set<number>>();
     private readonly usedPublic = new Set<string>();
     private readonly executor?: CommandExecutor;
+    private readonly kept: Record<string, { inputs: string; result: { id: string; state: State } }> = {};
+    private readonly keptFile?: string;
 
     constructor(private readonly options: MockOptions) {
-        if (options.lab) this.executor = new CommandExecutor(options.lab);
+        if (options.lab) {
+            this.executor = new CommandExecutor(options.lab);
+            this.keptFile = path.join(options.lab.dir, `resources-${options.lab.stack}.json`);
+            if (fs.existsSync(this.keptFile)) Object.assign(this.kept, JSON.parse(fs.readFileSync(this.keptFile, "utf8")));
+        }
+    }
+
+    /** Lab only: the outputs a stateful resource got on an earlier run with the same inputs. */
+    private keep(args: pulumi.runtime.MockResourceArgs, make: () => { id: string; state: State }): { id: string; state: State } {
+        if (!this.keptFile || !STATEFUL.has(args.type)) {
+            const r = make();
+            return { id: r.id, state: toSdk(r.state) };
+        }
+        const key = `${args.type}::${args.name}`;
+        const inputs = digest(JSON.stringify(args.inputs));
+        const prev = this.kept[key];
+        if (prev && prev.inputs === inputs) return { id: prev.result.id, state: toSdk(revive(prev.result.state)) };
+        const result = make();
+        this.kept[key] = { inputs, result };
+        fs.writeFileSync(this.keptFile, JSON.stringify(this.kept), { mode: 0o600 });
+        return { id: result.id, state: toSdk(result.state) };
     }
 
     /** Lab only: delete the commands the program no longer declares. */
@@ -75,6 +122,11 @@ export class CloudMocks implements pulumi.runtime.Mocks {
         if (this.executor && (args.type === "command:remote:Command" || args.type === "command:local:Command")) {
             return this.executor.run(args.type, args.name, inputs).then((out) => ({ id: `${args.name}-${digest(args.type, args.name).slice(0, 8)}`, state: { ...inputs, ...out } }));
         }
+        return this.keep(args, () => this.create(args));
+    }
+
+    private create(args: pulumi.runtime.MockResourceArgs): { id: string; state: Record<string, unknown> } {
+        const inputs = args.inputs as Record<string, any>;
         const h = digest(args.type, args.name);
         const state: Record<string, unknown> = { ...inputs };
         let id = `${args.name}-${h.slice(0, 8)}`;
@@ -182,9 +234,9 @@ export class CloudMocks implements pulumi.runtime.Mocks {
                 Object.assign(state, {
                     publicKeyOpenssh: raw ? opensshPublicKey(raw, "") : "",
                     publicKeyPem: publicKey.export({ format: "pem", type: "spki" }),
-                    privateKeyPem: pulumi.secret(privatePem),
-                    privateKeyPemPkcs8: pulumi.secret(privateKey.export({ format: "pem", type: "pkcs8" }).toString()),
-                    privateKeyOpenssh: pulumi.secret(privatePem),
+                    privateKeyPem: new Secret(privatePem),
+                    privateKeyPemPkcs8: new Secret(privateKey.export({ format: "pem", type: "pkcs8" }).toString()),
+                    privateKeyOpenssh: new Secret(privatePem),
                     publicKeyFingerprintMd5: crypto.createHash("md5").update(publicKey.export({ format: "der", type: "spki" })).digest("hex"),
                 });
                 id = h.slice(0, 40);
