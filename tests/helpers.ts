@@ -20,6 +20,12 @@ export function referenceConfig(stack: string): Record<string, unknown> {
     return (YAML.parse(fs.readFileSync(path.join(ROOT, `Pulumi.${stack}.yaml`), "utf8")) as { config: Record<string, unknown> }).config;
 }
 
+/** A reference stack's config without its peer, for a stack file on its own in a temp folder. */
+export function standalone(stack: string): Record<string, unknown> {
+    const { "cutover:peer": _peer, ...config } = referenceConfig(stack);
+    return config;
+}
+
 /** Removes the secret wrappers (for asserting on values). */
 export function plain(v: unknown): any {
     if (isSecretValue(v)) return plain(v.value);

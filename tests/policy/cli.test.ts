@@ -3,7 +3,7 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "child_process";
 import * as path from "path";
-import { ROOT, referenceConfig, stackDir } from "../helpers";
+import { ROOT, stackDir, standalone } from "../helpers";
 
 function policy(...args: string[]) {
     const r = spawnSync(process.execPath, ["--import", "tsx", path.join(ROOT, "tools/policy.ts"), ...args], { cwd: ROOT, encoding: "utf8", timeout: 180_000 });
@@ -29,14 +29,14 @@ describe("npm run policy", () => {
     });
 
     it("exits 0 on advisory violations only, and shows them", () => {
-        const config = { ...referenceConfig("old"), "cutover:pools": { edge: { count: 1, size: "s-1vcpu-2gb" }, db: { count: 1, size: "s-2vcpu-4gb" } } };
+        const config = { ...standalone("old"), "cutover:pools": { edge: { count: 1, size: "s-1vcpu-2gb" }, db: { count: 1, size: "s-2vcpu-4gb" } } };
         const r = policy("--stack", "small", "--dir", stackDir({ small: config }));
         assert.equal(r.code, 0, r.out + r.err);
         assert.match(r.out, /- \[advisory\] {2}database-not-burstable {2}\(digitalocean:index\/droplet:Droplet: old-pool-db-1\)/);
     });
 
     it("exits 2 on an invalid stack config", () => {
-        const r = policy("--stack", "bad", "--dir", stackDir({ bad: { ...referenceConfig("old"), "cutover:provider": "linode" } }));
+        const r = policy("--stack", "bad", "--dir", stackDir({ bad: { ...standalone("old"), "cutover:provider": "linode" } }));
         assert.equal(r.code, 2);
         assert.match(r.err, /cutover:provider: "linode" is not one of/);
     });

@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import * as pulumi from "@pulumi/pulumi";
 import { Evaluation, Registration, evaluateStack } from "../../tools/offline";
 import { Diagnostic, POLICY_PACK_DIR, PolicySession } from "../../tools/offline/analyzer";
-import { referenceConfig, stackDir } from "../helpers";
+import { stackDir, standalone } from "../helpers";
 
 const UNKNOWN = pulumi.runtime.unknownValue;
 const SECRET = (value: unknown) => ({ "4dabf18193072939515e22adb298388d": "1b47061264138c4ac30d75fd1eb44270", value });
@@ -250,7 +250,7 @@ describe("the reference stacks under the pack, as a preview", () => {
     }
 
     it("a database on a shared-CPU size is advised against from the stack config alone", async () => {
-        const config = { ...referenceConfig("old"), "cutover:pools": { edge: { count: 1, size: "s-1vcpu-2gb" }, db: { count: 1, size: "s-2vcpu-4gb" } } };
+        const config = { ...standalone("old"), "cutover:pools": { edge: { count: 1, size: "s-1vcpu-2gb" }, db: { count: 1, size: "s-2vcpu-4gb" } } };
         const r = await evaluateStack({ stack: "small", stackDir: stackDir({ small: config }), preview: true });
         const session = await PolicySession.start({ packDir: POLICY_PACK_DIR, project: "cutover", stack: "small", config: r.stackFile.config, preview: true });
         try {

@@ -3,7 +3,7 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "child_process";
 import * as path from "path";
-import { ROOT, referenceConfig, stackDir } from "../helpers";
+import { ROOT, referenceConfig, stackDir, standalone } from "../helpers";
 
 function plan(...args: string[]) {
     const r = spawnSync(process.execPath, ["--import", "tsx", path.join(ROOT, "tools/plan.ts"), ...args], { cwd: ROOT, encoding: "utf8", timeout: 120_000 });
@@ -18,7 +18,7 @@ describe("npm run plan", () => {
         assert.equal(r.code, 0, r.err);
         assert.match(r.out, /\+ digitalocean:index\/vpc:Vpc {2}old-network-vpc/);
         assert.equal((r.out.match(/\+ digitalocean:index\/droplet:Droplet /g) ?? []).length, 5);
-        assert.equal((r.out.match(/\+ digitalocean:index\/firewall:Firewall /g) ?? []).length, 3);
+        assert.equal((r.out.match(/\+ digitalocean:index\/firewall:Firewall /g) ?? []).length, 4);
         assert.match(r.out, /Outputs:\n\{[\s\S]*"site": "old"/);
         assert.match(r.out, /Policies:\n {4}✅ cutover@v0\.1\.0 \(local: policies\)/);
         assert.match(r.out, /userData: <cloud-init, \d+ lines, sha256:[0-9a-f]{12}>/);
@@ -53,7 +53,7 @@ describe("npm run plan", () => {
     });
 
     it("exits 2 on an invalid config, naming key, value and what is allowed, without a stack trace", () => {
-        const dir = stackDir({ broken: { ...referenceConfig("old"), "cutover:provider": "linode" } });
+        const dir = stackDir({ broken: { ...standalone("old"), "cutover:provider": "linode" } });
         const r = plan("--stack", "broken", "--dir", dir);
         assert.equal(r.code, 2);
         assert.match(r.err, /cutover:provider: "linode" is not one of digitalocean, aws, existing/);

@@ -6,7 +6,7 @@ import { containsAddress, parseCidr } from "../../components/cidr";
 import { CLOUDFLARE_IPV4 } from "../../components/firewall/cloudflare";
 import { ROLES } from "../../components/types";
 import { Evaluation, PlanResult, evaluateStack } from "../../tools/offline";
-import { named, ofType, plain, referenceConfig, stackDir, withoutSecrets } from "../helpers";
+import { named, ofType, plain, referenceConfig, stackDir, standalone, withoutSecrets } from "../helpers";
 
 const FAKE_KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAAtest-only-not-a-key\n-----END OPENSSH PRIVATE KEY-----";
 
@@ -16,7 +16,7 @@ function sourcesOf(rules: any[]): string[] {
 
 function assertNoPlainKey(e: Evaluation, what: string) {
     const shown = JSON.stringify(withoutSecrets({ r: e.registrations.map((r) => [r.inputs, r.outputs]), o: e.outputs }));
-    assert.ok(!shown.includes("PRIVATE KEY"), `${what}: a private key is visible outside a secret`);
+    assert.doesNotMatch(shown, /-----BEGIN [A-Z ]*PRIVATE KEY-----/, `${what}: a private key is visible outside a secret`);
 }
 
 describe("old: DigitalOcean", () => {
@@ -46,9 +46,11 @@ describe("old: DigitalOcean", () => {
         }
     });
 
+    const roleFirewalls = () => ofType(e, "digitalocean:index/firewall:Firewall").filter((f) => !plain(f.inputs).name.endsWith("-mesh"));
+
     it("selects droplets for firewalls by tag, never by droplet id", () => {
         const firewalls = ofType(e, "digitalocean:index/firewall:Firewall");
-        assert.equal(firewalls.length, 3);
+        assert.equal(firewalls.length, 4, "one per role, and the mesh's");
         for (const f of firewalls) {
             const fw = plain(f.inputs);
             assert.ok(!fw.dropletIds || fw.dropletIds.length === 0, `${f.name} lists droplet ids`);
@@ -74,7 +76,19 @@ describe("old: DigitalOcean", () => {
     });
 
     it("keeps egress open (a DigitalOcean firewall without outbound rules blocks it)", () => {
-        for (const f of ofType(e, "digitalocean:index/firewall:Firewall")) assert.ok(plain(f.inputs).outboundRules.length > 0, f.name);
+        for (const f of roleFirewalls()) assert.ok(plain(f.inputs).outboundRules.length > 0, f.name);
+    });
+
+    it("opens the tinc port, TCP and UDP, only to the mesh members of both sites", () => {
+        const mesh = ofType(e, "digitalocean:index/firewall:Firewall").find((f) => plain(f.inputs).name === "old-mesh")!;
+        const members = [...plain(e.outputs).hosts.map((h: any) => h.publicAddress)].sort();
+        assert.deepEqual(plain(mesh.inputs).tags, ["site:old"]);
+        for (const rule of plain(mesh.inputs).inboundRules) {
+            assert.equal(rule.portRange, "655");
+            const sources = rule.sourceAddresses.map((a: string) => a.replace("/32", ""));
+            for (const m of members) assert.ok(sources.includes(m), `${m} missing`);
+            assert.ok(sources.length > members.length, "the peer site's members are missing");
+        }
     });
 
     it("closes each host from first boot, and does not replace it when the boot script changes", () => {
@@ -93,7 +107,7 @@ describe("old: DigitalOcean", () => {
     });
 
     it("enforces the host firewall on every host over a secret SSH connection", () => {
-        const commands = ofType(e, "command:remote:Command");
+        const commands = ofType(e, "command:remote:Command").filter((c) => c.name.startsWith("old-hostfw-"));
         assert.equal(commands.length, 5);
         for (const c of commands) {
             assert.equal(withoutSecrets(c.inputs.connection), "[secret]", `${c.name}: the SSH connection (with its key) is not secret`);
@@ -111,7 +125,7 @@ describe("old: DigitalOcean", () => {
         assert.deepEqual(o.edge, { kind: "addresses", addresses: [edgeHost.publicAddress], hostname: "" });
         assert.deepEqual(Object.keys(o.inventory).sort(), o.hosts.map((h: any) => h.name).sort());
         assert.ok(o.inventory["old-db-1"].services.some((s: any) => s.port === 3306 && s.exposure === "site"));
-        assert.equal(o.peer, null);
+        assert.equal(o.peer.site, "new", "old reads new as its peer (mesh membership is mutual)");
     });
 });
 
@@ -275,7 +289,7 @@ describe("existing hosts over SSH", () => {
 
 describe("config errors stop the program before any resource is registered", () => {
     it("registers nothing but the stack itself on an invalid config", async () => {
-        const bad = { ...referenceConfig("old"), "cutover:pools": { edge: { count: 0, size: "s" } } };
+        const bad = { ...standalone("old"), "cutover:pools": { edge: { count: 0, size: "s" } } };
         const e = (await evaluateStack({ stack: "bad", stackDir: stackDir({ bad }) })).main;
         assert.equal(e.error?.kind, "config");
         assert.match(e.error!.message, /cutover:pools\.edge\.count: 0 is too small/);
@@ -284,7 +298,7 @@ describe("config errors stop the program before any resource is registered", () 
     });
 
     it("rejects a peer whose address plan overlaps this site's", async () => {
-        const old = referenceConfig("old");
+        const old = standalone("old");
         const mine = { ...referenceConfig("new"), "cutover:network": { cidr: "10.110.8.0/24" } };
         const e = (await evaluateStack({ stack: "new", stackDir: stackDir({ old, new: mine }) })).main;
         assert.equal(e.error?.kind, "config", e.error?.message);
@@ -295,9 +309,9 @@ describe("config errors stop the program before any resource is registered", () 
 describe("every role the config names gets hosts", () => {
     it("creates hosts for all five roles with their firewall groups", async () => {
         const pools = Object.fromEntries(ROLES.map((r) => [r, { count: 1, size: "s-1vcpu-2gb" }]));
-        const e = (await evaluateStack({ stack: "all", stackDir: stackDir({ all: { ...referenceConfig("old"), "cutover:pools": pools } }) })).main;
+        const e = (await evaluateStack({ stack: "all", stackDir: stackDir({ all: { ...standalone("old"), "cutover:pools": pools } }) })).main;
         assert.equal(e.error, undefined, e.error?.message);
-        assert.deepEqual(ofType(e, "digitalocean:index/firewall:Firewall").map((f) => plain(f.inputs).name).sort(), ROLES.map((r) => `old-${r}`).sort());
+        assert.deepEqual(ofType(e, "digitalocean:index/firewall:Firewall").map((f) => plain(f.inputs).name).sort(), [...ROLES.map((r) => `old-${r}`), "old-mesh"].sort());
         const cache = ofType(e, "digitalocean:index/firewall:Firewall").find((f) => plain(f.inputs).name === "old-cache")!;
         assert.ok(plain(cache.inputs).inboundRules.some((r: any) => r.portRange === "6379" && r.sourceAddresses.join() === "10.110.0.0/20"));
     });

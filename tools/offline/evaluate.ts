@@ -100,23 +100,26 @@ export async function evaluate(projectDir: string, stackFile: StackFile, options
         return registerOutputs(req, cb);
     };
 
-    // Errors thrown inside apply callbacks surface as unhandled rejections.
+    // Errors thrown inside apply callbacks surface as unhandled rejections. The listener
+    // stays for the process's life (one evaluation per process), so a late one cannot crash it.
     const failures: unknown[] = [];
-    const onRejection = (e: unknown) => failures.push(e);
-    process.on("unhandledRejection", onRejection);
+    process.on("unhandledRejection", (e: unknown) => failures.push(e));
     const { runInPulumiStack } = require("@pulumi/pulumi/runtime/stack") as { runInPulumiStack(init: () => Promise<unknown>): Promise<unknown> };
     const { waitForRPCs } = require("@pulumi/pulumi/runtime/settings") as { waitForRPCs(): Promise<void> };
     let error: Evaluation["error"];
     try {
-        await runInPulumiStack(async () => require(path.join(projectDir, "index.ts")));
+        const exported = (await runInPulumiStack(async () => require(path.join(projectDir, "index.ts")))) as Record<string, unknown> | undefined;
+        // An apply that throws (a check against the peer's outputs) rejects its output: wait
+        // for every exported output so such errors are caught here, not after we stop listening.
+        for (const v of Object.values(exported ?? {})) {
+            if (pulumi.Output.isInstance(v)) await (v as unknown as { promise(): Promise<unknown> }).promise();
+        }
         await waitForRPCs();
         // Let apply callbacks that throw after the last RPC report in.
         await new Promise((r) => setTimeout(r, 50));
         if (failures.length === 0) await mocks.finish();
     } catch (e) {
         failures.unshift(e);
-    } finally {
-        process.off("unhandledRejection", onRejection);
     }
     if (failures.length > 0) {
         const first = failures[0] as Error;
