@@ -6,12 +6,9 @@
 import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
-import { inboundRules } from "../components/firewall/render";
-import { probeFirewalls } from "../lab/firewall-check";
+import { labHostRules, probeFirewalls } from "../lab/firewall-check";
 import { Lab, LabError, checkMachine } from "../lab/lab";
 import { LAB_STACKS, provision } from "../lab/runtime";
-import { ADMIN_CIDR, segmentOf } from "../lab/topology";
-import { Role } from "../components/types";
 
 const ROOT = path.resolve(__dirname, "..");
 
@@ -60,22 +57,19 @@ async function main() {
         await lab.up();
         report.lab = { hosts: lab.plan.hosts.map((h) => ({ name: h.name, site: h.site, role: h.role, address: h.address })), buildSeconds: seconds(Date.now() - t) };
 
-        const sites: Record<string, unknown> = {};
-        for (const site of ["old", "new"] as const) {
+        // old, new, old again: mesh membership is mutual, so old learns new's members last.
+        const runs: Array<Record<string, unknown>> = [];
+        for (const site of ["old", "new", "old"] as const) {
             console.log(`== provisioning ${LAB_STACKS[site]} through the program`);
             const p = await provision(lab, LAB_STACKS[site]);
-            sites[LAB_STACKS[site]] = { seconds: seconds(p.ms), steps: p.runs.map((r) => ({ host: r.host, step: r.step, action: r.action, seconds: seconds(r.ms) })) };
+            runs.push({ stack: LAB_STACKS[site], seconds: seconds(p.ms), steps: p.runs.map((r) => ({ host: r.host, step: r.step, action: r.action, seconds: seconds(r.ms) })) });
         }
-        report.provisioning = sites;
+        report.provisioning = runs;
 
         console.log("== checking the host firewalls from the operator, a client, and hosts of both sites");
         t = Date.now();
-        const targets = lab.plan.hosts.map((h) => ({
-            name: h.name,
-            address: h.address,
-            rules: inboundRules({ role: h.role as Role, dbEngine: "mariadb", adminCidrs: [ADMIN_CIDR], siteCidr: segmentOf(lab.plan, h.site).cidr, publicSources: ["0.0.0.0/0", "::/0"] }),
-        }));
-        const probes = await probeFirewalls(lab, targets, [655, 5432, 6379, 9999]);
+        const targets = lab.plan.hosts.filter((h) => !h.spare).map((h) => ({ name: h.name, address: h.address, rules: labHostRules(lab.plan, h) }));
+        const probes = await probeFirewalls(lab, targets, [5432, 6379, 9999]);
         const wrong = probes.filter((p) => p.open !== p.expected);
         report.firewall = { probes: probes.length, open: probes.filter((p) => p.open).length, mismatches: wrong, seconds: seconds(Date.now() - t) };
         console.log(`   ${probes.length} probes, ${probes.filter((p) => p.open).length} open as rendered, ${wrong.length} mismatches`);

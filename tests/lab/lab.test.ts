@@ -6,12 +6,10 @@ import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "child_process";
 import * as fs from "fs";
-import { inboundRules, meshRules } from "../../components/firewall/render";
-import { Role } from "../../components/types";
-import { probeFirewalls } from "../../lab/firewall-check";
+import { labHostRules, probeFirewalls } from "../../lab/firewall-check";
 import { LAB_DIR, Lab, LabError, checkMachine, labNamespaces } from "../../lab/lab";
 import { LAB_STACKS, provision } from "../../lab/runtime";
-import { ADMIN_CIDR, LabHost, segmentOf } from "../../lab/topology";
+import { ADMIN_CIDR, LabHost } from "../../lab/topology";
 import { referenceConfig, stackDir } from "../helpers";
 
 const missing = checkMachine();
@@ -19,13 +17,8 @@ const packages = spawnSync("bash", ["-c", "command -v ufw && command -v nc && co
 const skip = [...missing, ...packages].join("; ") || false;
 if (skip && process.env.CUTOVER_LAB_REQUIRED === "1") throw new Error(`lab tests are required here but cannot run: ${skip}`);
 
-/** The rules the program renders for a lab host: its role's, plus the tinc port from every provisioned member. */
 function rulesFor(lab: Lab, h: LabHost) {
-    const members = lab.plan.hosts.filter((x) => !x.spare).map((x) => x.address);
-    return [
-        ...inboundRules({ role: h.role as Role, dbEngine: "mariadb", adminCidrs: [ADMIN_CIDR], siteCidr: segmentOf(lab.plan, h.site).cidr, publicSources: ["0.0.0.0/0", "::/0"] }),
-        ...meshRules(655, members),
-    ];
+    return labHostRules(lab.plan, h);
 }
 
 /** Processes of a lab host (its init script, or anything started inside one). */

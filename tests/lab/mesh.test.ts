@@ -21,7 +21,7 @@ function meshAddress(lab: Lab, h: LabHost): string {
 }
 
 /** From each `from` host, ping every `to` mesh address; the unreachable pairs. Retries until `withinMs`. */
-async function unreachable(lab: Lab, from: LabHost[], to: LabHost[], withinMs = 30_000): Promise<string[]> {
+async function unreachable(lab: Lab, from: LabHost[], to: LabHost[], withinMs = 60_000): Promise<string[]> {
     const deadline = Date.now() + withinMs;
     let failed: string[] = [];
     do {
@@ -36,6 +36,12 @@ async function unreachable(lab: Lab, from: LabHost[], to: LabHost[], withinMs = 
         if (failed.length === 0) return [];
         await new Promise((r) => setTimeout(r, 500));
     } while (Date.now() < deadline);
+    // Make a failure explain itself: what each daemon involved knows about nodes and edges.
+    const involved = [...new Set(failed.flatMap((f) => f.split("->")))].slice(0, 3);
+    for (const name of involved) {
+        const dump = await lab.enter(name, "tincd -n cutover -kUSR2; sleep 0.5; tail -n 40 /var/log/tinc.cutover.log");
+        failed.push(`--- ${name}:\n${dump.stdout}`);
+    }
     return failed;
 }
 

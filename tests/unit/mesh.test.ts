@@ -1,0 +1,108 @@
+// tinc renderers and the mesh address plan, checked directly.
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import * as crypto from "crypto";
+import { ConfigError, parseSiteConfig } from "../../components/config";
+import { meshRules } from "../../components/firewall/render";
+import { MeshHost, meshHubs, meshNodeName, meshScript, pkcs1PublicKey, tincConf, tincHostFile } from "../../components/mesh/render";
+
+const publicKey = crypto.generateKeyPairSync("rsa", { modulusLength: 1024 }).publicKey.export({ type: "spki", format: "pem" }).toString();
+
+function member(host: string, site: string, meshAddress: string): MeshHost {
+    return { node: meshNodeName(host), host, site, publicAddress: `192.0.2.${meshAddress.split(".")[3]}`, port: 655, meshAddress, publicKey };
+}
+
+const members = [
+    member("old-edge-1", "old", "198.18.1.10"),
+    member("old-app-1", "old", "198.18.1.30"),
+    member("old-db-1", "old", "198.18.1.110"),
+    member("new-edge-1", "new", "198.18.2.10"),
+    member("new-app-1", "new", "198.18.2.30"),
+    member("new-db-1", "new", "198.18.2.110"),
+];
+
+const base = {
+    "cutover:site": "legacy",
+    "cutover:provider": "existing",
+    "cutover:adminCidrs": JSON.stringify(["203.0.113.0/28"]),
+    "cutover:network": JSON.stringify({ cidr: "10.0.0.0/24" }),
+    "cutover:sshPrivateKey": "-----BEGIN OPENSSH PRIVATE KEY-----\nx\n-----END OPENSSH PRIVATE KEY-----",
+    "cutover:hosts": JSON.stringify([
+        { name: "web1", role: "edge", publicAddress: "192.0.2.10", privateAddress: "10.0.0.10" },
+        { name: "app1", role: "app", publicAddress: "192.0.2.11", privateAddress: "10.0.0.11" },
+        { name: "app2", role: "app", publicAddress: "192.0.2.12", privateAddress: "10.0.0.12" },
+    ]),
+    "cutover:mesh": JSON.stringify({ cidr: "198.18.0.0/15", siteRange: "198.18.1.0/24" }),
+};
+
+function problems(changes: Record<string, string>): string[] {
+    try {
+        parseSiteConfig({ ...base, ...changes }, ["cutover:sshPrivateKey"], "legacy");
+        return [];
+    } catch (e) {
+        assert.ok(e instanceof ConfigError);
+        return e.problems;
+    }
+}
+
+describe("mesh address plan", () => {
+    it("gives each host a stable address from its role's block and position", () => {
+        const c = parseSiteConfig(base, ["cutover:sshPrivateKey"], "legacy");
+        assert.deepEqual(c.mesh?.addresses, { web1: "198.18.1.10", app1: "198.18.1.30", app2: "198.18.1.31" });
+    });
+    it("does not renumber existing hosts when one is added", () => {
+        const hosts = [...JSON.parse(base["cutover:hosts"]), { name: "db1", role: "db", publicAddress: "192.0.2.13", privateAddress: "10.0.0.13" }, { name: "app3", role: "app", publicAddress: "192.0.2.14", privateAddress: "10.0.0.14" }];
+        const c = parseSiteConfig({ ...base, "cutover:hosts": JSON.stringify(hosts) }, ["cutover:sshPrivateKey"], "legacy");
+        assert.equal(c.mesh?.addresses.app2, "198.18.1.31");
+        assert.equal(c.mesh?.addresses.app3, "198.18.1.32");
+        assert.equal(c.mesh?.addresses.db1, "198.18.1.110");
+    });
+    it("rejects a site range outside the mesh, and a mesh overlapping the site network", () => {
+        assert.ok(problems({ "cutover:mesh": JSON.stringify({ cidr: "198.18.0.0/16", siteRange: "198.19.1.0/24" }) }).some((p) => p.startsWith('cutover:mesh.siteRange: "198.19.1.0/24" is not allowed: must be inside cutover:mesh.cidr 198.18.0.0/16')));
+        assert.ok(problems({ "cutover:mesh": JSON.stringify({ cidr: "10.0.0.0/16", siteRange: "10.0.1.0/24" }) }).some((p) => p.startsWith('cutover:mesh.cidr: "10.0.0.0/16" is not allowed: it overlaps cutover:network.cidr 10.0.0.0/24')));
+    });
+    it("rejects a pinned address outside the site range or used twice", () => {
+        const hosts = JSON.parse(base["cutover:hosts"]);
+        hosts[1].meshAddress = "198.18.1.10";
+        assert.ok(problems({ "cutover:hosts": JSON.stringify(hosts) }).some((p) => p === 'cutover:hosts[1].meshAddress: "198.18.1.10" is not allowed: already the mesh address of web1'));
+        hosts[1].meshAddress = "198.18.9.1";
+        assert.ok(problems({ "cutover:hosts": JSON.stringify(hosts) }).some((p) => p.includes("must be inside cutover:mesh.siteRange 198.18.1.0/24")));
+    });
+});
+
+describe("tinc renderers", () => {
+    it("names nodes as tinc allows", () => {
+        assert.equal(meshNodeName("old-db-1"), "old_db_1");
+    });
+    it("picks the same hubs, per site, whatever the order of the members", () => {
+        const hubs = meshHubs(members, 2);
+        assert.deepEqual(hubs, ["new_app_1", "new_db_1", "old_app_1", "old_db_1"]);
+        assert.deepEqual(meshHubs([...members].reverse(), 2), hubs);
+    });
+    it("connects only to the hubs, never to itself", () => {
+        const conf = tincConf(members[2], meshHubs(members, 2));
+        assert.match(conf, /^Name = old_db_1$/m);
+        assert.match(conf, /^Mode = router$/m);
+        assert.equal((conf.match(/^ConnectTo = /gm) ?? []).length, 3);
+        assert.doesNotMatch(conf, /ConnectTo = old_db_1/);
+    });
+    it("writes host files with the address, the /32 subnet and a PKCS#1 key tinc 1.0 reads", () => {
+        const file = tincHostFile(members[0]);
+        assert.match(file, /^Address = 192\.0\.2\.10$/m);
+        assert.match(file, /^Subnet = 198\.18\.1\.10\/32$/m);
+        assert.match(file, /-----BEGIN RSA PUBLIC KEY-----/);
+        assert.equal(crypto.createPublicKey(pkcs1PublicKey(publicKey)).export({ type: "spki", format: "pem" }).toString(), publicKey, "the conversion changed the key");
+    });
+    it("keeps the private key out of the script: it arrives on stdin", () => {
+        const script = meshScript(members[0], members, meshHubs(members, 2), "198.18.0.0/15");
+        assert.doesNotMatch(script, /-----BEGIN [A-Z ]*PRIVATE KEY-----/);
+        assert.match(script, /key=\$\(cat\)/);
+        for (const m of members) assert.ok(script.includes(`/etc/tinc/cutover/hosts/${m.node} 644`), m.node);
+        assert.match(script, /kill -HUP/);
+    });
+    it("opens the tinc port over TCP and UDP to each member once", () => {
+        const rules = meshRules(655, ["192.0.2.10", "192.0.2.10", "198.51.100.20"]);
+        assert.deepEqual(rules.map((r) => [r.protocol, r.port, r.sources]), [["tcp", 655, ["192.0.2.10/32", "198.51.100.20/32"]], ["udp", 655, ["192.0.2.10/32", "198.51.100.20/32"]]]);
+        assert.deepEqual(meshRules(655, []), []);
+    });
+});
