@@ -91,6 +91,8 @@ describe("tinc renderers", () => {
         assert.match(file, /^Address = 192\.0\.2\.10$/m);
         assert.match(file, /^Subnet = 198\.18\.1\.10\/32$/m);
         assert.match(file, /-----BEGIN RSA PUBLIC KEY-----/);
+        assert.match(file, /^Cipher = aes-256-cbc$/m, "tinc 1.0's default Blowfish is weaker and slower");
+        assert.match(file, /^Digest = sha256$/m);
         assert.equal(crypto.createPublicKey(pkcs1PublicKey(publicKey)).export({ type: "spki", format: "pem" }).toString(), publicKey, "the conversion changed the key");
     });
     it("keeps the private key out of the script: it arrives on stdin", () => {
