@@ -2,7 +2,7 @@
 // Evaluates index.ts with Pulumi.<name>.yaml under the SDK's mock runtime (no CLI, no cloud)
 // and prints every resource, the outputs, what it read from its peer, and the policy verdicts.
 import * as path from "path";
-import { evaluateStack, StackFileError } from "./offline";
+import { evaluateStack, exitOnError } from "./offline";
 import { POLICY_PACK_DIR, formatPolicyRun, runPolicies } from "./offline/analyzer";
 import { PROJECT } from "./offline/evaluate";
 import { formatOutputs, formatResources } from "./offline/format";
@@ -62,11 +62,4 @@ async function main() {
     process.exit(mandatory > 0 ? 1 : 0);
 }
 
-main().catch((e) => {
-    if (e instanceof StackFileError) {
-        console.error(e.message);
-        process.exit(2);
-    }
-    console.error(e?.stack ?? e);
-    process.exit(1);
-});
+main().catch(exitOnError);

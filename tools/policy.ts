@@ -3,7 +3,7 @@
 // then runs the policy pack through the Analyzer gRPC protocol, as `pulumi preview
 // --policy-pack` does. Exit 1 on a mandatory violation, 2 on a config or usage error.
 import * as path from "path";
-import { evaluateStack, StackFileError } from "./offline";
+import { evaluateStack, exitOnError } from "./offline";
 import { POLICY_PACK_DIR, formatPolicyRun, runPolicies } from "./offline/analyzer";
 import { PROJECT } from "./offline/evaluate";
 
@@ -42,11 +42,4 @@ async function main() {
     process.exit(mandatory > 0 ? 1 : 0);
 }
 
-main().catch((e) => {
-    if (e instanceof StackFileError) {
-        console.error(e.message);
-        process.exit(2);
-    }
-    console.error(e?.stack ?? e);
-    process.exit(1);
-});
+main().catch(exitOnError);

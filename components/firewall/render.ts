@@ -1,6 +1,7 @@
 // Inbound policy per role, and the UFW script that enforces it on a host.
 // The cloud layer (DigitalOcean firewall, AWS security group) is built from the same rules.
 import { isWholeInternet } from "../cidr";
+import { installIfMissing, scriptHeader } from "../script";
 import { DbEngine, Role } from "../types";
 
 export interface InboundRule {
@@ -89,18 +90,8 @@ export function ufwRules(r: InboundRule): string[] {
  */
 export function hostFirewallScript(host: string, rules: InboundRule[]): string {
     const wanted = rules.flatMap(ufwRules);
-    return `#!/bin/bash
-# Host firewall for ${host}, rendered by cutover. Changes made by hand are removed on the next run.
-set -euo pipefail
-export LC_ALL=C DEBIAN_FRONTEND=noninteractive
-fail() { echo "firewall on ${host}: $*" >&2; exit 1; }
-changed=0
-
-if ! command -v ufw >/dev/null; then
-    apt-get install -y -q ufw >/dev/null 2>&1 || fail "ufw is missing and apt-get install ufw failed"
-    changed=1
-fi
-
+    return `${scriptHeader("firewall", host, `Host firewall for ${host}. Changes made by hand are removed on the next run`)}
+${installIfMissing("ufw", "ufw")}
 sshd_conf=/etc/ssh/sshd_config.d/50-cutover.conf
 sshd_wanted=$(cat <<'SSHD'
 ${sshdKeyOnlyConf().trimEnd()}

@@ -1,6 +1,7 @@
 // tinc 1.0 (the protocol Debian and Ubuntu ship) for the cross-site mesh: every file a
 // member needs, and the ensure-script that installs them and starts or reloads tincd.
 import * as crypto from "crypto";
+import { installIfMissing, scriptHeader } from "../script";
 
 export const MESH_NET = "cutover";
 export const MESH_INTERFACE = "cutover";
@@ -135,16 +136,8 @@ export function meshScript(self: MeshHost, members: MeshHost[], hubs: string[], 
         heredoc(`/etc/systemd/system/cutover-mesh.service`, tincUnit(), "644"),
     ];
     const wanted = members.map((m) => m.node).sort();
-    return `#!/bin/bash
-# tinc mesh member ${self.host} (${self.meshAddress}), rendered by cutover. The private key arrives on stdin.
-set -euo pipefail
-export LC_ALL=C DEBIAN_FRONTEND=noninteractive
-fail() { echo "mesh on ${self.host}: $*" >&2; exit 1; }
-changed=0
-
-if ! command -v tincd >/dev/null; then
-    apt-get install -y -q tinc >/dev/null 2>&1 || fail "tinc is missing and apt-get install tinc failed"
-fi
+    return `${scriptHeader("mesh", self.host, `tinc mesh member ${self.host} (${self.meshAddress}). The private key arrives on stdin`)}
+${installIfMissing("tincd", "tinc")}
 mkdir -p ${dir}/hosts
 
 # put <path> <mode>: replace the file only when its content differs.

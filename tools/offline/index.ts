@@ -136,3 +136,13 @@ export async function evaluateStack(o: EvaluateOptions): Promise<PlanResult> {
     const main = await runWorker(projectDir, stackFile, { preview, peerOutputs: served.values, peerSecretOutputNames: served.secretNames, lab: o.lab }, timeoutMs);
     return { main, peer, stackFile };
 }
+
+/** How the CLIs end on an error: 2 for a user's mistake (stack file, config), 1 otherwise. */
+export function exitOnError(e: unknown): never {
+    if (e instanceof StackFileError) {
+        console.error(e.message);
+        process.exit(2);
+    }
+    console.error((e as Error)?.stack ?? e);
+    process.exit(1);
+}
