@@ -3,7 +3,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import YAML from "yaml";
-import { Evaluation, Registration, isSecretValue } from "../tools/offline";
+import { Evaluation, Registration, isSecretValue, unwrapSecrets } from "../tools/offline";
 
 export const ROOT = path.resolve(__dirname, "..");
 
@@ -27,12 +27,7 @@ export function standalone(stack: string): Record<string, unknown> {
 }
 
 /** Removes the secret wrappers (for asserting on values). */
-export function plain(v: unknown): any {
-    if (isSecretValue(v)) return plain(v.value);
-    if (Array.isArray(v)) return v.map(plain);
-    if (v && typeof v === "object") return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, plain(x)]));
-    return v;
-}
+export const plain = unwrapSecrets;
 
 /** The wire value with every secret replaced by "[secret]": what may ever be shown. */
 export function withoutSecrets(v: unknown): unknown {

@@ -7,6 +7,8 @@ import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
 import { labHostRules, probeFirewalls } from "../lab/firewall-check";
+import { meshTargets, unreachablePairs } from "../lab/mesh-check";
+import { unwrapSecrets } from "./offline";
 import { Lab, LabError, checkMachine } from "../lab/lab";
 import { LAB_STACKS, provision } from "../lab/runtime";
 
@@ -59,15 +61,25 @@ async function main() {
 
         // old, new, old again: mesh membership is mutual, so old learns new's members last.
         const runs: Array<Record<string, unknown>> = [];
+        const last: Record<string, Record<string, unknown>> = {};
         for (const site of ["old", "new", "old"] as const) {
             console.log(`== provisioning ${LAB_STACKS[site]} through the program`);
             const p = await provision(lab, LAB_STACKS[site]);
+            last[site] = unwrapSecrets(p.evaluation.outputs);
             runs.push({ stack: LAB_STACKS[site], seconds: seconds(p.ms), steps: p.runs.map((r) => ({ host: r.host, step: r.step, action: r.action, seconds: seconds(r.ms) })) });
         }
         report.provisioning = runs;
 
+        console.log("== checking the mesh: every member reaches every other over its mesh address");
+        t = Date.now();
+        const members = [...meshTargets(last.old), ...meshTargets(last.new)];
+        const missing = await unreachablePairs(lab, members, members, 60_000);
+        report.mesh = { members: members.length, pairs: members.length * (members.length - 1), unreachable: missing.filter((m) => !m.startsWith("---")), seconds: seconds(Date.now() - t) };
+        console.log(`   ${members.length} members, ${members.length * (members.length - 1)} pairs, ${missing.length === 0 ? "all reachable" : `UNREACHABLE: ${missing.join(", ")}`}`);
+
         console.log("== checking the host firewalls from the operator, a client, and hosts of both sites");
         t = Date.now();
+
         const targets = lab.plan.hosts.filter((h) => !h.spare).map((h) => ({ name: h.name, address: h.address, rules: labHostRules(lab.plan, h) }));
         const probes = await probeFirewalls(lab, targets, [5432, 6379, 9999]);
         const wrong = probes.filter((p) => p.open !== p.expected);
@@ -82,7 +94,7 @@ async function main() {
         report.rerun = { steps: again.length, ran: ran.length };
         console.log(`   ${again.length} steps, ${ran.length} ran`);
 
-        report.ok = wrong.length === 0 && ran.length === 0;
+        report.ok = wrong.length === 0 && ran.length === 0 && missing.length === 0;
         if (!report.ok) process.exitCode = 1;
     } catch (e) {
         report.ok = false;

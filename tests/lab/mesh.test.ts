@@ -5,6 +5,7 @@ import { spawnSync } from "child_process";
 import { MESH_ROLE_BASE } from "../../components/config";
 import { meshHubs, meshNodeName } from "../../components/mesh/render";
 import { Lab, checkMachine } from "../../lab/lab";
+import { unreachablePairs } from "../../lab/mesh-check";
 import { LAB_STACKS, provision } from "../../lab/runtime";
 import { LabHost, labHostEntries } from "../../lab/topology";
 import { referenceConfig, stackDir } from "../helpers";
@@ -20,29 +21,9 @@ function meshAddress(lab: Lab, h: LabHost): string {
     return `198.18.${siteOctet}.${MESH_ROLE_BASE[h.role as keyof typeof MESH_ROLE_BASE] + sameRole.indexOf(h)}`;
 }
 
-/** From each `from` host, ping every `to` mesh address; the unreachable pairs. Retries until `withinMs`. */
-async function unreachable(lab: Lab, from: LabHost[], to: LabHost[], withinMs = 60_000): Promise<string[]> {
-    const deadline = Date.now() + withinMs;
-    let failed: string[] = [];
-    do {
-        const results = await Promise.all(
-            from.map(async (f) => {
-                const targets = to.filter((t) => t.name !== f.name).map((t) => `${t.name}=${meshAddress(lab, t)}`);
-                const r = await lab.enter(f.name, `for t in ${targets.join(" ")}; do (ping -c1 -W1 "\${t#*=}" >/dev/null 2>&1 || echo "${f.name}->\${t%%=*}") & done; wait`);
-                return r.stdout.split("\n").filter(Boolean);
-            }),
-        );
-        failed = results.flat();
-        if (failed.length === 0) return [];
-        await new Promise((r) => setTimeout(r, 500));
-    } while (Date.now() < deadline);
-    // Make a failure explain itself: what each daemon involved knows about nodes and edges.
-    const involved = [...new Set(failed.flatMap((f) => f.split("->")))].slice(0, 3);
-    for (const name of involved) {
-        const dump = await lab.enter(name, "tincd -n cutover -kUSR2; sleep 0.5; tail -n 40 /var/log/tinc.cutover.log");
-        failed.push(`--- ${name}:\n${dump.stdout}`);
-    }
-    return failed;
+function unreachable(lab: Lab, from: LabHost[], to: LabHost[], withinMs = 60_000): Promise<string[]> {
+    const t = (hs: LabHost[]) => hs.map((h) => ({ name: h.name, meshAddress: meshAddress(lab, h) }));
+    return unreachablePairs(lab, t(from), t(to), withinMs);
 }
 
 async function tincdPids(lab: Lab, hosts: LabHost[]): Promise<Record<string, string>> {

@@ -18,6 +18,14 @@ export function isSecretValue(v: unknown): v is { value: unknown } {
     return typeof v === "object" && v !== null && (v as Record<string, unknown>)[SIG_KEY] === SECRET_SIG;
 }
 
+/** Serialized values without their secret wrappers (for reading public outputs, and tests). */
+export function unwrapSecrets(v: unknown): any {
+    if (isSecretValue(v)) return unwrapSecrets(v.value);
+    if (Array.isArray(v)) return v.map(unwrapSecrets);
+    if (v && typeof v === "object") return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, unwrapSecrets(x)]));
+    return v;
+}
+
 export interface EvaluateOptions {
     stack: string;
     /** Where index.ts is (default: this project). */
