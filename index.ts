@@ -14,3 +14,4 @@ export const edge = built.edge;
 export const inventory = built.inventory;
 export const peer = built.peer ?? null;
 export const mesh = built.mesh ?? null;
+export const db = built.db ?? null;

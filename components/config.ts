@@ -72,7 +72,7 @@ const schema = z.strictObject({
     peer: z.string().regex(/^[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+$/, { message: "a stack reference \"org/project/stack\"" }).optional(),
     /** Whether the edge is reached through Cloudflare's proxy (then HTTP/HTTPS is admitted only from Cloudflare). */
     edge: z.strictObject({ proxied: z.boolean() }).optional(),
-    database: z.strictObject({ engine: z.enum(DB_ENGINES) }).optional(),
+    database: z.strictObject({ engine: z.enum(DB_ENGINES), phase: z.enum(["primary", "replica"]).optional() }).optional(),
     /** The tinc mesh across both sites: the whole range, and this site's part of it. */
     mesh: z
         .strictObject({
@@ -120,6 +120,8 @@ export interface SiteConfig {
     peer?: string;
     edgeProxied: boolean;
     dbEngine: DbEngine;
+    /** This site's database role in the migration. */
+    dbPhase: "primary" | "replica";
     mesh?: MeshPlan;
 }
 
@@ -312,6 +314,11 @@ function crossCheck(raw: Raw, secretKeys: Set<string>, stack: string): string[] 
     } else if (raw.hosts?.some((h) => h.meshAddress)) {
         problems.push(`${keyPath(["hosts"])}: meshAddress is not allowed without cutover:mesh`);
     }
+    if (raw.database?.phase === "replica") {
+        if (!raw.peer) problems.push(`${keyPath(["database", "phase"])}: "replica" is not allowed without cutover:peer: a replica copies the peer site's primary`);
+        if (!raw.mesh) problems.push(`${keyPath(["database", "phase"])}: "replica" is not allowed without cutover:mesh: replication runs over the mesh`);
+        if (raw.database.engine === "postgres") problems.push(`${keyPath(["database", "phase"])}: "replica" is not allowed with engine postgres yet: only mysql and mariadb replicate in this version`);
+    }
     if (raw.sshPrivateKey && !secretKeys.has(`${NAMESPACE}:sshPrivateKey`)) {
         problems.push(`${keyPath(["sshPrivateKey"])}: (value hidden) must be a secret: set it with pulumi config set --secret`);
     }
@@ -359,6 +366,7 @@ export function parseSiteConfig(values: Record<string, string>, secretKeys: stri
         peer: raw.peer,
         edgeProxied: raw.edge?.proxied ?? true,
         dbEngine: raw.database?.engine ?? "mariadb",
+        dbPhase: raw.database?.phase ?? "primary",
         mesh: raw.mesh
             ? {
                   cidr: raw.mesh.cidr,

@@ -7,6 +7,7 @@ import { CLOUDFLARE_IPV4, CLOUDFLARE_IPV6 } from "./firewall/cloudflare";
 import { InboundRule, Service, hostFirewallScript, inboundRules, meshRules, roleServices } from "./firewall/render";
 import { AppPool } from "./hosts";
 import { cloudInit } from "./hosts/render";
+import { Database, DbOutput } from "./database";
 import { TincMesh } from "./mesh";
 import { MeshHost } from "./mesh/render";
 import { SiteNetwork } from "./network";
@@ -33,6 +34,8 @@ export interface PeerMesh {
     cidr: string;
     siteRange: string;
     members: MeshHost[];
+    /** Node names of the other site's members this site includes. */
+    peerMembers?: string[];
 }
 
 export interface SiteArgs {
@@ -52,6 +55,8 @@ export class Site extends pulumi.ComponentResource {
     public readonly inventory: pulumi.Output<Record<string, InventoryEntry>>;
     /** The peer stack's site name and edge, when a peer is configured. */
     public readonly peer?: pulumi.Output<{ stack: string; site: string; edge: Edge }>;
+    /** This site's database for the other site (credentials secret), when it replicates. */
+    public readonly db?: Database["output"];
     /** This site's part of the mesh (public entries only), when the site has a mesh. */
     public readonly mesh?: pulumi.Output<PeerMesh>;
 
@@ -67,7 +72,7 @@ export class Site extends pulumi.ComponentResource {
         const publicSources = c.edgeProxied ? [...CLOUDFLARE_IPV4, ...CLOUDFLARE_IPV6] : ["0.0.0.0/0", "::/0"];
         const rules: Partial<Record<Role, InboundRule[]>> = {};
         for (const role of roles) {
-            rules[role] = inboundRules({ role, dbEngine: c.dbEngine, adminCidrs: c.adminCidrs, siteCidr: c.networkCidr, publicSources });
+            rules[role] = inboundRules({ role, dbEngine: c.dbEngine, adminCidrs: c.adminCidrs, siteCidr: c.networkCidr, publicSources, meshCidr: c.mesh?.cidr });
         }
 
         const network = new SiteNetwork(`${name}-network`, { site: c.site, provider: c.provider, region: c.region, cidr: c.networkCidr }, childOpts);
@@ -100,7 +105,25 @@ export class Site extends pulumi.ComponentResource {
         const hostFirewall = new HostFirewall(`${name}-hostfw`, { hosts: pool.hosts, rules, extraRules: meshRulesOut }, childOpts);
         if (c.mesh) {
             mesh = new TincMesh(`${name}-mesh`, { site: c.site, hosts: pool.hosts, plan: c.mesh, peerMembers: peerMesh, after: hostFirewall.commands }, childOpts);
-            this.mesh = mesh.members.apply((members) => ({ cidr: c.mesh!.cidr, siteRange: c.mesh!.siteRange, members }));
+            // peerMembers: the other site's members this site has taken in (the peer checks it knows them).
+            this.mesh = pulumi.all([mesh.members, mesh.allMembers]).apply(([members, all]) => ({
+                cidr: c.mesh!.cidr,
+                siteRange: c.mesh!.siteRange,
+                members,
+                peerMembers: all.filter((m) => m.site !== c.site).map((m) => m.node),
+            }));
+        }
+
+        // Cross-site replication runs over the mesh; a site without one keeps its database to itself.
+        const dbHost = pool.hosts.find((h) => h.role === "db");
+        if (mesh && c.mesh && dbHost && c.dbEngine !== "postgres") {
+            const peerDb = ref ? ref.getOutput("db").apply((d) => (d ?? undefined) as DbOutput | undefined) : undefined;
+            const peerDeployed = ref ? ref.getOutput("site").apply((s) => typeof s === "string" && s !== "") : false;
+            // The peer can be reached over the mesh only once its site has taken in all of ours.
+            const peerKnowsUs = ref
+                ? pulumi.all([ref.getOutput("mesh"), mesh.members]).apply(([pm, mine]) => mine.every((m) => ((pm as PeerMesh | undefined)?.peerMembers ?? []).includes(m.node)))
+                : false;
+            this.db = new Database(`${name}-db`, { site: c.site, engine: c.dbEngine, phase: c.dbPhase, host: dbHost, mesh: c.mesh, peerDb, peerDeployed, peerKnowsUs, after: mesh.commands }, childOpts).output;
         }
 
         this.hosts = pulumi.all(pool.hosts.map((h) => pulumi.all([h.publicAddress, h.privateAddress]).apply(([publicAddress, privateAddress]): HostSummary => ({ name: h.name, role: h.role, publicAddress, privateAddress }))));

@@ -50,6 +50,8 @@ export interface PolicyInput {
     siteCidr: string;
     /** Who may reach HTTP/HTTPS on the edge: Cloudflare's ranges when proxied, else the internet. */
     publicSources: string[];
+    /** The mesh range: database and cache ports also admit it (replication across sites). */
+    meshCidr?: string;
 }
 
 /** Default deny, then exactly these. Database and cache ports only ever admit private sources. */
@@ -57,8 +59,14 @@ export function inboundRules(p: PolicyInput): InboundRule[] {
     return roleServices(p.role, p.dbEngine).map((s) => ({
         protocol: s.protocol,
         port: s.port,
-        sources: s.exposure === "admin" ? p.adminCidrs : s.exposure === "public" ? p.publicSources : [p.siteCidr],
-        purpose: `${s.name} from ${s.exposure === "admin" ? "admins" : s.exposure === "public" ? "clients" : "the site network"}`,
+        sources:
+            s.exposure === "admin"
+                ? p.adminCidrs
+                : s.exposure === "public"
+                  ? p.publicSources
+                  : // Only authenticated tinc members hold mesh addresses.
+                    [p.siteCidr, ...((p.role === "db" || p.role === "cache") && p.meshCidr ? [p.meshCidr] : [])],
+        purpose: `${s.name} from ${s.exposure === "admin" ? "admins" : s.exposure === "public" ? "clients" : "the site network and mesh"}`,
     }));
 }
 

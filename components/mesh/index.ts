@@ -59,7 +59,6 @@ export class TincMesh extends pulumi.ComponentResource {
                     create: script,
                     // The private key travels on stdin only: never in the script, never in a log.
                     stdin: keys[i].privateKeyPem,
-                    logging: "stdout",
                 }, { parent: this, dependsOn: args.after }),
             );
         });

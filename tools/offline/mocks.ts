@@ -7,6 +7,13 @@ import { hostAddress, parseCidr } from "../../components/cidr";
 import * as fs from "fs";
 import * as path from "path";
 import { CommandExecutor, LabExecution } from "../../lab/executor";
+import { certRequest, locallySignedCert, selfSignedCert } from "./certs";
+
+const SIG_KEY = "4dabf18193072939515e22adb298388d";
+/** Secret inputs arrive wrapped; a provider sees the plain value. */
+function reveal(v: unknown): string {
+    return v && typeof v === "object" && SIG_KEY in (v as object) ? (v as { value: string }).value : (v as string);
+}
 
 export interface MockOptions {
     /** true: computed values are unknown, as in `pulumi preview`. */
@@ -240,6 +247,25 @@ export class CloudMocks implements pulumi.runtime.Mocks {
                     publicKeyFingerprintMd5: crypto.createHash("md5").update(publicKey.export({ format: "der", type: "spki" })).digest("hex"),
                 });
                 id = h.slice(0, 40);
+                break;
+            }
+            case "tls:index/selfSignedCert:SelfSignedCert":
+                state.certPem = selfSignedCert({ ...inputs, privateKeyPem: reveal(inputs.privateKeyPem) } as Parameters<typeof selfSignedCert>[0]);
+                id = h.slice(0, 40);
+                break;
+            case "tls:index/certRequest:CertRequest":
+                state.certRequestPem = certRequest({ ...inputs, privateKeyPem: reveal(inputs.privateKeyPem) } as Parameters<typeof certRequest>[0]);
+                id = h.slice(0, 40);
+                break;
+            case "tls:index/locallySignedCert:LocallySignedCert":
+                state.certPem = locallySignedCert({ ...inputs, caPrivateKeyPem: reveal(inputs.caPrivateKeyPem) } as Parameters<typeof locallySignedCert>[0]);
+                id = h.slice(0, 40);
+                break;
+            case "random:index/randomPassword:RandomPassword": {
+                // Letters and digits only: the value goes into SQL and config files.
+                const alphabet = "ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789";
+                state.result = new Secret(Array.from(crypto.randomBytes(inputs.length ?? 32), (b) => alphabet[b % alphabet.length]).join(""));
+                id = "none";
                 break;
             }
             case "command:remote:Command":

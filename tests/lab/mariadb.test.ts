@@ -1,0 +1,121 @@
+// MariaDB replication from the old site to the new one on real mariadbd in lab hosts,
+// over the tinc mesh and TLS, provisioned by the program, with a writer on the old
+// primary the whole time.
+import { after, before, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { spawnSync } from "child_process";
+import * as fs from "fs";
+import * as path from "path";
+import { Lab, LAB_DIR, checkMachine } from "../../lab/lab";
+import { LAB_STACKS, provision } from "../../lab/runtime";
+
+const missing = [...checkMachine(), ...(spawnSync("bash", ["-c", "command -v mariadbd && command -v tincd"]).status === 0 ? [] : ["mariadb-server or tinc missing: run lab/install-packages.sh"])];
+const skip = missing.join("; ") || false;
+if (skip && process.env.CUTOVER_LAB_REQUIRED === "1") throw new Error(`lab tests are required here but cannot run: ${skip}`);
+
+const PRIMARY = "old-db-1";
+const REPLICA = "new-db-1";
+const PRIMARY_MESH = "198.18.1.110";
+
+/** Writes one row per statement through the local socket; each acknowledged seq is logged. */
+const WRITER = `mariadb -e "CREATE DATABASE IF NOT EXISTS app; CREATE TABLE IF NOT EXISTS app.writes (id BIGINT AUTO_INCREMENT PRIMARY KEY, seq BIGINT NOT NULL UNIQUE, payload VARCHAR(200))"
+rm -f /tmp/writer-stop /tmp/writer-acked /tmp/writer-failed
+setsid nohup bash -c 'i=$(mariadb -N -e "SELECT COALESCE(MAX(seq),0) FROM app.writes"); while [ ! -e /tmp/writer-stop ]; do i=$((i+1)); if mariadb -e "INSERT INTO app.writes(seq,payload) VALUES($i, repeat(\\"x\\",100))" 2>/dev/null; then echo $i >> /tmp/writer-acked; else echo $i >> /tmp/writer-failed; fi; done' </dev/null >/dev/null 2>&1 &
+sleep 1`;
+
+async function sql(lab: Lab, host: string, query: string): Promise<string> {
+    const r = await lab.enter(host, `mariadb --batch --skip-column-names -e "${query}"`);
+    assert.equal(r.code, 0, `${host}: ${query}: ${r.stderr}`);
+    return r.stdout.trim();
+}
+
+async function caughtUp(lab: Lab, withinMs: number): Promise<boolean> {
+    const deadline = Date.now() + withinMs;
+    while (Date.now() < deadline) {
+        const [p, r] = await Promise.all([sql(lab, PRIMARY, "SELECT @@gtid_binlog_pos"), sql(lab, REPLICA, "SELECT @@gtid_slave_pos")]);
+        if (p !== "" && p === r) return true;
+        await new Promise((res) => setTimeout(res, 250));
+    }
+    return false;
+}
+
+/** Acknowledged writes missing on the replica. */
+async function lostOnReplica(lab: Lab): Promise<string[]> {
+    const acked = (await lab.enter(PRIMARY, "cat /tmp/writer-acked")).stdout.split("\n").filter(Boolean);
+    const present = new Set((await sql(lab, REPLICA, "SELECT seq FROM app.writes")).split("\n"));
+    return acked.filter((s) => !present.has(s));
+}
+
+describe("MariaDB replication across sites", { skip, timeout: 900_000 }, () => {
+    let lab: Lab;
+    before(async () => {
+        lab = new Lab();
+        await lab.up();
+        await provision(lab, LAB_STACKS.old); // primary, with the binary log
+        const w = await lab.enter(PRIMARY, WRITER);
+        assert.equal(w.code, 0, w.stderr);
+        const waiting = await provision(lab, LAB_STACKS.new); // replica waits: old does not know new's members yet
+        assert.match(JSON.stringify(waiting.runs), /new-db-new-db-1/);
+        await provision(lab, LAB_STACKS.old); // old takes in new's mesh members
+        await provision(lab, LAB_STACKS.new); // the replica seeds from a streamed snapshot, then replicates
+    });
+    after(async () => {
+        await Lab.down();
+    });
+
+    it("seeds and replicates while the primary keeps taking writes: identical rows, checksums and GTID position", async () => {
+        const before = Number(await sql(lab, PRIMARY, "SELECT COUNT(*) FROM app.writes"));
+        await new Promise((r) => setTimeout(r, 1500));
+        await lab.enter(PRIMARY, "touch /tmp/writer-stop; sleep 0.5");
+        assert.ok(await caughtUp(lab, 30_000), "the replica did not catch up within 30 s");
+        const [pc, rc] = await Promise.all([sql(lab, PRIMARY, "SELECT COUNT(*) FROM app.writes"), sql(lab, REPLICA, "SELECT COUNT(*) FROM app.writes")]);
+        assert.ok(Number(pc) > before, "the writer was not writing during the test");
+        assert.equal(rc, pc);
+        const [pk, rk] = await Promise.all([sql(lab, PRIMARY, "CHECKSUM TABLE app.writes"), sql(lab, REPLICA, "CHECKSUM TABLE app.writes")]);
+        assert.equal(rk, pk);
+        assert.deepEqual(await lostOnReplica(lab), []);
+    });
+
+    it("never restarted the primary: not one write failed while the other site was added", async () => {
+        const failed = (await lab.enter(PRIMARY, "cat /tmp/writer-failed 2>/dev/null | wc -l")).stdout.trim();
+        assert.equal(failed, "0", "writes failed on the live primary while the program ran");
+    });
+
+    it("refuses a replication client without TLS, even with the right password", async () => {
+        const kept = JSON.parse(fs.readFileSync(path.join(LAB_DIR, "resources-lab-old.json"), "utf8"));
+        const password = kept["random:index/randomPassword:RandomPassword::old-db-replication"].result.state.result.secret as string;
+        const plain = await lab.enter(REPLICA, `mariadb --skip-ssl -h ${PRIMARY_MESH} -u repl -p'${password}' -e 'SELECT 1' 2>&1`);
+        assert.notEqual(plain.code, 0);
+        assert.match(plain.stdout, /Access denied/);
+        const tls = await lab.enter(REPLICA, `mariadb --ssl --ssl-ca=/etc/mysql/cutover/ca.pem --ssl-verify-server-cert -h ${PRIMARY_MESH} -u repl -p'${password}' -N -e 'SELECT 1' 2>&1`);
+        assert.equal(tls.stdout.trim(), "1", `the same client over verified TLS is refused: ${tls.stdout}`);
+    });
+
+    it("refuses a primary whose certificate the program's CA did not sign", async () => {
+        const r = await lab.enter(REPLICA, `mariadb --ssl --ssl-ca=/etc/ssl/certs/ca-certificates.crt --ssl-verify-server-cert -h ${PRIMARY_MESH} -u repl -px -e 'SELECT 1' 2>&1`);
+        assert.notEqual(r.code, 0);
+        assert.match(r.stdout, /certificate|SSL|TLS/i);
+    });
+
+    it("catches up after the link between the sites was cut for a while", async () => {
+        await lab.enter(PRIMARY, WRITER);
+        lab.cut("old", "new");
+        try {
+            await new Promise((r) => setTimeout(r, 4000));
+            const behind = await sql(lab, REPLICA, "SELECT COUNT(*) FROM app.writes");
+            const ahead = await sql(lab, PRIMARY, "SELECT COUNT(*) FROM app.writes");
+            assert.ok(Number(ahead) > Number(behind), "writes reached the replica through a cut link");
+        } finally {
+            lab.restore("old", "new");
+        }
+        await new Promise((r) => setTimeout(r, 1000));
+        await lab.enter(PRIMARY, "touch /tmp/writer-stop; sleep 0.5");
+        assert.ok(await caughtUp(lab, 90_000), "the replica did not catch up within 90 s of the link coming back");
+        assert.deepEqual(await lostOnReplica(lab), []);
+    });
+
+    it("runs no database step when the program runs again unchanged", async () => {
+        const runs = [...(await provision(lab, LAB_STACKS.old)).runs, ...(await provision(lab, LAB_STACKS.new)).runs];
+        assert.deepEqual(runs.filter((r) => r.action !== "unchanged").map((r) => r.step), []);
+    });
+});
