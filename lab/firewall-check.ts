@@ -6,13 +6,13 @@ import { containsAddress, isWholeInternet, parseCidr } from "../components/cidr"
 import { InboundRule, inboundRules, meshRules } from "../components/firewall/render";
 import { Role } from "../components/types";
 import { Lab, RunResult } from "./lab";
-import { ADMIN_CIDR, LabHost, LabPlan, segmentOf } from "./topology";
+import { ADMIN_CIDR, LAB_MESH, LabHost, LabPlan, segmentOf } from "./topology";
 
 /** The rules the program renders for a provisioned lab host: its role's, plus the tinc port from every member. */
 export function labHostRules(plan: LabPlan, h: LabHost): InboundRule[] {
     const members = plan.hosts.filter((x) => !x.spare).map((x) => x.address);
     return [
-        ...inboundRules({ role: h.role as Role, dbEngine: "mariadb", adminCidrs: [ADMIN_CIDR], siteCidr: segmentOf(plan, h.site).cidr, publicSources: ["0.0.0.0/0", "::/0"] }),
+        ...inboundRules({ role: h.role as Role, dbEngine: "mariadb", adminCidrs: [ADMIN_CIDR], siteCidr: segmentOf(plan, h.site).cidr, publicSources: ["0.0.0.0/0", "::/0"], meshCidr: LAB_MESH.cidr }),
         ...meshRules(655, members),
     ];
 }

@@ -59,10 +59,11 @@ async function main() {
         await lab.up();
         report.lab = { hosts: lab.plan.hosts.map((h) => ({ name: h.name, site: h.site, role: h.role, address: h.address })), buildSeconds: seconds(Date.now() - t) };
 
-        // old, new, old again: mesh membership is mutual, so old learns new's members last.
+        // old, new, old, new: old learns new's mesh members on its second run; new's replica
+        // waits until then and seeds on new's second run.
         const runs: Array<Record<string, unknown>> = [];
         const last: Record<string, Record<string, unknown>> = {};
-        for (const site of ["old", "new", "old"] as const) {
+        for (const site of ["old", "new", "old", "new"] as const) {
             console.log(`== provisioning ${LAB_STACKS[site]} through the program`);
             const p = await provision(lab, LAB_STACKS[site]);
             last[site] = unwrapSecrets(p.evaluation.outputs);
