@@ -62,11 +62,11 @@ describe("old: DigitalOcean", () => {
         }
     });
 
-    it("opens SSH only to admins and the database only to the site network", () => {
+    it("opens SSH only to admins and the database only to the site network and the mesh", () => {
         for (const f of ofType(e, "digitalocean:index/firewall:Firewall")) {
             for (const rule of plain(f.inputs).inboundRules) {
                 if (rule.portRange === "22") assert.deepEqual(rule.sourceAddresses, ["203.0.113.0/28"], f.name);
-                if (rule.portRange === "3306") assert.deepEqual(rule.sourceAddresses, ["10.110.0.0/20"], f.name);
+                if (rule.portRange === "3306") assert.deepEqual(rule.sourceAddresses, ["10.110.0.0/20", "10.250.0.0/16"], f.name);
                 if (rule.portRange === "80" || rule.portRange === "443") {
                     assert.equal(f.name, "old-firewall-edge");
                     assert.ok(CLOUDFLARE_IPV4.every((c) => rule.sourceAddresses.includes(c)) && !rule.sourceAddresses.includes("0.0.0.0/0"));
@@ -173,7 +173,7 @@ describe("new: AWS, reading old as its peer", () => {
             assert.equal(sg.tags.role, x.tags.role);
             for (const rule of sg.ingress) {
                 if (rule.fromPort === 22) assert.deepEqual(sourcesOf([rule]), ["203.0.113.0/28"]);
-                if (rule.fromPort === 3306) assert.deepEqual(sourcesOf([rule]), ["10.20.0.0/16"]);
+                if (rule.fromPort === 3306) assert.deepEqual(sourcesOf([rule]), ["10.20.0.0/16", "10.250.0.0/16"]);
                 if (x.tags.role !== "edge") assert.ok(!sourcesOf([rule]).some((s) => s.endsWith("/0")), `${sg.name} port ${rule.fromPort} is public`);
             }
         }
@@ -193,8 +193,7 @@ describe("new: AWS, reading old as its peer", () => {
 describe("aws with an auto-scaled web tier", () => {
     let e: Evaluation;
     before(async () => {
-        const config = { ...referenceConfig("new"), "cutover:pools": { db: { count: 1, size: "r6i.large" }, app: { count: 3, size: "t3.medium", autoscaling: { min: 2, max: 6 } } } };
-        delete (config as Record<string, unknown>)["cutover:peer"];
+        const config = { ...standalone("new"), "cutover:database": { engine: "mariadb" }, "cutover:pools": { db: { count: 1, size: "r6i.large" }, app: { count: 3, size: "t3.medium", autoscaling: { min: 2, max: 6 } } } };
         e = (await evaluateStack({ stack: "asg", stackDir: stackDir({ asg: config }) })).main;
         assert.equal(e.error, undefined, e.error?.message);
     });
@@ -313,6 +312,6 @@ describe("every role the config names gets hosts", () => {
         assert.equal(e.error, undefined, e.error?.message);
         assert.deepEqual(ofType(e, "digitalocean:index/firewall:Firewall").map((f) => plain(f.inputs).name).sort(), [...ROLES.map((r) => `old-${r}`), "old-mesh"].sort());
         const cache = ofType(e, "digitalocean:index/firewall:Firewall").find((f) => plain(f.inputs).name === "old-cache")!;
-        assert.ok(plain(cache.inputs).inboundRules.some((r: any) => r.portRange === "6379" && r.sourceAddresses.join() === "10.110.0.0/20"));
+        assert.ok(plain(cache.inputs).inboundRules.some((r: any) => r.portRange === "6379" && r.sourceAddresses.join() === "10.110.0.0/20,10.250.0.0/16"));
     });
 });
