@@ -41,7 +41,8 @@ export async function probeFirewalls(lab: Lab, targets: Array<{ name: string; ad
     const ports = [...new Set([...targets.flatMap((t) => t.rules.map((r) => r.port)), ...extraPorts])].sort((a, b) => a - b);
     const listen = ports.filter((p) => p !== 22);
     for (const t of targets) {
-        const r = await lab.enter(t.name, `for p in ${listen.join(" ")}; do setsid nohup nc -lk "$p" </dev/null >/dev/null 2>&1 & done; sleep 0.3`);
+        // Bound to the host's own address: a real service may hold the port on loopback or the mesh.
+        const r = await lab.enter(t.name, `for p in ${listen.join(" ")}; do setsid nohup nc -lk ${t.address} "$p" </dev/null >/dev/null 2>&1 & done; sleep 0.3`);
         if (r.code !== 0) throw new Error(`could not start listeners on ${t.name}: ${r.stderr}`);
     }
     const byName = new Map(lab.plan.hosts.map((h) => [h.name, h]));

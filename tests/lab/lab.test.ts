@@ -87,11 +87,12 @@ describe("the lab", { skip, timeout: 600_000 }, () => {
     });
 
     describe("provisioned through the program", () => {
-        // old, new, old again: the second run of old learns new's mesh members.
+        // old, new, old, new: old learns new's mesh members on its second run, new's replica seeds on its second.
         before(async () => {
             await provision(lab, LAB_STACKS.old);
             await provision(lab, LAB_STACKS.new);
             await provision(lab, LAB_STACKS.old);
+            await provision(lab, LAB_STACKS.new);
         });
 
         it("ufw on every host admits exactly the rendered rules, seen from the operator, a client and both sites", async () => {
@@ -125,7 +126,7 @@ describe("the lab", { skip, timeout: 600_000 }, () => {
 
         it("runs no step when the program runs again with unchanged config", async () => {
             const runs = [...(await provision(lab, LAB_STACKS.old)).runs, ...(await provision(lab, LAB_STACKS.new)).runs];
-            assert.equal(runs.length, 12, "a firewall and a mesh step per host");
+            assert.equal(runs.length, 14, "a firewall and a mesh step per host, and a database step per site");
             assert.deepEqual(runs.filter((r) => r.action !== "unchanged").map((r) => `${r.host} ${r.step} ${r.action}`), []);
         });
 
