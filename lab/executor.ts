@@ -9,6 +9,7 @@
 import * as crypto from "crypto";
 import * as fs from "fs";
 import * as path from "path";
+import * as pulumi from "@pulumi/pulumi";
 import { RunResult, runArgv } from "./lab";
 import { SshTarget, sshArgv } from "./ssh";
 
@@ -43,11 +44,10 @@ interface StepState {
     logging?: string;
 }
 
-const SIG_KEY = "4dabf18193072939515e22adb298388d";
 
 /** Secrets arrive wrapped; they are unwrapped only here, where they are used. */
 function reveal(v: unknown): any {
-    if (v && typeof v === "object" && SIG_KEY in (v as object)) return reveal((v as { value: unknown }).value);
+    if (v && typeof v === "object" && pulumi.runtime.specialSigKey in (v as object)) return reveal((v as { value: unknown }).value);
     if (Array.isArray(v)) return v.map(reveal);
     if (v && typeof v === "object") return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, reveal(x)]));
     return v;

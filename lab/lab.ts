@@ -53,7 +53,6 @@ export function labNamespaces(): string[] {
 
 export class Lab {
     readonly keyPath = path.join(LAB_DIR, "operator-key");
-    private readonly procs: number[] = [];
 
     constructor(readonly plan: LabPlan = labPlan(), private readonly log: (line: string) => void = () => {}) {}
 
@@ -84,7 +83,6 @@ export class Lab {
         });
         child.unref();
         fs.closeSync(out);
-        if (child.pid) this.procs.push(child.pid);
     }
 
     private async waitForSsh(h: LabHost): Promise<void> {

@@ -9,7 +9,7 @@ import { Diagnostic, POLICY_PACK_DIR, PolicySession } from "../../tools/offline/
 import { stackDir, standalone } from "../helpers";
 
 const UNKNOWN = pulumi.runtime.unknownValue;
-const SECRET = (value: unknown) => ({ "4dabf18193072939515e22adb298388d": "1b47061264138c4ac30d75fd1eb44270", value });
+const SECRET = (value: unknown) => ({ [pulumi.runtime.specialSigKey]: pulumi.runtime.specialSecretSig, value });
 
 /** A resource as the engine would send it (inputs; the state defaults to the inputs). */
 function res(type: string, name: string, inputs: Record<string, unknown>, state?: Record<string, unknown>): Registration {

@@ -3,9 +3,6 @@ import * as crypto from "crypto";
 import * as pulumi from "@pulumi/pulumi";
 import { Evaluation, Registration } from "./evaluate";
 
-const SIG_KEY = "4dabf18193072939515e22adb298388d";
-const SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270";
-const RESOURCE_SIG = "5cf8f73096256a8f31e491e813e4eb8e";
 
 export const SECRET_MASK = "[secret]";
 export const UNKNOWN_TEXT = "(known after apply)";
@@ -16,8 +13,8 @@ export function mask(v: unknown): unknown {
     if (Array.isArray(v)) return v.map(mask);
     if (v && typeof v === "object") {
         const o = v as Record<string, unknown>;
-        if (o[SIG_KEY] === SECRET_SIG) return SECRET_MASK;
-        if (o[SIG_KEY] === RESOURCE_SIG) return `<resource ${String(o.urn).split("::").pop()}>`;
+        if (o[pulumi.runtime.specialSigKey] === pulumi.runtime.specialSecretSig) return SECRET_MASK;
+        if (o[pulumi.runtime.specialSigKey] === pulumi.runtime.specialResourceSig) return `<resource ${String(o.urn).split("::").pop()}>`;
         const out: Record<string, unknown> = {};
         for (const [k, x] of Object.entries(o)) if (k !== "__defaults") out[k] = mask(x);
         return out;

@@ -2,6 +2,7 @@
 // the lab and the tests all use. Each stack is evaluated in its own child process.
 import { fork } from "child_process";
 import * as path from "path";
+import * as pulumi from "@pulumi/pulumi";
 import { Evaluation } from "./evaluate";
 import { LabExecution } from "../../lab/executor";
 import { MockOptions } from "./mocks";
@@ -11,11 +12,9 @@ export { Evaluation, Registration } from "./evaluate";
 export { StackFileError } from "./stackfile";
 
 export const PROJECT_DIR = path.resolve(__dirname, "../..");
-const SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270";
-const SIG_KEY = "4dabf18193072939515e22adb298388d";
 
 export function isSecretValue(v: unknown): v is { value: unknown } {
-    return typeof v === "object" && v !== null && (v as Record<string, unknown>)[SIG_KEY] === SECRET_SIG;
+    return typeof v === "object" && v !== null && (v as Record<string, unknown>)[pulumi.runtime.specialSigKey] === pulumi.runtime.specialSecretSig;
 }
 
 /** Serialized values without their secret wrappers (for reading public outputs, and tests). */

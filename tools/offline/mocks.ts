@@ -9,10 +9,9 @@ import * as path from "path";
 import { CommandExecutor, LabExecution } from "../../lab/executor";
 import { certRequest, locallySignedCert, selfSignedCert } from "./certs";
 
-const SIG_KEY = "4dabf18193072939515e22adb298388d";
 /** Secret inputs arrive wrapped; a provider sees the plain value. */
 function reveal(v: unknown): string {
-    return v && typeof v === "object" && SIG_KEY in (v as object) ? (v as { value: string }).value : (v as string);
+    return v && typeof v === "object" && pulumi.runtime.specialSigKey in (v as object) ? (v as { value: string }).value : (v as string);
 }
 
 export interface MockOptions {
