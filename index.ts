@@ -15,3 +15,4 @@ export const inventory = built.inventory;
 export const peer = built.peer ?? null;
 export const mesh = built.mesh ?? null;
 export const db = built.db ?? null;
+export const cache = built.cache ?? null;

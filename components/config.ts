@@ -2,7 +2,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
 import { containsAddress, hostAddress, isWholeInternet, overlaps, parseAddress, parseCidr } from "./cidr";
-import { DB_ENGINES, PROVIDERS, ROLES, Provider, Role, DbEngine } from "./types";
+import { CACHE_PHASES, CachePhase, DB_ENGINES, DB_PHASES, DbPhase, PROVIDERS, ROLES, Provider, Role, DbEngine } from "./types";
 
 const NAMESPACE = "cutover";
 
@@ -72,7 +72,10 @@ const schema = z.strictObject({
     peer: z.string().regex(/^[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+$/, { message: "a stack reference \"org/project/stack\"" }).optional(),
     /** Whether the edge is reached through Cloudflare's proxy (then HTTP/HTTPS is admitted only from Cloudflare). */
     edge: z.strictObject({ proxied: z.boolean() }).optional(),
-    database: z.strictObject({ engine: z.enum(DB_ENGINES), phase: z.enum(["primary", "replica"]).optional() }).optional(),
+    /** The site's database and its part in the migration (see "Data: replication phases"). */
+    database: z.strictObject({ engine: z.enum(DB_ENGINES), phase: z.enum(DB_PHASES).optional() }).optional(),
+    /** Redis, on the site's cache host (or its db host when it has none), replicated through stunnel. */
+    cache: z.strictObject({ engine: z.literal("redis"), phase: z.enum(CACHE_PHASES).optional() }).optional(),
     /** The tinc mesh across both sites: the whole range, and this site's part of it. */
     mesh: z
         .strictObject({
@@ -121,7 +124,9 @@ export interface SiteConfig {
     edgeProxied: boolean;
     dbEngine: DbEngine;
     /** This site's database role in the migration. */
-    dbPhase: "primary" | "replica";
+    dbPhase: DbPhase;
+    /** Redis and its role in the migration, when the site has one. */
+    cache?: { engine: "redis"; phase: CachePhase; host: string };
     mesh?: MeshPlan;
 }
 
@@ -169,6 +174,15 @@ function meshAddresses(raw: Raw, range: string): { addresses: Record<string, str
         addresses[h.name] = a;
     }
     return { addresses, problems };
+}
+
+/** Redis runs on the site's first cache host, or on its first db host when it has no cache host. */
+function cacheHostOf(raw: Raw): string | undefined {
+    const names = (role: Role): string[] =>
+        raw.provider === "existing"
+            ? (raw.hosts ?? []).filter((h) => h.role === role).map((h) => h.name)
+            : Array.from({ length: raw.pools?.[role]?.count ?? 0 }, (_, i) => `${raw.site}-${role}-${i + 1}`);
+    return names("cache")[0] ?? names("db")[0];
 }
 
 const DEFAULT_IMAGE: Record<Provider, string> = {
@@ -314,10 +328,20 @@ function crossCheck(raw: Raw, secretKeys: Set<string>, stack: string): string[] 
     } else if (raw.hosts?.some((h) => h.meshAddress)) {
         problems.push(`${keyPath(["hosts"])}: meshAddress is not allowed without cutover:mesh`);
     }
-    if (raw.database?.phase === "replica") {
-        if (!raw.peer) problems.push(`${keyPath(["database", "phase"])}: "replica" is not allowed without cutover:peer: a replica copies the peer site's primary`);
-        if (!raw.mesh) problems.push(`${keyPath(["database", "phase"])}: "replica" is not allowed without cutover:mesh: replication runs over the mesh`);
-        if (raw.database.engine === "postgres") problems.push(`${keyPath(["database", "phase"])}: "replica" is not allowed with engine postgres yet: only mysql and mariadb replicate in this version`);
+    const dbPhase = raw.database?.phase;
+    if (dbPhase === "replica" || dbPhase === "dual-primary") {
+        if (!raw.peer) problems.push(`${keyPath(["database", "phase"])}: ${show(dbPhase)} is not allowed without cutover:peer: the site replicates from the peer site`);
+        if (!raw.mesh) problems.push(`${keyPath(["database", "phase"])}: ${show(dbPhase)} is not allowed without cutover:mesh: replication runs over the mesh`);
+    }
+    if (dbPhase === "dual-primary" && raw.database?.engine === "postgres") {
+        problems.push(`${keyPath(["database", "phase"])}: "dual-primary" is not allowed with engine postgres: streaming replication has one writer; use replica, then primary`);
+    }
+    if (raw.cache) {
+        if (raw.cache.phase === "replica") {
+            if (!raw.peer) problems.push(`${keyPath(["cache", "phase"])}: "replica" is not allowed without cutover:peer: the cache replicates from the peer site`);
+            if (!raw.mesh) problems.push(`${keyPath(["cache", "phase"])}: "replica" is not allowed without cutover:mesh: replication runs over the mesh`);
+        }
+        if (cacheHostOf(raw) === undefined) problems.push(`${keyPath(["cache"])}: ${show(raw.cache)} is not allowed: the site has no cache or db host to run Redis on`);
     }
     if (raw.sshPrivateKey && !secretKeys.has(`${NAMESPACE}:sshPrivateKey`)) {
         problems.push(`${keyPath(["sshPrivateKey"])}: (value hidden) must be a secret: set it with pulumi config set --secret`);
@@ -367,6 +391,7 @@ export function parseSiteConfig(values: Record<string, string>, secretKeys: stri
         edgeProxied: raw.edge?.proxied ?? true,
         dbEngine: raw.database?.engine ?? "mariadb",
         dbPhase: raw.database?.phase ?? "primary",
+        cache: raw.cache ? { engine: "redis", phase: raw.cache.phase ?? "primary", host: cacheHostOf(raw)! } : undefined,
         mesh: raw.mesh
             ? {
                   cidr: raw.mesh.cidr,

@@ -20,3 +20,36 @@ export function installIfMissing(command: string, pkg: string): string {
 fi
 `;
 }
+
+/**
+ * Reads the step's secrets from stdin (sections "--- cutover:<name>", see `secretStdin`)
+ * into shell variables; `names` maps a section to its variable. Missing sections fail.
+ */
+export function readSecrets(names: Record<string, string>): string {
+    const reads = Object.entries(names)
+        .map(([section, variable]) => `${variable}=$(secret ${section})
+[ -n "$${variable}" ] || fail "no ${section} on stdin"`)
+        .join("\n");
+    return `# Secrets arrive on stdin, never in this text or on a command line.
+secrets_in=$(cat)
+secret() { printf '%s\\n' "$secrets_in" | awk -v want="--- cutover:$1" '$0 == want { on = 1; next } /^--- cutover:/ { on = 0 } on'; }
+${reads}`;
+}
+
+/**
+ * \`put <path> <mode> <owner> <kind>\` writes stdin to a file only when its content differs,
+ * and records the change: kind "config" sets restart=1, "tls" sets reload_tls=1, "runtime" (settings applied online) neither.
+ */
+export const PUT_FILE = `restart=0
+reload_tls=0
+put() {
+    local path=$1 mode=$2 owner=$3 kind=$4 tmp
+    tmp=$(mktemp)
+    cat > "$tmp"
+    if ! cmp -s "$tmp" "$path"; then
+        install -D -m "$mode" -o "\${owner%%:*}" -g "\${owner##*:}" "$tmp" "$path"
+        case "$kind" in config) restart=1 ;; tls) reload_tls=1 ;; esac
+        changed=1
+    fi
+    rm -f "$tmp"
+}`;

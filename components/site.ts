@@ -7,7 +7,7 @@ import { CLOUDFLARE_IPV4, CLOUDFLARE_IPV6 } from "./firewall/cloudflare";
 import { InboundRule, Service, hostFirewallScript, inboundRules, meshRules, roleServices } from "./firewall/render";
 import { AppPool } from "./hosts";
 import { cloudInit } from "./hosts/render";
-import { Database, DbOutput } from "./database";
+import { Cache, CacheOutput, Database, DbOutput, PeerLink, ReplicationCa } from "./database";
 import { TincMesh } from "./mesh";
 import { MeshHost } from "./mesh/render";
 import { SiteNetwork } from "./network";
@@ -57,6 +57,8 @@ export class Site extends pulumi.ComponentResource {
     public readonly peer?: pulumi.Output<{ stack: string; site: string; edge: Edge }>;
     /** This site's database for the other site (credentials secret), when it replicates. */
     public readonly db?: Database["output"];
+    /** This site's Redis for the other site (password secret), when the site has one. */
+    public readonly cache?: Cache["output"];
     /** This site's part of the mesh (public entries only), when the site has a mesh. */
     public readonly mesh?: pulumi.Output<PeerMesh>;
 
@@ -70,9 +72,11 @@ export class Site extends pulumi.ComponentResource {
         if (c.provider === "aws") childOpts.providers = [new aws.Provider(`${name}-aws`, { region: c.region as aws.Region }, { parent: this })];
 
         const publicSources = c.edgeProxied ? [...CLOUDFLARE_IPV4, ...CLOUDFLARE_IPV6] : ["0.0.0.0/0", "::/0"];
+        // Redis on the db host when the site has a cache but no cache host.
+        const cacheOnDb = c.cache !== undefined && !roles.includes("cache");
         const rules: Partial<Record<Role, InboundRule[]>> = {};
         for (const role of roles) {
-            rules[role] = inboundRules({ role, dbEngine: c.dbEngine, adminCidrs: c.adminCidrs, siteCidr: c.networkCidr, publicSources, meshCidr: c.mesh?.cidr });
+            rules[role] = inboundRules({ role, dbEngine: c.dbEngine, adminCidrs: c.adminCidrs, siteCidr: c.networkCidr, publicSources, meshCidr: c.mesh?.cidr, cacheOnDb });
         }
 
         const network = new SiteNetwork(`${name}-network`, { site: c.site, provider: c.provider, region: c.region, cidr: c.networkCidr }, childOpts);
@@ -114,23 +118,34 @@ export class Site extends pulumi.ComponentResource {
             }));
         }
 
-        // Cross-site replication runs over the mesh; a site without one keeps its database to itself.
+        // Cross-site replication runs over the mesh; a site without one keeps its data to itself.
         const dbHost = pool.hosts.find((h) => h.role === "db");
-        if (mesh && c.mesh && dbHost && c.dbEngine !== "postgres") {
-            const peerDb = ref ? ref.getOutput("db").apply((d) => (d ?? undefined) as DbOutput | undefined) : undefined;
+        const cacheHost = c.cache ? pool.hosts.find((h) => h.name === c.cache!.host) : undefined;
+        if (mesh && c.mesh && (dbHost || cacheHost)) {
+            const ca = new ReplicationCa(`${name}-ca`, { site: c.site }, childOpts);
             const peerDeployed = ref ? ref.getOutput("site").apply((s) => typeof s === "string" && s !== "") : false;
             // The peer can be reached over the mesh only once its site has taken in all of ours.
-            const peerKnowsUs = ref
+            const knowsUs = ref
                 ? pulumi.all([ref.getOutput("mesh"), mesh.members]).apply(([pm, mine]) => mine.every((m) => ((pm as PeerMesh | undefined)?.peerMembers ?? []).includes(m.node)))
                 : false;
-            this.db = new Database(`${name}-db`, { site: c.site, engine: c.dbEngine, phase: c.dbPhase, host: dbHost, mesh: c.mesh, peerDb, peerDeployed, peerKnowsUs, after: mesh.commands }, childOpts).output;
+            const link = <T>(key: string): PeerLink<T> => ({
+                output: ref ? ref.getOutput(key).apply((d) => (d ?? undefined) as T | undefined) : undefined,
+                deployed: peerDeployed,
+                knowsUs,
+            });
+            if (dbHost) {
+                this.db = new Database(`${name}-db`, { site: c.site, engine: c.dbEngine, phase: c.dbPhase, host: dbHost, mesh: c.mesh, ca, peer: link<DbOutput>("db"), after: mesh.commands }, childOpts).output;
+            }
+            if (cacheHost && c.cache) {
+                this.cache = new Cache(`${name}-cache`, { site: c.site, phase: c.cache.phase, host: cacheHost, mesh: c.mesh, ca, peer: link<CacheOutput>("cache"), after: mesh.commands }, childOpts).output;
+            }
         }
 
         this.hosts = pulumi.all(pool.hosts.map((h) => pulumi.all([h.publicAddress, h.privateAddress]).apply(([publicAddress, privateAddress]): HostSummary => ({ name: h.name, role: h.role, publicAddress, privateAddress }))));
         this.edge = pool.edge;
 
         const inventory: Record<string, InventoryEntry> = {};
-        for (const h of pool.hosts) inventory[h.name] = { site: c.site, role: h.role, provider: c.provider, autoscaled: false, services: roleServices(h.role, c.dbEngine) };
+        for (const h of pool.hosts) inventory[h.name] = { site: c.site, role: h.role, provider: c.provider, autoscaled: false, services: roleServices(h.role, c.dbEngine, cacheOnDb) };
         if (autoscaled) inventory[`${c.site}-app-asg`] = { site: c.site, role: "app", provider: c.provider, autoscaled: true, services: roleServices("app", c.dbEngine) };
         this.inventory = pulumi.output(inventory);
 

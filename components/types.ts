@@ -11,6 +11,16 @@ export const DB_ENGINES = ["mysql", "mariadb", "postgres"] as const;
 export type DbEngine = (typeof DB_ENGINES)[number];
 
 /**
+ * A site's database in the migration: `primary` takes the writes; `replica` copies the
+ * peer's primary; `dual-primary` (MySQL/MariaDB) takes writes and replicates both ways;
+ * `detached` keeps no tie to the peer site.
+ */
+export const DB_PHASES = ["primary", "replica", "dual-primary", "detached"] as const;
+export type DbPhase = (typeof DB_PHASES)[number];
+export const CACHE_PHASES = ["primary", "replica", "detached"] as const;
+export type CachePhase = (typeof CACHE_PHASES)[number];
+
+/**
  * How the program reaches a host over SSH (the command provider's connection). Fields
  * are separate inputs so only the key is secret and a preview still shows the address.
  */

@@ -1,13 +1,22 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as command from "@pulumi/command";
 import * as random from "@pulumi/random";
-import * as tls from "@pulumi/tls";
 import { ConfigError, MeshPlan } from "../config";
 import { DB_PORTS } from "../firewall/render";
-import { DbEngine, Host } from "../types";
-import { MysqlServer, REPL_USER, mysqlPrimaryScript, mysqlReplicaScript, replicaWaitingScript, serverIdFor } from "./render";
+import { CachePhase, DbEngine, DbPhase, Host } from "../types";
+import { ReplicationCa, secretStdin, trustBundle } from "./ca";
+import { REPL_USER, autoIncrementFor, mysqlScript, serverIdFor, waitingScript } from "./mysql";
+import { PG_REPL_ROLE, pgScript } from "./postgres";
+import { REDIS_TLS_PORT, redisScript } from "./redis";
 
-export type DbPhase = "primary" | "replica";
+export { ReplicationCa } from "./ca";
+
+/** What a step last reported: role, position (GTID set / LSN / offset), lag. */
+export interface ReplicationState {
+    role: string;
+    position: string;
+    lag: string;
+}
 
 /** A site's `db` output: what the other site needs to replicate from (or to) it. */
 export interface DbOutput {
@@ -16,41 +25,86 @@ export interface DbOutput {
     host: string;
     meshAddress: string;
     port: number;
-    /** PEM of the site's CA, which signed its database server certificate. */
+    /** PEM of the site's replication CA. */
     caCert: string;
-    /** Replication credentials (a secret), published by the primary. */
+    /** MySQL/MariaDB replication credentials (secret); PostgreSQL authenticates by certificate. */
     replication?: { user: string; password: string };
-    /** Last reported position: GTID binlog position (primary) or slave position (replica). */
-    position: string;
+    state: ReplicationState;
+}
+
+/** A site's `cache` output (Redis through stunnel). */
+export interface CacheOutput {
+    engine: "redis";
+    phase: CachePhase;
+    host: string;
+    meshAddress: string;
+    /** stunnel's TLS port. */
+    port: number;
+    caCert: string;
+    /** The Redis password (secret): a replica's masterauth. */
+    password: string;
+    state: ReplicationState;
+}
+
+/** What a replicating step needs from the peer stack. */
+export interface PeerLink<T> {
+    /** The peer's output (undefined until the peer is deployed). */
+    output: pulumi.Input<T | undefined>;
+    /** Whether the peer stack has outputs at all (it was deployed). */
+    deployed: pulumi.Input<boolean>;
+    /** Whether the peer's site has taken in all of this site's mesh members (so it is reachable). */
+    knowsUs: pulumi.Input<boolean>;
+}
+
+type Readiness<T> = { ready: true; peer: T } | { ready: false; why: string };
+
+/**
+ * Whether a step that copies the peer can run. A peer not deployed yet, or not knowing
+ * our mesh members yet, makes the step wait (it becomes the real one on the next `pulumi
+ * up`); a deployed peer with nothing to copy from is a config mistake.
+ */
+function readiness<T extends { phase: string }>(key: string, link: PeerLink<T>, accepts: (p: T) => boolean, wanted: string): pulumi.Output<Readiness<T>> {
+    return pulumi.all([link.output, link.deployed, link.knowsUs]).apply(([p, deployed, known]): Readiness<T> => {
+        if (deployed && (!p || !accepts(p as T))) {
+            throw new ConfigError([`cutover:${key}: this phase is not allowed while the peer stack's ${key} is ${p ? JSON.stringify((p as T).phase) : "absent"}: it needs ${wanted}`]);
+        }
+        if (!p || !deployed) return { ready: false, why: "the peer stack is not deployed yet; run pulumi up here again after it" };
+        if (!known) return { ready: false, why: "the peer site does not know this site's mesh members yet; run pulumi up on the peer stack, then here again" };
+        return { ready: true, peer: p as T };
+    });
+}
+
+/** "key: value" pairs a step prints on its `role=` line. */
+function reportedState(stdout: pulumi.Output<string>, prefix: string): pulumi.Output<ReplicationState> {
+    return stdout.apply((out) => {
+        const line = (out ?? "").split("\n").reverse().find((l) => l.startsWith(`${prefix}: role=`)) ?? "";
+        const field = (k: string) => new RegExp(`${k}=(\\S*)`).exec(line)?.[1] ?? "";
+        return { role: field("role") || "waiting", position: field("position"), lag: field("lag") || field("lag_bytes") || field("last_io_seconds") };
+    });
 }
 
 export interface DatabaseArgs {
     site: string;
-    engine: Extract<DbEngine, "mysql" | "mariadb">;
+    engine: DbEngine;
     phase: DbPhase;
     host: Host;
     mesh: MeshPlan;
-    /** The peer site's `db` output (undefined until the peer is deployed). */
-    peerDb: pulumi.Input<DbOutput | undefined>;
-    /** Whether the peer stack has outputs at all (it was deployed). */
-    peerDeployed: pulumi.Input<boolean>;
-    /** Whether the peer's site has taken in all of this site's mesh members (so it is reachable). */
-    peerKnowsUs: pulumi.Input<boolean>;
+    ca: ReplicationCa;
+    peer: PeerLink<DbOutput>;
     /** Steps that must be done first (the mesh the replication runs over). */
     after: pulumi.Resource[];
 }
 
 /**
- * MySQL/MariaDB of one site across the mesh: a CA owned by the program, a server
- * certificate for the database host's mesh address, and the ensure-step for its phase
- * (primary: binary log, TLS-only replication user; replica: streamed seed from the peer's
- * primary, then GTID replication over TLS verifying the primary's certificate).
+ * The site's database across the mesh: a server certificate from the site's CA for the
+ * db host's mesh address, and the ensure-step of its phase. MySQL/MariaDB replicate with
+ * GTIDs over TLS (REQUIRE SSL); PostgreSQL streams over TLS with a client certificate.
  */
 export class Database extends pulumi.ComponentResource {
     /** The `db` output, field by field, so only the password is secret. */
-    public readonly output: Omit<DbOutput, "caCert" | "position" | "replication"> & {
+    public readonly output: Omit<DbOutput, "caCert" | "state" | "replication"> & {
         caCert: pulumi.Output<string>;
-        position: pulumi.Output<string>;
+        state: pulumi.Output<ReplicationState>;
         replication?: { user: string; password: pulumi.Output<string> };
     };
 
@@ -58,69 +112,93 @@ export class Database extends pulumi.ComponentResource {
         super("cutover:index:Database", name, {}, opts);
         const meshAddress = args.mesh.addresses[args.host.name];
         const port = DB_PORTS[args.engine];
-        const caKey = new tls.PrivateKey(`${name}-ca`, { algorithm: "RSA", rsaBits: 2048 }, { parent: this });
-        const ca = new tls.SelfSignedCert(`${name}-ca`, {
-            privateKeyPem: caKey.privateKeyPem,
-            isCaCertificate: true,
-            validityPeriodHours: 10 * 365 * 24,
-            allowedUses: ["cert_signing", "crl_signing", "digital_signature"],
-            subject: { commonName: `cutover ${args.site} database CA`, organization: "cutover" },
-        }, { parent: this });
-        const serverKey = new tls.PrivateKey(`${name}-server`, { algorithm: "RSA", rsaBits: 2048 }, { parent: this });
-        const request = new tls.CertRequest(`${name}-server`, {
-            privateKeyPem: serverKey.privateKeyPem,
-            subject: { commonName: args.host.name, organization: "cutover" },
-            ipAddresses: [meshAddress, "127.0.0.1"],
-        }, { parent: this });
-        const cert = new tls.LocallySignedCert(`${name}-server`, {
-            certRequestPem: request.certRequestPem,
-            caPrivateKeyPem: caKey.privateKeyPem,
-            caCertPem: ca.certPem,
-            validityPeriodHours: 2 * 365 * 24,
-            allowedUses: ["digital_signature", "key_encipherment", "server_auth", "client_auth"],
-        }, { parent: this });
+        const server = args.ca.issue(`${name}-server`, { commonName: args.host.name, ipAddresses: [meshAddress, "127.0.0.1"], usage: "server" });
+        const copies = args.phase === "replica" || args.phase === "dual-primary";
+        const ready = copies
+            ? readiness("database", args.peer, (p) => (args.phase === "replica" ? p.phase === "primary" || p.phase === "dual-primary" : p.phase !== "detached") && p.engine === args.engine,
+                  args.phase === "replica" ? `a primary (or dual-primary) ${args.engine} database` : `a ${args.engine} database that is not detached`)
+            : undefined;
+        const peerCa = args.phase === "detached" ? undefined : pulumi.output(args.peer.output).apply((p) => p?.caCert);
+        const bundle = trustBundle(args.ca.certPem, peerCa);
 
-        const server: MysqlServer = { host: args.host.name, engine: args.engine, serverId: serverIdFor(meshAddress), meshAddress, port };
-        // A replica of a peer not deployed yet waits (its step becomes the real one on the next
-        // `pulumi up`); a deployed peer without a primary database is a mistake.
-        const peer = pulumi.all([args.peerDb, args.peerDeployed]).apply(([p, deployed]) => {
-            if (args.phase === "replica" && deployed && (!p || p.phase !== "primary" || !p.replication)) {
-                throw new ConfigError([`cutover:database.phase: "replica" is not allowed: the peer stack publishes no primary database in its db output (set its cutover:database.phase to primary and deploy it)`]);
-            }
-            return p;
-        });
-        // The primary mints the replication password; the replica reads it from the primary's output.
-        const password =
-            args.phase === "primary"
-                ? new random.RandomPassword(`${name}-replication`, { length: 32, special: false }, { parent: this }).result
-                : peer.apply((p) => p?.replication?.password ?? "");
-        const caBundle = pulumi.all([ca.certPem, peer]).apply(([own, p]) => [own.trim(), p?.caCert?.trim()].filter(Boolean).join("\n"));
-        const script = pulumi.all([caBundle, cert.certPem, peer, args.peerKnowsUs]).apply(([bundle, certPem, p, known]) =>
-            args.phase === "primary"
-                ? mysqlPrimaryScript(server, args.mesh.cidr, bundle, certPem)
-                : !p
-                  ? replicaWaitingScript(server.host, "the peer stack is not deployed yet; run pulumi up here again after it")
-                  : !known
-                    ? replicaWaitingScript(server.host, `the primary's site does not know this site's mesh members yet; run pulumi up on the peer stack, then here again`)
-                    : mysqlReplicaScript(server, { host: p.host, meshAddress: p.meshAddress, port: p.port }, bundle, certPem),
+        let script: pulumi.Output<string>;
+        let stdin: pulumi.Output<string>;
+        let replication: { user: string; password: pulumi.Output<string> } | undefined;
+        if (args.engine === "postgres") {
+            const client = args.ca.issue(`${name}-client`, { commonName: PG_REPL_ROLE, usage: "client" });
+            const phase = args.phase as Exclude<DbPhase, "dual-primary">; // ruled out by the config check
+            const s = { host: args.host.name, meshAddress, port };
+            script = pulumi.all([bundle, server.certPem, client.certPem, ready]).apply(([caBundle, serverCert, clientCert, r]) =>
+                r && !r.ready
+                    ? waitingScript("database", args.host.name, r.why)
+                    : pgScript(s, { phase, meshCidr: args.mesh.cidr, caBundle, serverCert, clientCert, source: r?.ready ? { host: r.peer.host, meshAddress: r.peer.meshAddress, port: r.peer.port } : undefined }),
+            );
+            stdin = secretStdin({ "server-key": server.keyPem, "client-key": client.keyPem });
+        } else {
+            // Each site mints its own replication password; the peer reads it from the `db` output.
+            const password = new random.RandomPassword(`${name}-replication`, { length: 32, special: false }, { parent: this }).result;
+            const s = { host: args.host.name, flavor: args.engine, serverId: serverIdFor(meshAddress), meshAddress, port };
+            script = pulumi.all([bundle, server.certPem, ready]).apply(([caBundle, serverCert, r]) =>
+                r && !r.ready
+                    ? waitingScript("database", args.host.name, r.why)
+                    : mysqlScript(s, {
+                          phase: args.phase,
+                          meshCidr: args.mesh.cidr,
+                          caBundle,
+                          serverCert,
+                          source: r?.ready ? { host: r.peer.host, meshAddress: r.peer.meshAddress, port: r.peer.port } : undefined,
+                          autoIncrement: r?.ready ? autoIncrementFor(s.serverId, serverIdFor(r.peer.meshAddress)) : undefined,
+                      }),
+            );
+            const peerPassword = ready ? ready.apply((r) => (r.ready ? r.peer.replication?.password ?? "" : "")) : undefined;
+            stdin = secretStdin({ "server-key": server.keyPem, "replication-password": password, ...(peerPassword ? { "peer-password": peerPassword } : {}) });
+            if (args.phase !== "detached") replication = { user: REPL_USER, password: pulumi.secret(password) };
+        }
+        const step = new command.remote.Command(`${name}-${args.host.name}`, { connection: args.host.connection, create: script, stdin }, { parent: this, dependsOn: args.after });
+
+        this.output = { engine: args.engine, phase: args.phase, host: args.host.name, meshAddress, port, caCert: args.ca.certPem, state: reportedState(step.stdout, "database"), replication };
+        this.registerOutputs({ output: this.output });
+    }
+}
+
+export interface CacheArgs {
+    site: string;
+    phase: CachePhase;
+    host: Host;
+    mesh: MeshPlan;
+    ca: ReplicationCa;
+    peer: PeerLink<CacheOutput>;
+    after: pulumi.Resource[];
+}
+
+/** Redis of the site, replicated through stunnel with client certificates from the program's CAs. */
+export class Cache extends pulumi.ComponentResource {
+    public readonly output: Omit<CacheOutput, "caCert" | "state" | "password"> & {
+        caCert: pulumi.Output<string>;
+        state: pulumi.Output<ReplicationState>;
+        password: pulumi.Output<string>;
+    };
+
+    constructor(name: string, args: CacheArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("cutover:index:Cache", name, {}, opts);
+        const meshAddress = args.mesh.addresses[args.host.name];
+        const server = args.ca.issue(`${name}-server`, { commonName: args.host.name, ipAddresses: [meshAddress], usage: "server" });
+        const client = args.ca.issue(`${name}-client`, { commonName: `${args.host.name} redis replication`, usage: "client" });
+        const password = new random.RandomPassword(`${name}-password`, { length: 32, special: false }, { parent: this }).result;
+        const ready = args.phase === "replica" ? readiness("cache", args.peer, (p) => p.phase === "primary", "a primary Redis") : undefined;
+        const peerCa = args.phase === "detached" ? undefined : pulumi.output(args.peer.output).apply((p) => p?.caCert);
+        const bundle = trustBundle(args.ca.certPem, peerCa);
+        const s = pulumi.output(args.host.privateAddress).apply((privateAddress) => ({ host: args.host.name, meshAddress, privateAddress }));
+        const script = pulumi.all([s, bundle, server.certPem, client.certPem, ready]).apply(([srv, caBundle, serverCert, clientCert, r]) =>
+            r && !r.ready
+                ? waitingScript("cache", args.host.name, r.why)
+                : redisScript(srv, { phase: args.phase, caBundle, serverCert, clientCert, source: r?.ready ? { host: r.peer.host, meshAddress: r.peer.meshAddress } : undefined }),
         );
-        const step = new command.remote.Command(`${name}-${args.host.name}`, {
-            connection: args.host.connection,
-            create: script,
-            // Secrets travel on stdin only: the password line, then the server key.
-            stdin: pulumi.secret(pulumi.interpolate`${password}\n${serverKey.privateKeyPem}`),
-        }, { parent: this, dependsOn: args.after });
+        const peerPassword = ready ? ready.apply((r) => (r.ready ? r.peer.password : "")) : undefined;
+        const stdin = secretStdin({ "server-key": server.keyPem, "client-key": client.keyPem, password, ...(peerPassword ? { "peer-password": peerPassword } : {}) });
+        const step = new command.remote.Command(`${name}-${args.host.name}`, { connection: args.host.connection, create: script, stdin }, { parent: this, dependsOn: args.after });
 
-        this.output = {
-            engine: args.engine,
-            phase: args.phase,
-            host: args.host.name,
-            meshAddress,
-            port,
-            caCert: ca.certPem,
-            position: step.stdout.apply((out) => /gtid_(?:binlog|slave)_pos=(\S*)/.exec(out ?? "")?.[1] ?? ""),
-            replication: args.phase === "primary" ? { user: REPL_USER, password: pulumi.secret(password) } : undefined,
-        };
+        this.output = { engine: "redis", phase: args.phase, host: args.host.name, meshAddress, port: REDIS_TLS_PORT, caCert: args.ca.certPem, password: pulumi.secret(password), state: reportedState(step.stdout, "cache") };
         this.registerOutputs({ output: this.output });
     }
 }

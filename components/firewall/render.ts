@@ -2,6 +2,7 @@
 // The cloud layer (DigitalOcean firewall, AWS security group) is built from the same rules.
 import { isWholeInternet } from "../cidr";
 import { installIfMissing, scriptHeader } from "../script";
+import { REDIS_PORT, REDIS_TLS_PORT } from "../database/redis";
 import { DbEngine, Role } from "../types";
 
 export interface InboundRule {
@@ -17,16 +18,26 @@ export interface Service {
     name: string;
     protocol: "tcp" | "udp";
     port: number;
-    /** Who may connect: the world (or Cloudflare), the site's private network, or admins only. */
-    exposure: "public" | "site" | "admin";
+    /**
+     * Who may connect: the world (or Cloudflare), the site's private network, the site
+     * network and the mesh (replication across sites), or admins only.
+     */
+    exposure: "public" | "site" | "replication" | "admin";
 }
 
 export const DB_PORTS: Record<DbEngine, number> = { mysql: 3306, mariadb: 3306, postgres: 5432 };
 export const APP_PORT = 8080;
-export const REDIS_PORT = 6379;
 
-/** What a host of a role listens on. The inventory output and the firewall both come from here. */
-export function roleServices(role: Role, dbEngine: DbEngine): Service[] {
+const REDIS_SERVICES: Service[] = [
+    { name: "redis", protocol: "tcp", port: REDIS_PORT, exposure: "site" },
+    { name: "redis-tls", protocol: "tcp", port: REDIS_TLS_PORT, exposure: "replication" },
+];
+
+/**
+ * What a host of a role listens on. The inventory output and the firewall both come from
+ * here. `cacheOnDb`: the site has Redis but no cache host, so its db host runs it.
+ */
+export function roleServices(role: Role, dbEngine: DbEngine, cacheOnDb = false): Service[] {
     const ssh: Service = { name: "ssh", protocol: "tcp", port: 22, exposure: "admin" };
     switch (role) {
         case "edge":
@@ -34,9 +45,9 @@ export function roleServices(role: Role, dbEngine: DbEngine): Service[] {
         case "app":
             return [ssh, { name: "app-http", protocol: "tcp", port: APP_PORT, exposure: "site" }];
         case "db":
-            return [ssh, { name: dbEngine, protocol: "tcp", port: DB_PORTS[dbEngine], exposure: "site" }];
+            return [ssh, { name: dbEngine, protocol: "tcp", port: DB_PORTS[dbEngine], exposure: "replication" }, ...(cacheOnDb ? REDIS_SERVICES : [])];
         case "cache":
-            return [ssh, { name: "redis", protocol: "tcp", port: REDIS_PORT, exposure: "site" }];
+            return [ssh, ...REDIS_SERVICES];
         case "worker":
             return [ssh];
     }
@@ -50,13 +61,15 @@ export interface PolicyInput {
     siteCidr: string;
     /** Who may reach HTTP/HTTPS on the edge: Cloudflare's ranges when proxied, else the internet. */
     publicSources: string[];
-    /** The mesh range: database and cache ports also admit it (replication across sites). */
+    /** The mesh range: replication ports also admit it. */
     meshCidr?: string;
+    /** Redis runs on the db host (the site has no cache host). */
+    cacheOnDb?: boolean;
 }
 
 /** Default deny, then exactly these. Database and cache ports only ever admit private sources. */
 export function inboundRules(p: PolicyInput): InboundRule[] {
-    return roleServices(p.role, p.dbEngine).map((s) => ({
+    return roleServices(p.role, p.dbEngine, p.cacheOnDb).map((s) => ({
         protocol: s.protocol,
         port: s.port,
         sources:
@@ -65,8 +78,8 @@ export function inboundRules(p: PolicyInput): InboundRule[] {
                 : s.exposure === "public"
                   ? p.publicSources
                   : // Only authenticated tinc members hold mesh addresses.
-                    [p.siteCidr, ...((p.role === "db" || p.role === "cache") && p.meshCidr ? [p.meshCidr] : [])],
-        purpose: `${s.name} from ${s.exposure === "admin" ? "admins" : s.exposure === "public" ? "clients" : "the site network and mesh"}`,
+                    [p.siteCidr, ...(s.exposure === "replication" && p.meshCidr ? [p.meshCidr] : [])],
+        purpose: `${s.name} from ${s.exposure === "admin" ? "admins" : s.exposure === "public" ? "clients" : s.exposure === "site" ? "the site network" : "the site network and mesh"}`,
     }));
 }
 

@@ -124,7 +124,7 @@ describe("old: DigitalOcean", () => {
         const edgeHost = o.hosts.find((h: any) => h.role === "edge");
         assert.deepEqual(o.edge, { kind: "addresses", addresses: [edgeHost.publicAddress], hostname: "" });
         assert.deepEqual(Object.keys(o.inventory).sort(), o.hosts.map((h: any) => h.name).sort());
-        assert.ok(o.inventory["old-db-1"].services.some((s: any) => s.port === 3306 && s.exposure === "site"));
+        assert.ok(o.inventory["old-db-1"].services.some((s: any) => s.port === 3306 && s.exposure === "replication"));
         assert.equal(o.peer.site, "new", "old reads new as its peer (mesh membership is mutual)");
     });
 });
@@ -312,6 +312,8 @@ describe("every role the config names gets hosts", () => {
         assert.equal(e.error, undefined, e.error?.message);
         assert.deepEqual(ofType(e, "digitalocean:index/firewall:Firewall").map((f) => plain(f.inputs).name).sort(), [...ROLES.map((r) => `old-${r}`), "old-mesh"].sort());
         const cache = ofType(e, "digitalocean:index/firewall:Firewall").find((f) => plain(f.inputs).name === "old-cache")!;
-        assert.ok(plain(cache.inputs).inboundRules.some((r: any) => r.portRange === "6379" && r.sourceAddresses.join() === "10.110.0.0/20,10.250.0.0/16"));
+        // Redis from the site only; across sites only its stunnel port, from the mesh.
+        assert.ok(plain(cache.inputs).inboundRules.some((r: any) => r.portRange === "6379" && r.sourceAddresses.join() === "10.110.0.0/20"));
+        assert.ok(plain(cache.inputs).inboundRules.some((r: any) => r.portRange === "6380" && r.sourceAddresses.join() === "10.110.0.0/20,10.250.0.0/16"));
     });
 });

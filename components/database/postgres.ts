@@ -1,0 +1,199 @@
+// PostgreSQL streaming replication across sites, over the mesh, with TLS and client
+// certificates: the server settings, the pg_hba block, and one ensure-script per phase.
+// Private keys arrive on stdin, never in the script text.
+import { DbPhase } from "../types";
+import { PUT_FILE, installIfMissing, readSecrets, scriptHeader } from "../script";
+
+export const PG_TLS_DIR = "/etc/postgresql/cutover";
+/** The replication role; its client certificate's common name (pg_hba `cert` maps CN to role). */
+export const PG_REPL_ROLE = "replicator";
+
+export interface PgServer {
+    host: string;
+    meshAddress: string;
+    port: number;
+}
+
+export interface PgSource {
+    host: string;
+    meshAddress: string;
+    port: number;
+}
+
+export interface PgPlan {
+    phase: Exclude<DbPhase, "dual-primary">;
+    meshCidr: string;
+    /** PEM: this site's CA and (unless detached) the peer's. */
+    caBundle: string;
+    serverCert: string;
+    /** This site's replication client certificate (CN = the replication role). */
+    clientCert: string;
+    /** The peer's server to copy (replica). */
+    source?: PgSource;
+}
+
+/** Server settings: WAL for streaming replicas, TLS, listening on loopback and the mesh only. */
+export function pgConf(s: PgServer): string {
+    return `# Rendered by cutover: streaming replication over TLS, loopback and mesh only.
+listen_addresses = '127.0.0.1,${s.meshAddress}'
+port = ${s.port}
+wal_level = replica
+max_wal_senders = 10
+wal_keep_size = '1GB'
+hot_standby = on
+ssl = on
+ssl_min_protocol_version = 'TLSv1.2'
+ssl_cert_file = '${PG_TLS_DIR}/server.pem'
+ssl_key_file = '${PG_TLS_DIR}/server.key'
+ssl_ca_file = '${PG_TLS_DIR}/ca.pem'
+`;
+}
+
+/**
+ * The lines cutover owns at the top of pg_hba.conf (first match wins): replication only
+ * from mesh addresses, only over TLS, only with a client certificate from the CAs.
+ */
+export function pgHbaBlock(meshCidr: string): string {
+    return `# BEGIN cutover (rendered; do not edit)
+hostssl replication ${PG_REPL_ROLE} ${meshCidr} cert
+hostnossl replication all ${meshCidr} reject
+hostssl replication all ${meshCidr} reject
+# END cutover
+`;
+}
+
+/** libpq connection string of the replica to its primary: verify-full against the CAs, client certificate. */
+export function primaryConninfo(host: string, src: PgSource): string {
+    return [
+        `host=${src.meshAddress}`,
+        `port=${src.port}`,
+        `user=${PG_REPL_ROLE}`,
+        "sslmode=verify-full",
+        `sslrootcert=${PG_TLS_DIR}/ca.pem`,
+        `sslcert=${PG_TLS_DIR}/replication.pem`,
+        `sslkey=${PG_TLS_DIR}/replication.key`,
+        `application_name=${host.replace(/[^A-Za-z0-9_]/g, "_")}`,
+    ].join(" ");
+}
+
+export function pgScript(s: PgServer, plan: PgPlan): string {
+    const about = plan.source ? `PostgreSQL ${plan.phase} on ${s.host}, replicating from ${plan.source.host}` : `PostgreSQL ${plan.phase} on ${s.host}`;
+    return `${scriptHeader("database", s.host, about)}
+${installIfMissing("pg_ctlcluster", "postgresql")}
+${readSecrets({ "server-key": "server_key", "client-key": "client_key" })}
+
+ver=$(ls /usr/lib/postgresql | sort -V | tail -n 1)
+[ -n "$ver" ] || fail "no PostgreSQL server under /usr/lib/postgresql"
+conf=/etc/postgresql/$ver/main
+if [ ! -d "$conf" ]; then
+    pg_createcluster "$ver" main >/dev/null || fail "pg_createcluster $ver main failed"
+    changed=1
+fi
+data=$(awk -F"'" '/^data_directory/ { print $2 }' "$conf/postgresql.conf")
+
+${PUT_FILE}
+install -d -m 750 -o postgres -g postgres ${PG_TLS_DIR}
+put ${PG_TLS_DIR}/ca.pem 644 postgres:postgres tls <<'CUTOVER_CA'
+${plan.caBundle.trim()}
+CUTOVER_CA
+put ${PG_TLS_DIR}/server.pem 644 postgres:postgres tls <<'CUTOVER_CERT'
+${plan.serverCert.trim()}
+CUTOVER_CERT
+put ${PG_TLS_DIR}/replication.pem 644 postgres:postgres tls <<'CUTOVER_CERT'
+${plan.clientCert.trim()}
+CUTOVER_CERT
+printf '%s\\n' "$server_key" | put ${PG_TLS_DIR}/server.key 600 postgres:postgres tls
+printf '%s\\n' "$client_key" | put ${PG_TLS_DIR}/replication.key 600 postgres:postgres tls
+put "$conf/conf.d/60-cutover.conf" 644 postgres:postgres config <<'CUTOVER_CONF'
+${pgConf(s).trim()}
+CUTOVER_CONF
+# pg_hba: our block first, the rest of the file as it was.
+{ cat <<'CUTOVER_HBA'
+${pgHbaBlock(plan.meshCidr).trim()}
+CUTOVER_HBA
+awk '/^# BEGIN cutover/ { skip = 1 } !skip { print } /^# END cutover/ { skip = 0 }' "$conf/pg_hba.conf"; } | put "$conf/pg_hba.conf" 640 postgres:postgres config
+
+cluster() { pg_ctlcluster "$ver" main "$1" || fail "pg_ctlcluster $ver main $1 failed: $(tail -n 5 /var/log/postgresql/postgresql-$ver-main.log 2>/dev/null)"; }
+running() { pg_ctlcluster "$ver" main status >/dev/null 2>&1; }
+sql() { runuser -u postgres -- psql -X -q -At -p ${s.port} -c "$1"; }
+ready() { for _ in $(seq 1 60); do sql "SELECT 1" >/dev/null 2>&1 && return 0; sleep 0.5; done; fail "PostgreSQL does not answer after 30 s"; }
+if ! running; then
+    cluster start
+    changed=1
+elif [ "$restart" = 1 ] || [ "$reload_tls" = 1 ]; then
+    # A reload applies pg_hba, TLS files and most settings online; restart only if one needs it.
+    cluster reload
+fi
+ready
+if [ "$(sql "SELECT count(*) FROM pg_settings WHERE pending_restart")" != 0 ]; then
+    cluster restart
+    ready
+fi
+
+${plan.phase === "replica" ? replicaSteps(s, plan.source!) : primarySteps(plan.phase)}
+if [ "$changed" = 1 ]; then echo "database: changed"; else echo "database: unchanged"; fi
+`;
+}
+
+/** Primary (or detached): writable; a standby left from an earlier phase is promoted with pg_promote(). */
+function primarySteps(phase: "primary" | "detached"): string {
+    return `if [ "$(sql "SELECT pg_is_in_recovery()")" = t ]; then
+    [ "$(sql "SELECT pg_promote(true, 60)")" = t ] || fail "pg_promote() did not finish within 60 s"
+    sql "ALTER SYSTEM RESET primary_conninfo"
+    sql "SELECT pg_reload_conf()" >/dev/null
+    echo "database: promoted"
+    changed=1
+fi
+${phase === "detached"
+        ? `# Detached: no account for the old site any more.
+if [ "$(sql "SELECT count(*) FROM pg_roles WHERE rolname = '${PG_REPL_ROLE}'")" != 0 ]; then
+    sql "DROP ROLE ${PG_REPL_ROLE}"
+    changed=1
+fi`
+        : `if [ "$(sql "SELECT count(*) FROM pg_roles WHERE rolname = '${PG_REPL_ROLE}'")" = 0 ]; then
+    # No password: the role authenticates with its client certificate only (pg_hba "cert").
+    sql "CREATE ROLE ${PG_REPL_ROLE} WITH REPLICATION LOGIN"
+    changed=1
+fi`}
+echo "database: role=${phase} position=$(sql "SELECT pg_current_wal_lsn()")"`;
+}
+
+/**
+ * Replica: built once with pg_basebackup, streamed from the primary over the mesh into a
+ * new data directory next to the old one (no dump file); the old directory is only
+ * swapped out after the copy succeeded. A cluster that holds databases is never replaced.
+ */
+function replicaSteps(s: PgServer, src: PgSource): string {
+    const conninfo = primaryConninfo(s.host, src);
+    return `current=$(sql "SELECT CASE WHEN pg_is_in_recovery() THEN current_setting('primary_conninfo') ELSE '' END")
+case " $current " in
+*" host=${src.meshAddress} "*) ;;
+*)
+    user_dbs=$(sql "SELECT count(*) FROM pg_database WHERE datname NOT IN ('postgres', 'template0', 'template1')")
+    [ "$user_dbs" = 0 ] || fail "this cluster holds $user_dbs database(s); a replica is rebuilt from ${src.host} with pg_basebackup, which would replace them. Move them away first"
+    seed="$data.cutover-seed"
+    rm -rf "$seed"
+    started=$(date +%s%N)
+    if ! err=$(runuser -u postgres -- pg_basebackup -D "$seed" -X stream -R --checkpoint=fast -d "${conninfo}" 2>&1); then
+        rm -rf "$seed"
+        fail "pg_basebackup from ${src.host} failed: $err"
+    fi
+    echo "database: seeded from ${src.host} in $(( ($(date +%s%N) - started) / 1000000 )) ms ($(du -sm "$seed" | cut -f1) MB)"
+    cluster stop
+    rm -rf "$data.cutover-previous"
+    mv "$data" "$data.cutover-previous"
+    mv "$seed" "$data"
+    cluster start
+    ready
+    rm -rf "$data.cutover-previous"
+    changed=1
+    ;;
+esac
+for _ in $(seq 1 60); do
+    status=$(sql "SELECT status FROM pg_stat_wal_receiver" 2>/dev/null || true)
+    [ "$status" = streaming ] && break
+    sleep 0.5
+done
+[ "$status" = streaming ] || fail "not streaming from ${src.host} (wal receiver: \${status:-none}): $(tail -n 3 /var/log/postgresql/postgresql-$ver-main.log 2>/dev/null)"
+echo "database: role=replica position=$(sql "SELECT pg_last_wal_replay_lsn()") lag_bytes=$(sql "SELECT pg_wal_lsn_diff(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn())")"`;
+}

@@ -1,0 +1,169 @@
+// Redis replication across sites. Redis speaks no TLS in the case study, so replication
+// runs through stunnel on both ends: the source's stunnel accepts TLS on its mesh address
+// and admits only clients with a certificate from the program's CAs; the replica's
+// stunnel offers the source on loopback. Passwords and keys arrive on stdin.
+import { CachePhase } from "../types";
+import { PUT_FILE, installIfMissing, readSecrets, scriptHeader } from "../script";
+
+export const REDIS_PORT = 6379;
+/** stunnel's TLS port on the mesh address of a cache host. */
+export const REDIS_TLS_PORT = 6380;
+/** The replica's end of the tunnel, on loopback. */
+export const REDIS_TUNNEL_PORT = 6390;
+export const STUNNEL_DIR = "/etc/stunnel/cutover";
+export const STUNNEL_CONF = "/etc/stunnel/cutover-redis.conf";
+const STUNNEL_PID = "/run/stunnel-cutover-redis.pid";
+
+export interface RedisServer {
+    host: string;
+    meshAddress: string;
+    /** Where the site's apps reach Redis (besides loopback). */
+    privateAddress: string;
+}
+
+export interface RedisSource {
+    host: string;
+    meshAddress: string;
+}
+
+export interface RedisPlan {
+    phase: CachePhase;
+    caBundle: string;
+    serverCert: string;
+    clientCert: string;
+    source?: RedisSource;
+}
+
+/** Appended to Debian's redis.conf by an include; the passwords live in a file of their own. */
+export function redisConf(s: RedisServer, plan: Pick<RedisPlan, "phase">): string {
+    return `# Rendered by cutover: loopback and the site network only; the mesh reaches Redis through stunnel.
+bind 127.0.0.1 ${s.privateAddress}
+port ${REDIS_PORT}
+protected-mode yes
+include /etc/redis/cutover-auth.conf
+${plan.phase === "replica" ? `replicaof 127.0.0.1 ${REDIS_TUNNEL_PORT}\nreplica-read-only yes` : "# not a replica"}
+`;
+}
+
+/** stunnel: the TLS server (unless detached) and, on a replica, the client to the source. */
+export function stunnelConf(s: RedisServer, plan: Pick<RedisPlan, "phase" | "source">): string {
+    const common = `CAfile = ${STUNNEL_DIR}/ca.pem
+verifyChain = yes
+sslVersionMin = TLSv1.2`;
+    const sections: string[] = [];
+    if (plan.phase !== "detached") {
+        sections.push(`[redis-tls]
+accept = ${s.meshAddress}:${REDIS_TLS_PORT}
+connect = 127.0.0.1:${REDIS_PORT}
+cert = ${STUNNEL_DIR}/server.pem
+key = ${STUNNEL_DIR}/server.key
+requireCert = yes
+${common}`);
+    }
+    if (plan.source) {
+        sections.push(`[redis-replication]
+client = yes
+accept = 127.0.0.1:${REDIS_TUNNEL_PORT}
+connect = ${plan.source.meshAddress}:${REDIS_TLS_PORT}
+cert = ${STUNNEL_DIR}/client.pem
+key = ${STUNNEL_DIR}/client.key
+checkIP = ${plan.source.meshAddress}
+${common}`);
+    }
+    return `; Rendered by cutover: Redis replication over TLS with client certificates.
+foreground = yes
+pid = ${STUNNEL_PID}
+output = /var/log/stunnel4/cutover-redis.log
+
+${sections.join("\n\n")}
+`;
+}
+
+export function redisScript(s: RedisServer, plan: RedisPlan): string {
+    const about = plan.source ? `Redis ${plan.phase} on ${s.host}, replicating from ${plan.source.host}` : `Redis ${plan.phase} on ${s.host}`;
+    return `${scriptHeader("cache", s.host, about)}
+${installIfMissing("redis-server", "redis-server")}
+${installIfMissing("stunnel4", "stunnel4")}
+${readSecrets(plan.source ? { "server-key": "server_key", "client-key": "client_key", password: "password", "peer-password": "peer_password" } : { "server-key": "server_key", "client-key": "client_key", password: "password" })}
+
+${PUT_FILE}
+install -d -m 750 -o root -g root ${STUNNEL_DIR}
+install -d -m 755 /var/log/stunnel4
+put ${STUNNEL_DIR}/ca.pem 644 root:root tls <<'CUTOVER_CA'
+${plan.caBundle.trim()}
+CUTOVER_CA
+put ${STUNNEL_DIR}/server.pem 644 root:root tls <<'CUTOVER_CERT'
+${plan.serverCert.trim()}
+CUTOVER_CERT
+put ${STUNNEL_DIR}/client.pem 644 root:root tls <<'CUTOVER_CERT'
+${plan.clientCert.trim()}
+CUTOVER_CERT
+printf '%s\\n' "$server_key" | put ${STUNNEL_DIR}/server.key 600 root:root tls
+printf '%s\\n' "$client_key" | put ${STUNNEL_DIR}/client.key 600 root:root tls
+put ${STUNNEL_CONF} 644 root:root tls <<'CUTOVER_STUNNEL'
+${stunnelConf(s, plan).trim()}
+CUTOVER_STUNNEL
+put /etc/redis/cutover.conf 640 root:redis config <<'CUTOVER_REDIS'
+${redisConf(s, plan).trim()}
+CUTOVER_REDIS
+${plan.source ? `printf 'requirepass "%s"\\nmasterauth "%s"\\n' "$password" "$peer_password"` : `printf 'requirepass "%s"\\n' "$password"`} | put /etc/redis/cutover-auth.conf 640 root:redis config
+if ! grep -qx 'include /etc/redis/cutover.conf' /etc/redis/redis.conf; then
+    echo 'include /etc/redis/cutover.conf' >> /etc/redis/redis.conf
+    restart=1
+    changed=1
+fi
+
+systemd() { [ -d /run/systemd/system ]; }
+# cli: authenticated once Redis has our password; a Redis found without one is asked plainly.
+cli() { REDISCLI_AUTH="$auth" redis-cli --no-auth-warning -h 127.0.0.1 -p ${REDIS_PORT} "$@"; }
+auth=$password
+if ! cli ping 2>/dev/null | grep -qx PONG; then
+    auth=""
+    if ! cli ping 2>/dev/null | grep -qx PONG; then
+        if systemd; then systemctl start redis-server; else install -d -o redis -g redis /run/redis; runuser -u redis -- redis-server /etc/redis/redis.conf; fi \\
+            || fail "redis-server did not start: $(tail -n 5 /var/log/redis/redis-server.log 2>/dev/null)"
+        changed=1
+        restart=0
+        auth=$password
+    fi
+fi
+for _ in $(seq 1 60); do cli ping 2>/dev/null | grep -qx PONG && break; sleep 0.5; done
+cli ping 2>/dev/null | grep -qx PONG || fail "Redis does not answer after 30 s: $(tail -n 5 /var/log/redis/redis-server.log 2>/dev/null)"
+if [ "$restart" = 1 ]; then
+    # Applied online: Redis keeps serving (and a replica keeps its data) while settings change.
+    cli CONFIG SET bind "127.0.0.1 ${s.privateAddress}" >/dev/null || fail "CONFIG SET bind failed"
+    cli CONFIG SET masterauth "\${peer_password:-}" >/dev/null || fail "CONFIG SET masterauth failed"
+    cli CONFIG SET requirepass "$password" >/dev/null || fail "CONFIG SET requirepass failed"
+    auth=$password
+fi
+info() { cli INFO replication | tr -d '\\r' | awk -F: -v k="$1" '$1 == k { print $2 }'; }
+
+# stunnel: started once, told to re-read its config (SIGHUP) when a file changed.
+stunnel_pid=$(cat ${STUNNEL_PID} 2>/dev/null || true)
+if [ -z "$stunnel_pid" ] || ! kill -0 "$stunnel_pid" 2>/dev/null; then
+    if systemd; then systemctl enable --now stunnel@cutover-redis >/dev/null 2>&1; else setsid stunnel4 ${STUNNEL_CONF} </dev/null >/dev/null 2>&1 & fi
+    for _ in $(seq 1 20); do [ -s ${STUNNEL_PID} ] && break; sleep 0.25; done
+    [ -s ${STUNNEL_PID} ] || fail "stunnel did not start: $(tail -n 5 /var/log/stunnel4/cutover-redis.log 2>/dev/null)"
+    changed=1
+elif [ "$reload_tls" = 1 ]; then
+    kill -HUP "$stunnel_pid"
+fi
+
+${plan.phase === "replica" ? `if [ "$(info role)" != slave ] || [ "$(info master_port)" != ${REDIS_TUNNEL_PORT} ]; then
+    cli CONFIG SET replica-read-only yes >/dev/null
+    cli REPLICAOF 127.0.0.1 ${REDIS_TUNNEL_PORT} >/dev/null || fail "REPLICAOF failed"
+    changed=1
+fi
+# The first sync copies the whole data set through the tunnel; wait for the link.
+for _ in $(seq 1 240); do [ "$(info master_link_status)" = up ] && break; sleep 0.5; done
+[ "$(info master_link_status)" = up ] || fail "replication from ${plan.source!.host} is not up (link: $(info master_link_status)): $(tail -n 3 /var/log/stunnel4/cutover-redis.log 2>/dev/null)"
+echo "cache: role=replica position=$(info slave_repl_offset) last_io_seconds=$(info master_last_io_seconds_ago)"` : `if [ "$(info role)" = slave ]; then
+    # Promotion: stop copying the peer, take writes.
+    cli REPLICAOF NO ONE >/dev/null || fail "REPLICAOF NO ONE failed"
+    echo "cache: promoted"
+    changed=1
+fi
+echo "cache: role=${plan.phase} position=$(info master_repl_offset)"`}
+if [ "$changed" = 1 ]; then echo "cache: changed"; else echo "cache: unchanged"; fi
+`;
+}
