@@ -17,6 +17,14 @@ export interface RunResult {
     ms: number;
 }
 
+function commOf(pid: string): string {
+    try {
+        return fs.readFileSync(`/proc/${pid}/comm`, "utf8").trim();
+    } catch {
+        return ""; // gone meanwhile
+    }
+}
+
 export class LabError extends Error {}
 
 function run(argv: string[], input?: string): RunResult {
@@ -122,10 +130,12 @@ export class Lab {
     /** Runs a command inside a host's namespaces without SSH (for the lab's own checks). */
     enter(hostName: string, command: string, timeoutMs = 60_000): Promise<RunResult> {
         const h = this.host(hostName);
-        const pid = run(["ip", "netns", "pids", h.netns]).stdout.split("\n").map(Number).filter(Boolean).sort((a, b) => a - b)[0];
-        if (!pid) return Promise.resolve({ code: -1, stdout: "", stderr: `lab host ${h.name} is not running`, ms: 0 });
-        // The oldest process in the netns is `unshare`; its child is the host's PID 1.
-        const init = run(["pgrep", "-P", String(pid)]).stdout.trim().split("\n")[0] || String(pid);
+        // The host's PID 1 is the child of its `unshare`. Found by name, not as the lowest
+        // PID: PIDs wrap (pid_max is 32768 here) under a busy writer.
+        const pids = run(["ip", "netns", "pids", h.netns]).stdout.split("\n").filter(Boolean);
+        const unshare = pids.find((p) => commOf(p) === "unshare");
+        const init = unshare ? run(["pgrep", "-P", unshare]).stdout.trim().split("\n")[0] : "";
+        if (!init) return Promise.resolve({ code: -1, stdout: "", stderr: `lab host ${h.name} is not running`, ms: 0 });
         return runArgv(["nsenter", "-t", init, "-m", "-u", "-p", "-n", "bash", "-c", command], { timeoutMs });
     }
 
