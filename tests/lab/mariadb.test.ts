@@ -118,4 +118,42 @@ describe("MariaDB replication across sites", { skip, timeout: 900_000 }, () => {
         const runs = [...(await provision(lab, LAB_STACKS.old)).runs, ...(await provision(lab, LAB_STACKS.new)).runs];
         assert.deepEqual(runs.filter((r) => r.action !== "unchanged").map((r) => r.step), []);
     });
+
+    it("dual-primary: both sites take writes, keys never collide, and both end identical", async () => {
+        const dual = { "cutover:database": JSON.stringify({ engine: "mariadb", phase: "dual-primary" }) };
+        await provision(lab, LAB_STACKS.old, { config: dual }); // old also copies new
+        await provision(lab, LAB_STACKS.new, { config: dual }); // new takes writes, with its own key offset
+        const offsets = await Promise.all([PRIMARY, REPLICA].map((h) => sql(lab, h, "SELECT CONCAT(@@auto_increment_increment, '/', @@auto_increment_offset, '/', @@read_only)")));
+        assert.equal(offsets[0].split("/")[0], "2");
+        assert.notEqual(offsets[0].split("/")[1], offsets[1].split("/")[1], "both sites mint keys of the same residue class");
+        assert.ok(offsets.every((o) => /\/(0|OFF)$/.test(o)), `a site is still read-only: ${offsets}`);
+
+        // One writer per site, through each site's own server, with seq ranges apart.
+        await lab.enter(PRIMARY, WRITER);
+        await lab.enter(REPLICA, WRITER.replace('i=$(mariadb -N -e "SELECT COALESCE(MAX(seq),0) FROM app.writes")', "i=1000000000"));
+        await new Promise((r) => setTimeout(r, 4000));
+        await Promise.all([PRIMARY, REPLICA].map((h) => lab.enter(h, "touch /tmp/writer-stop; sleep 0.5")));
+        const deadline = Date.now() + 60_000;
+        let sides: string[] = [];
+        while (Date.now() < deadline) {
+            sides = await Promise.all([PRIMARY, REPLICA].map((h) => sql(lab, h, "SELECT CONCAT(COUNT(*), ' ', COUNT(DISTINCT id), ' ', BIT_XOR(CRC32(CONCAT(id, ':', seq)))) FROM app.writes")));
+            if (sides[0] === sides[1]) break;
+            await new Promise((r) => setTimeout(r, 500));
+        }
+        assert.equal(sides[1], sides[0], "the two sites differ after both writers stopped");
+        for (const h of [PRIMARY, REPLICA]) {
+            const state = await sql(lab, h, "SELECT 1"); // reachable
+            assert.equal(state, "1");
+            const status = (await lab.enter(h, "mariadb -e 'SHOW SLAVE STATUS\\G' | grep -E 'Slave_(IO|SQL)_Running:'")).stdout;
+            assert.match(status, /Slave_IO_Running: Yes[\s\S]*Slave_SQL_Running: Yes/, `${h}: replication stopped (a key collided?): ${status}`);
+        }
+        const newRows = Number(await sql(lab, REPLICA, "SELECT COUNT(*) FROM app.writes WHERE seq > 1000000000"));
+        const oldRows = Number(await sql(lab, PRIMARY, "SELECT COUNT(*) FROM app.writes WHERE seq > 1000000000"));
+        assert.ok(newRows > 0, "the new site's writer wrote nothing");
+        assert.equal(oldRows, newRows, "writes on the new site did not all reach the old site");
+        for (const h of [PRIMARY, REPLICA]) {
+            const failed = (await lab.enter(h, "cat /tmp/writer-failed 2>/dev/null | wc -l")).stdout.trim();
+            assert.equal(failed, "0", `${h}: writes failed`);
+        }
+    });
 });
