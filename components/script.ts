@@ -53,3 +53,15 @@ put() {
     fi
     rm -f "$tmp"
 }`;
+
+/**
+ * Writes a TLS directory with `put` (needs PUT_FILE): certificates from the text,
+ * private keys from shell variables filled by `readSecrets`, owned by the daemon's user.
+ */
+export function putTlsFiles(dir: string, owner: string, certs: Record<string, string>, keyVars: Record<string, string>): string {
+    const certLines = Object.entries(certs).map(([file, pem]) => `put ${dir}/${file} 644 ${owner} tls <<'CUTOVER_PEM'
+${pem.trim()}
+CUTOVER_PEM`);
+    const keyLines = Object.entries(keyVars).map(([file, variable]) => `printf '%s\\n' "$${variable}" | put ${dir}/${file} 600 ${owner} tls`);
+    return [`install -d -m 750 -o ${owner.split(":")[0]} -g ${owner.split(":")[1]} ${dir}`, ...certLines, ...keyLines].join("\n");
+}

@@ -126,7 +126,7 @@ const SECRET_PATTERNS: Array<[string, RegExp]> = [
     ["private key", /-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----/],
     ["database password", /IDENTIFIED\s+(WITH\s+\S+\s+)?BY\s+'(?!\$)[^']+'/i],
     ["database password", /\bPASSWORD\s*(=\s*)?'(?!\$)[^']+'/i],
-    ["replication password", /\bMASTER_PASSWORD\s*=\s*'(?!\$)[^']+'/i],
+    ["replication password", /\b(?:MASTER|SOURCE)_PASSWORD\s*=\s*'(?!\$)[^']+'/i],
     ["connection password", /\bpassword=(?![$'"])[^\s'"]+/i],
     ["redis password", /^\s*(requirepass|masterauth)\s+(?!\$)\S+/im],
     ["AWS access key", /\bAKIA[0-9A-Z]{16}\b/],

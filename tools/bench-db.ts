@@ -22,6 +22,8 @@ const ROW_BYTES = 992;
 
 interface EngineBench {
     config: (phase: string) => Record<string, string>;
+    /** The replica's step on the new site. */
+    step: string;
     /** Shell that creates about `mb` MB of data on the primary. */
     generate: (mb: number) => string;
     /** Shell printing the logical data size in MB on a host. */
@@ -39,6 +41,7 @@ interface EngineBench {
 const BENCH: Record<Engine, EngineBench> = {
     mariadb: {
         config: (phase) => ({ "cutover:database": JSON.stringify({ engine: "mariadb", phase }) }),
+        step: "new-db-new-db-1",
         generate: (mb) => {
             const rows = Math.ceil((mb * 1024 * 1024) / ROW_BYTES);
             const chunk = 100_000;
@@ -54,6 +57,7 @@ mariadb bench -e "${parts.join(" ")}"`;
     },
     postgres: {
         config: (phase) => ({ "cutover:database": JSON.stringify({ engine: "postgres", phase }) }),
+        step: "new-db-new-db-1",
         generate: (mb) => {
             const rows = Math.ceil((mb * 1024 * 1024) / ROW_BYTES);
             return `${PSQL} -c "CREATE TABLE t (id BIGINT PRIMARY KEY, payload TEXT); CREATE TABLE lag (seq BIGINT PRIMARY KEY); CREATE TABLE w (id BIGSERIAL PRIMARY KEY, v TEXT)"
@@ -67,6 +71,7 @@ ${PSQL} -c "ALTER TABLE t ALTER payload SET STORAGE PLAIN" -c "INSERT INTO t SEL
     },
     redis: {
         config: (phase) => ({ "cutover:cache": JSON.stringify({ engine: "redis", phase }) }),
+        step: "new-cache-new-db-1",
         // Mass insertion with the Redis protocol (redis-cli --pipe): one client, no round trips.
         generate: (mb) => {
             const keys = Math.ceil((mb * 1024 * 1024) / ROW_BYTES);
@@ -137,12 +142,13 @@ async function benchEngine(engine: Engine, sizeMb: number) {
         await provision(lab, LAB_STACKS.new, { config: b.config("replica") }); // waits for the peer
         await provision(lab, LAB_STACKS.old, { config: b.config("primary") });
         const seeded = await provision(lab, LAB_STACKS.new, { config: b.config("replica") });
-        const step = seeded.runs.find((r) => r.host === REPLICA && /-(db|cache)-/.test(r.step) && r.action !== "unchanged");
-        if (!step) throw new Error("the replica step did not run");
-        // The step reports its own seeding time; Redis's step is the sync itself.
-        const state = fs.readFileSync(`${LAB_DIR}/state-${LAB_STACKS.new}.json`, "utf8");
-        const reported = /seeded [^"]*? in (\d+) ms/.exec(state)?.[1];
-        const seedMs = reported ? Number(reported) : step.ms;
+        if (!seeded.runs.some((r) => r.step === b.step && r.action !== "unchanged")) throw new Error(`the replica step ${b.step} did not run`);
+        // The step times its own seed (MariaDB, PostgreSQL) or full sync (Redis).
+        const state = JSON.parse(fs.readFileSync(`${LAB_DIR}/state-${LAB_STACKS.new}.json`, "utf8"));
+        const stdout: string = state[`command:remote:Command::${b.step}`]?.stdout ?? "";
+        const reported = /(?:seeded|synced) [^\n]*? in (\d+) ms/.exec(stdout)?.[1];
+        if (!reported) throw new Error(`${b.step} reported no seeding time: ${stdout}`);
+        const seedMs = Number(reported);
         console.log(`${engine}: replica seeded in ${(seedMs / 1000).toFixed(1)} s`);
 
         const steadyLag = await lag(lab, b, 20);

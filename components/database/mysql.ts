@@ -2,7 +2,7 @@
 // one ensure-script per phase. Secrets (the replication passwords, the server's private
 // key) arrive on stdin, never in the script text.
 import { DbPhase } from "../types";
-import { PUT_FILE, installIfMissing, readSecrets, scriptHeader } from "../script";
+import { PUT_FILE, installIfMissing, putTlsFiles, readSecrets, scriptHeader } from "../script";
 
 export const DB_TLS_DIR = "/etc/mysql/cutover";
 export const REPL_USER = "repl";
@@ -195,14 +195,7 @@ ${installIfMissing(f.server, f.package)}
 ${readSecrets(plan.source ? { "server-key": "server_key", "replication-password": "repl_password", "peer-password": "peer_password" } : { "server-key": "server_key", "replication-password": "repl_password" })}
 
 ${PUT_FILE}
-install -d -m 750 -o mysql -g mysql ${DB_TLS_DIR}
-put ${DB_TLS_DIR}/ca.pem 644 root:root tls <<'CUTOVER_CA'
-${plan.caBundle.trim()}
-CUTOVER_CA
-put ${DB_TLS_DIR}/server.pem 644 root:root tls <<'CUTOVER_CERT'
-${plan.serverCert.trim()}
-CUTOVER_CERT
-printf '%s\\n' "$server_key" | put ${DB_TLS_DIR}/server.key 600 mysql:mysql tls
+${putTlsFiles(DB_TLS_DIR, "mysql:mysql", { "ca.pem": plan.caBundle, "server.pem": plan.serverCert }, { "server.key": "server_key" })}
 put ${f.confFile} 644 root:root config <<'CUTOVER_CNF'
 ${mysqlConf(s).trim()}
 CUTOVER_CNF

@@ -2,7 +2,7 @@
 // certificates: the server settings, the pg_hba block, and one ensure-script per phase.
 // Private keys arrive on stdin, never in the script text.
 import { DbPhase } from "../types";
-import { PUT_FILE, installIfMissing, readSecrets, scriptHeader } from "../script";
+import { PUT_FILE, installIfMissing, putTlsFiles, readSecrets, scriptHeader } from "../script";
 
 export const PG_TLS_DIR = "/etc/postgresql/cutover";
 /** The replication role; its client certificate's common name (pg_hba `cert` maps CN to role). */
@@ -92,18 +92,7 @@ fi
 data=$(awk -F"'" '/^data_directory/ { print $2 }' "$conf/postgresql.conf")
 
 ${PUT_FILE}
-install -d -m 750 -o postgres -g postgres ${PG_TLS_DIR}
-put ${PG_TLS_DIR}/ca.pem 644 postgres:postgres tls <<'CUTOVER_CA'
-${plan.caBundle.trim()}
-CUTOVER_CA
-put ${PG_TLS_DIR}/server.pem 644 postgres:postgres tls <<'CUTOVER_CERT'
-${plan.serverCert.trim()}
-CUTOVER_CERT
-put ${PG_TLS_DIR}/replication.pem 644 postgres:postgres tls <<'CUTOVER_CERT'
-${plan.clientCert.trim()}
-CUTOVER_CERT
-printf '%s\\n' "$server_key" | put ${PG_TLS_DIR}/server.key 600 postgres:postgres tls
-printf '%s\\n' "$client_key" | put ${PG_TLS_DIR}/replication.key 600 postgres:postgres tls
+${putTlsFiles(PG_TLS_DIR, "postgres:postgres", { "ca.pem": plan.caBundle, "server.pem": plan.serverCert, "replication.pem": plan.clientCert }, { "server.key": "server_key", "replication.key": "client_key" })}
 put "$conf/conf.d/60-cutover.conf" 644 postgres:postgres config <<'CUTOVER_CONF'
 ${pgConf(s).trim()}
 CUTOVER_CONF

@@ -3,7 +3,7 @@
 // and admits only clients with a certificate from the program's CAs; the replica's
 // stunnel offers the source on loopback. Passwords and keys arrive on stdin.
 import { CachePhase } from "../types";
-import { PUT_FILE, installIfMissing, readSecrets, scriptHeader } from "../script";
+import { PUT_FILE, installIfMissing, putTlsFiles, readSecrets, scriptHeader } from "../script";
 
 export const REDIS_PORT = 6379;
 /** stunnel's TLS port on the mesh address of a cache host. */
@@ -87,19 +87,8 @@ ${installIfMissing("stunnel4", "stunnel4")}
 ${readSecrets(plan.source ? { "server-key": "server_key", "client-key": "client_key", password: "password", "peer-password": "peer_password" } : { "server-key": "server_key", "client-key": "client_key", password: "password" })}
 
 ${PUT_FILE}
-install -d -m 750 -o root -g root ${STUNNEL_DIR}
 install -d -m 755 /var/log/stunnel4
-put ${STUNNEL_DIR}/ca.pem 644 root:root tls <<'CUTOVER_CA'
-${plan.caBundle.trim()}
-CUTOVER_CA
-put ${STUNNEL_DIR}/server.pem 644 root:root tls <<'CUTOVER_CERT'
-${plan.serverCert.trim()}
-CUTOVER_CERT
-put ${STUNNEL_DIR}/client.pem 644 root:root tls <<'CUTOVER_CERT'
-${plan.clientCert.trim()}
-CUTOVER_CERT
-printf '%s\\n' "$server_key" | put ${STUNNEL_DIR}/server.key 600 root:root tls
-printf '%s\\n' "$client_key" | put ${STUNNEL_DIR}/client.key 600 root:root tls
+${putTlsFiles(STUNNEL_DIR, "root:root", { "ca.pem": plan.caBundle, "server.pem": plan.serverCert, "client.pem": plan.clientCert }, { "server.key": "server_key", "client.key": "client_key" })}
 put ${STUNNEL_CONF} 644 root:root tls <<'CUTOVER_STUNNEL'
 ${stunnelConf(s, plan).trim()}
 CUTOVER_STUNNEL
@@ -152,11 +141,13 @@ fi
 ${plan.phase === "replica" ? `if [ "$(info role)" != slave ] || [ "$(info master_port)" != ${REDIS_TUNNEL_PORT} ]; then
     cli CONFIG SET replica-read-only yes >/dev/null
     cli REPLICAOF 127.0.0.1 ${REDIS_TUNNEL_PORT} >/dev/null || fail "REPLICAOF failed"
+    started=$(date +%s%N)
     changed=1
 fi
 # The first sync copies the whole data set through the tunnel; wait for the link.
 for _ in $(seq 1 240); do [ "$(info master_link_status)" = up ] && break; sleep 0.5; done
 [ "$(info master_link_status)" = up ] || fail "replication from ${plan.source!.host} is not up (link: $(info master_link_status)): $(tail -n 3 /var/log/stunnel4/cutover-redis.log 2>/dev/null)"
+[ -z "\${started:-}" ] || echo "cache: synced from ${plan.source!.host} in $(( ($(date +%s%N) - started) / 1000000 )) ms"
 echo "cache: role=replica position=$(info slave_repl_offset) last_io_seconds=$(info master_last_io_seconds_ago)"` : `if [ "$(info role)" = slave ]; then
     # Promotion: stop copying the peer, take writes.
     cli REPLICAOF NO ONE >/dev/null || fail "REPLICAOF NO ONE failed"

@@ -8,6 +8,7 @@ import * as fs from "fs";
 import * as path from "path";
 import { Lab, LAB_DIR, checkMachine } from "../../lab/lab";
 import { LAB_STACKS, provision } from "../../lab/runtime";
+import { lostOnReplica, stopWriter } from "./replication";
 
 const missing = [...checkMachine(), ...(spawnSync("bash", ["-c", "command -v mariadbd && command -v tincd"]).status === 0 ? [] : ["mariadb-server or tinc missing: run lab/install-packages.sh"])];
 const skip = missing.join("; ") || false;
@@ -39,13 +40,6 @@ async function caughtUp(lab: Lab, withinMs: number): Promise<boolean> {
     return false;
 }
 
-/** Acknowledged writes missing on the replica. */
-async function lostOnReplica(lab: Lab): Promise<string[]> {
-    const acked = (await lab.enter(PRIMARY, "cat /tmp/writer-acked")).stdout.split("\n").filter(Boolean);
-    const present = new Set((await sql(lab, REPLICA, "SELECT seq FROM app.writes")).split("\n"));
-    return acked.filter((s) => !present.has(s));
-}
-
 describe("MariaDB replication across sites", { skip, timeout: 900_000 }, () => {
     let lab: Lab;
     before(async () => {
@@ -66,14 +60,14 @@ describe("MariaDB replication across sites", { skip, timeout: 900_000 }, () => {
     it("seeds and replicates while the primary keeps taking writes: identical rows, checksums and GTID position", async () => {
         const before = Number(await sql(lab, PRIMARY, "SELECT COUNT(*) FROM app.writes"));
         await new Promise((r) => setTimeout(r, 1500));
-        await lab.enter(PRIMARY, "touch /tmp/writer-stop; sleep 0.5");
+        await stopWriter(lab, PRIMARY);
         assert.ok(await caughtUp(lab, 30_000), "the replica did not catch up within 30 s");
         const [pc, rc] = await Promise.all([sql(lab, PRIMARY, "SELECT COUNT(*) FROM app.writes"), sql(lab, REPLICA, "SELECT COUNT(*) FROM app.writes")]);
         assert.ok(Number(pc) > before, "the writer was not writing during the test");
         assert.equal(rc, pc);
         const [pk, rk] = await Promise.all([sql(lab, PRIMARY, "CHECKSUM TABLE app.writes"), sql(lab, REPLICA, "CHECKSUM TABLE app.writes")]);
         assert.equal(rk, pk);
-        assert.deepEqual(await lostOnReplica(lab), []);
+        assert.deepEqual(await lostOnReplica(lab, PRIMARY, (await sql(lab, REPLICA, "SELECT seq FROM app.writes")).split("\n")), []);
     });
 
     it("never restarted the primary: not one write failed while the other site was added", async () => {
@@ -109,9 +103,9 @@ describe("MariaDB replication across sites", { skip, timeout: 900_000 }, () => {
             lab.restore("old", "new");
         }
         await new Promise((r) => setTimeout(r, 1000));
-        await lab.enter(PRIMARY, "touch /tmp/writer-stop; sleep 0.5");
+        await stopWriter(lab, PRIMARY);
         assert.ok(await caughtUp(lab, 90_000), "the replica did not catch up within 90 s of the link coming back");
-        assert.deepEqual(await lostOnReplica(lab), []);
+        assert.deepEqual(await lostOnReplica(lab, PRIMARY, (await sql(lab, REPLICA, "SELECT seq FROM app.writes")).split("\n")), []);
     });
 
     it("runs no database step when the program runs again unchanged", async () => {

@@ -8,6 +8,7 @@ import * as fs from "fs";
 import * as path from "path";
 import { Lab, LAB_DIR, checkMachine } from "../../lab/lab";
 import { LAB_STACKS, provision } from "../../lab/runtime";
+import { lostOnReplica, stopWriter, waitIdentical } from "./replication";
 
 const missing = [...checkMachine(), ...(spawnSync("bash", ["-c", "command -v pg_ctlcluster && command -v tincd"]).status === 0 ? [] : ["postgresql or tinc missing: run lab/install-packages.sh"])];
 const skip = missing.join("; ") || false;
@@ -33,27 +34,6 @@ async function sql(lab: Lab, host: string, query: string): Promise<string> {
 }
 
 /** Row count and content hash equal on both sides within the time given. */
-async function identical(lab: Lab, withinMs: number): Promise<{ primary: string; replica: string }> {
-    const deadline = Date.now() + withinMs;
-    let last = { primary: "", replica: "" };
-    while (Date.now() < deadline) {
-        last = { primary: await sql(lab, PRIMARY, CONTENT), replica: await sql(lab, REPLICA, CONTENT) };
-        if (last.primary === last.replica) return last;
-        await new Promise((res) => setTimeout(res, 250));
-    }
-    return last;
-}
-
-async function lostOnReplica(lab: Lab): Promise<string[]> {
-    const acked = (await lab.enter(PRIMARY, "cat /tmp/writer-acked")).stdout.split("\n").filter(Boolean);
-    const present = new Set((await sql(lab, REPLICA, "SELECT seq FROM writes")).split("\n"));
-    return acked.filter((s) => !present.has(s));
-}
-
-async function stopWriter(lab: Lab): Promise<void> {
-    await lab.enter(PRIMARY, "touch /tmp/writer-stop; sleep 0.5");
-}
-
 describe("PostgreSQL replication across sites", { skip, timeout: 900_000 }, () => {
     let lab: Lab;
     before(async () => {
@@ -73,11 +53,11 @@ describe("PostgreSQL replication across sites", { skip, timeout: 900_000 }, () =
     it("builds the replica while the primary keeps taking writes: identical rows and content hash", async () => {
         const before = Number((await sql(lab, PRIMARY, "SELECT count(*) FROM writes")));
         await new Promise((r) => setTimeout(r, 1500));
-        await stopWriter(lab);
-        const { primary, replica } = await identical(lab, 30_000);
+        await stopWriter(lab, PRIMARY);
+        const { primary, replica } = await waitIdentical((h) => sql(lab, h, CONTENT), PRIMARY, REPLICA, 30_000);
         assert.equal(replica, primary, "the replica did not reach the primary's content within 30 s");
         assert.ok(Number(primary.split(" ")[0]) > before, "the writer was not writing during the test");
-        assert.deepEqual(await lostOnReplica(lab), []);
+        assert.deepEqual(await lostOnReplica(lab, PRIMARY, (await sql(lab, REPLICA, "SELECT seq FROM writes")).split("\n")), []);
         const failed = (await lab.enter(PRIMARY, "cat /tmp/writer-failed 2>/dev/null | wc -l")).stdout.trim();
         assert.equal(failed, "0", "writes failed on the live primary while the program ran");
     });
@@ -120,10 +100,10 @@ describe("PostgreSQL replication across sites", { skip, timeout: 900_000 }, () =
             lab.restore("old", "new");
         }
         await new Promise((r) => setTimeout(r, 1000));
-        await stopWriter(lab);
-        const { primary, replica } = await identical(lab, 90_000);
+        await stopWriter(lab, PRIMARY);
+        const { primary, replica } = await waitIdentical((h) => sql(lab, h, CONTENT), PRIMARY, REPLICA, 90_000);
         assert.equal(replica, primary, "the replica did not catch up within 90 s of the link coming back");
-        assert.deepEqual(await lostOnReplica(lab), []);
+        assert.deepEqual(await lostOnReplica(lab, PRIMARY, (await sql(lab, REPLICA, "SELECT seq FROM writes")).split("\n")), []);
     });
 
     it("runs no database step when the program runs again unchanged", async () => {

@@ -8,6 +8,7 @@ import * as fs from "fs";
 import * as path from "path";
 import { Lab, LAB_DIR, checkMachine } from "../../lab/lab";
 import { LAB_STACKS, provision } from "../../lab/runtime";
+import { lostOnReplica, stopWriter, waitIdentical } from "./replication";
 
 const missing = [...checkMachine(), ...(spawnSync("bash", ["-c", "command -v redis-server && command -v stunnel4 && command -v tincd"]).status === 0 ? [] : ["redis-server, stunnel4 or tinc missing: run lab/install-packages.sh"])];
 const skip = missing.join("; ") || false;
@@ -39,27 +40,6 @@ async function cli(lab: Lab, host: string, args: string): Promise<string> {
 
 const content = async (lab: Lab, host: string) => (await lab.enter(host, `echo "$(${CLI} LLEN writes) $(${CLI} LRANGE writes 0 -1 | sha256sum | cut -c1-16)"`)).stdout.trim();
 
-async function identical(lab: Lab, withinMs: number): Promise<{ primary: string; replica: string }> {
-    const deadline = Date.now() + withinMs;
-    let last = { primary: "", replica: "" };
-    while (Date.now() < deadline) {
-        last = { primary: await content(lab, PRIMARY), replica: await content(lab, REPLICA) };
-        if (last.primary === last.replica) return last;
-        await new Promise((res) => setTimeout(res, 250));
-    }
-    return last;
-}
-
-async function lostOnReplica(lab: Lab): Promise<string[]> {
-    const acked = (await lab.enter(PRIMARY, "cat /tmp/writer-acked")).stdout.split("\n").filter(Boolean);
-    const present = new Set((await cli(lab, REPLICA, "LRANGE writes 0 -1")).split("\n"));
-    return acked.filter((s) => !present.has(s));
-}
-
-async function stopWriter(lab: Lab): Promise<void> {
-    await lab.enter(PRIMARY, "touch /tmp/writer-stop; sleep 0.5");
-}
-
 describe("Redis replication across sites through stunnel", { skip, timeout: 900_000 }, () => {
     let lab: Lab;
     before(async () => {
@@ -79,11 +59,11 @@ describe("Redis replication across sites through stunnel", { skip, timeout: 900_
     it("syncs and replicates while the primary keeps taking writes: identical length and content hash", async () => {
         const before = Number(await cli(lab, PRIMARY, "LLEN writes"));
         await new Promise((r) => setTimeout(r, 1500));
-        await stopWriter(lab);
-        const { primary, replica } = await identical(lab, 30_000);
+        await stopWriter(lab, PRIMARY);
+        const { primary, replica } = await waitIdentical((h) => content(lab, h), PRIMARY, REPLICA, 30_000);
         assert.equal(replica, primary, "the replica did not reach the primary's content within 30 s");
         assert.ok(Number(primary.split(" ")[0]) > before, "the writer was not writing during the test");
-        assert.deepEqual(await lostOnReplica(lab), []);
+        assert.deepEqual(await lostOnReplica(lab, PRIMARY, (await cli(lab, REPLICA, "LRANGE writes 0 -1")).split("\n")), []);
         assert.equal((await lab.enter(PRIMARY, "cat /tmp/writer-failed 2>/dev/null | wc -l")).stdout.trim(), "0", "writes failed on the live primary while the program ran");
         const outputs = JSON.parse(fs.readFileSync(path.join(LAB_DIR, "outputs-lab-new.json"), "utf8"));
         assert.equal(outputs.cache.state.role, "replica");
@@ -116,10 +96,10 @@ describe("Redis replication across sites through stunnel", { skip, timeout: 900_
             lab.restore("old", "new");
         }
         await new Promise((r) => setTimeout(r, 1000));
-        await stopWriter(lab);
-        const { primary, replica } = await identical(lab, 90_000);
+        await stopWriter(lab, PRIMARY);
+        const { primary, replica } = await waitIdentical((h) => content(lab, h), PRIMARY, REPLICA, 90_000);
         assert.equal(replica, primary, "the replica did not catch up within 90 s of the link coming back");
-        assert.deepEqual(await lostOnReplica(lab), []);
+        assert.deepEqual(await lostOnReplica(lab, PRIMARY, (await cli(lab, REPLICA, "LRANGE writes 0 -1")).split("\n")), []);
     });
 
     it("runs no cache step when the program runs again unchanged", async () => {

@@ -1,0 +1,26 @@
+// What the replication lab tests share: waiting until both sides hold the same content,
+// and finding acknowledged writes missing on the replica.
+import { Lab } from "../../lab/lab";
+
+/** Polls `content` on both hosts until it is equal or the time is up; returns the last reading. */
+export async function waitIdentical(content: (host: string) => Promise<string>, primary: string, replica: string, withinMs: number): Promise<{ primary: string; replica: string }> {
+    const deadline = Date.now() + withinMs;
+    let last = { primary: "", replica: "" };
+    while (Date.now() < deadline) {
+        last = { primary: await content(primary), replica: await content(replica) };
+        if (last.primary === last.replica) return last;
+        await new Promise((res) => setTimeout(res, 250));
+    }
+    return last;
+}
+
+/** The writer's acknowledged sequence numbers (on `primary`) that `present` lacks. */
+export async function lostOnReplica(lab: Lab, primary: string, present: string[]): Promise<string[]> {
+    const acked = (await lab.enter(primary, "cat /tmp/writer-acked")).stdout.split("\n").filter(Boolean);
+    const have = new Set(present);
+    return acked.filter((s) => !have.has(s));
+}
+
+export async function stopWriter(lab: Lab, host: string): Promise<void> {
+    await lab.enter(host, "touch /tmp/writer-stop; sleep 0.5");
+}
