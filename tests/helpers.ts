@@ -23,6 +23,10 @@ export function referenceConfig(stack: string): Record<string, unknown> {
 /** A reference stack's config without its peer, for a stack file on its own in a temp folder. */
 export function standalone(stack: string): Record<string, unknown> {
     const { "cutover:peer": _peer, ...config } = referenceConfig(stack);
+    // Without a peer there is nothing to replicate from: the site's data is its own.
+    for (const key of ["cutover:database", "cutover:cache"]) {
+        if (config[key]) config[key] = { ...(config[key] as object), phase: "primary" };
+    }
     return config;
 }
 
