@@ -109,6 +109,7 @@ auth=$password
 if ! cli ping 2>/dev/null | grep -qx PONG; then
     auth=""
     if ! cli ping 2>/dev/null | grep -qx PONG; then
+        redis_started=$(date +%s%N)
         if systemd; then systemctl start redis-server; else install -d -o redis -g redis /run/redis; runuser -u redis -- redis-server /etc/redis/redis.conf; fi \\
             || fail "redis-server did not start: $(tail -n 5 /var/log/redis/redis-server.log 2>/dev/null)"
         changed=1
@@ -138,10 +139,11 @@ elif [ "$reload_tls" = 1 ]; then
     kill -HUP "$stunnel_pid"
 fi
 
-${plan.phase === "replica" ? `if [ "$(info role)" != slave ] || [ "$(info master_port)" != ${REDIS_TUNNEL_PORT} ]; then
+${plan.phase === "replica" ? `# Time the full sync when one is due (Redis started as a replica, or becomes one now).
+[ "$(info master_link_status)" = up ] || started=\${redis_started:-$(date +%s%N)}
+if [ "$(info role)" != slave ] || [ "$(info master_port)" != ${REDIS_TUNNEL_PORT} ]; then
     cli CONFIG SET replica-read-only yes >/dev/null
     cli REPLICAOF 127.0.0.1 ${REDIS_TUNNEL_PORT} >/dev/null || fail "REPLICAOF failed"
-    started=$(date +%s%N)
     changed=1
 fi
 # The first sync copies the whole data set through the tunnel; wait for the link.
