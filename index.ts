@@ -16,3 +16,4 @@ export const peer = built.peer ?? null;
 export const mesh = built.mesh ?? null;
 export const db = built.db ?? null;
 export const cache = built.cache ?? null;
+export const dns = built.dns ?? null;

@@ -15,6 +15,8 @@ export class ConfigError extends pulumi.RunError {
 }
 
 const NAME = /^[a-z][a-z0-9-]{0,30}$/;
+const DOMAIN = /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/;
+const RECORD_NAME = /^(@|\*|([a-z0-9_]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9_]([a-z0-9-]{0,61}[a-z0-9])?)*)$/;
 const name = z.string().regex(NAME, { message: "a lower-case name: letters, digits and '-', starting with a letter, at most 31 characters" });
 
 const cidr = (what: string) =>
@@ -76,6 +78,27 @@ const schema = z.strictObject({
     database: z.strictObject({ engine: z.enum(DB_ENGINES), phase: z.enum(DB_PHASES).optional() }).optional(),
     /** Redis, on the site's cache host (or its db host when it has none), replicated through stunnel. */
     cache: z.strictObject({ engine: z.literal("redis"), phase: z.enum(CACHE_PHASES).optional() }).optional(),
+    /** The site that serves: this stack's site or the peer's. Flipping it is the cutover. */
+    live: name.optional(),
+    /**
+     * Cloudflare records. Every stack with `dns` keeps its site's origin name
+     * (<site>.<origin>.<zone>: A per edge host, or CNAME to its load balancer); the stack
+     * that also lists `names` owns the public names, which point at the live site's origin.
+     */
+    dns: z
+        .strictObject({
+            zoneId: z.string().regex(/^[0-9a-f]{32}$/, { message: "a Cloudflare zone id (32 hex digits)" }),
+            zone: z.string().regex(DOMAIN, { message: "a domain name such as example.com" }),
+            /** Names that follow `live`: "@" is the apex, "www", and per-customer names. */
+            names: z.array(z.string().regex(RECORD_NAME, { message: "\"@\" or a name inside the zone such as www or shop-1" })).min(1).optional(),
+            /** Prefix of the per-site origin names: <site>.<origin>.<zone>. */
+            origin: z.string().regex(RECORD_NAME, { message: "a name inside the zone" }).optional(),
+            /** TTL in seconds of records that are not proxied (proxied ones use Cloudflare's automatic TTL). */
+            ttl: z.number().int().min(30).max(86400).optional(),
+            /** Existing Cloudflare record ids to adopt, by name: imported, never recreated. */
+            adopt: z.record(z.string(), z.string().regex(/^[0-9a-f]{32}$/, { message: "a Cloudflare record id (32 hex digits)" })).optional(),
+        })
+        .optional(),
     /** The tinc mesh across both sites: the whole range, and this site's part of it. */
     mesh: z
         .strictObject({
@@ -128,6 +151,19 @@ export interface SiteConfig {
     /** Redis and its role in the migration, when the site has one. */
     cache?: { engine: "redis"; phase: CachePhase; host: string };
     mesh?: MeshPlan;
+    /** The site that serves (only with `dns`). */
+    live?: string;
+    dns?: DnsPlan;
+}
+
+export interface DnsPlan {
+    zoneId: string;
+    zone: string;
+    /** Public names this stack owns (empty: it keeps only its origin name). */
+    names: string[];
+    origin: string;
+    ttl: number;
+    adopt: Record<string, string>;
 }
 
 export interface MeshPlan {
@@ -343,6 +379,21 @@ function crossCheck(raw: Raw, secretKeys: Set<string>, stack: string): string[] 
         }
         if (cacheHostOf(raw) === undefined) problems.push(`${keyPath(["cache"])}: ${show(raw.cache)} is not allowed: the site has no cache or db host to run Redis on`);
     }
+    if (raw.dns?.names && !raw.live) problems.push(`${keyPath(["live"])}: is required with cutover:dns.names: the site the names point at (this stack's site ${show(raw.site)} or the peer's)`);
+    if (raw.live && !raw.dns?.names) problems.push(`${keyPath(["live"])}: ${show(raw.live)} is not allowed without cutover:dns.names: set it in the stack that owns the public records`);
+    if (raw.live && raw.live !== raw.site && !raw.peer) {
+        problems.push(`${keyPath(["live"])}: ${show(raw.live)} is not allowed: it is not this site (${show(raw.site)}) and there is no cutover:peer to serve it`);
+    }
+    if (raw.dns) {
+        const seen = new Set<string>();
+        for (const [i, n] of (raw.dns.names ?? []).entries()) {
+            if (seen.has(n)) problems.push(`${keyPath(["dns", "names", i])}: ${show(n)} is not allowed: listed twice`);
+            seen.add(n);
+        }
+        for (const n of Object.keys(raw.dns.adopt ?? {})) {
+            if (!seen.has(n)) problems.push(`${keyPath(["dns", "adopt", n])}: is not allowed: ${show(n)} is not in cutover:dns.names`);
+        }
+    }
     if (raw.sshPrivateKey && !secretKeys.has(`${NAMESPACE}:sshPrivateKey`)) {
         problems.push(`${keyPath(["sshPrivateKey"])}: (value hidden) must be a secret: set it with pulumi config set --secret`);
     }
@@ -392,6 +443,10 @@ export function parseSiteConfig(values: Record<string, string>, secretKeys: stri
         dbEngine: raw.database?.engine ?? "mariadb",
         dbPhase: raw.database?.phase ?? "primary",
         cache: raw.cache ? { engine: "redis", phase: raw.cache.phase ?? "primary", host: cacheHostOf(raw)! } : undefined,
+        live: raw.live,
+        dns: raw.dns
+            ? { zoneId: raw.dns.zoneId, zone: raw.dns.zone, names: raw.dns.names ?? [], origin: raw.dns.origin ?? "origin", ttl: raw.dns.ttl ?? 60, adopt: raw.dns.adopt ?? {} }
+            : undefined,
         mesh: raw.mesh
             ? {
                   cidr: raw.mesh.cidr,

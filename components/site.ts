@@ -7,6 +7,7 @@ import { CLOUDFLARE_IPV4, CLOUDFLARE_IPV6 } from "./firewall/cloudflare";
 import { InboundRule, Service, hostFirewallScript, inboundRules, meshRules, roleServices } from "./firewall/render";
 import { AppPool } from "./hosts";
 import { cloudInit } from "./hosts/render";
+import { DnsOutput, DnsRecords } from "./dns";
 import { Cache, CacheOutput, Database, DbOutput, PeerLink, ReplicationCa } from "./database";
 import { TincMesh } from "./mesh";
 import { MeshHost } from "./mesh/render";
@@ -59,6 +60,8 @@ export class Site extends pulumi.ComponentResource {
     public readonly db?: Database["output"];
     /** This site's Redis for the other site (password secret), when the site has one. */
     public readonly cache?: Cache["output"];
+    /** This site's origin name and, in the stack that owns them, the public names and the live site. */
+    public readonly dns?: pulumi.Output<DnsOutput>;
     /** This site's part of the mesh (public entries only), when the site has a mesh. */
     public readonly mesh?: pulumi.Output<PeerMesh>;
 
@@ -139,6 +142,15 @@ export class Site extends pulumi.ComponentResource {
             if (cacheHost && c.cache) {
                 this.cache = new Cache(`${name}-cache`, { site: c.site, phase: c.cache.phase, host: cacheHost, mesh: c.mesh, ca, peer: link<CacheOutput>("cache"), after: mesh.commands }, childOpts).output;
             }
+        }
+
+        if (c.dns) {
+            // The load balancer is the edge of an auto-scaled web tier; otherwise the edge hosts are.
+            const edge = autoscaled
+                ? { hostname: pool.edge.apply((e) => e.hostname) }
+                : { addresses: pool.hosts.filter((h) => h.role === "edge").map((h) => h.publicAddress) };
+            const peer = ref ? pulumi.all([ref.getOutput("site"), ref.getOutput("dns")]).apply(([site, dns]) => ({ site: site as string | undefined, dns: (dns ?? undefined) as DnsOutput | undefined })) : undefined;
+            this.dns = new DnsRecords(`${name}-dns`, { site: c.site, plan: c.dns, edge, proxied: c.edgeProxied, live: c.live, peer }, childOpts).output;
         }
 
         this.hosts = pulumi.all(pool.hosts.map((h) => pulumi.all([h.publicAddress, h.privateAddress]).apply(([publicAddress, privateAddress]): HostSummary => ({ name: h.name, role: h.role, publicAddress, privateAddress }))));

@@ -27,6 +27,7 @@ export function standalone(stack: string): Record<string, unknown> {
     for (const key of ["cutover:database", "cutover:cache"]) {
         if (config[key]) config[key] = { ...(config[key] as object), phase: "primary" };
     }
+    if (config["cutover:live"]) config["cutover:live"] = config["cutover:site"];
     return config;
 }
 

@@ -25,6 +25,8 @@ export interface Registration {
     provider: string;
     protect: boolean;
     ignoreChanges: string[];
+    /** The `import` option: an existing cloud resource adopted rather than created. */
+    importId: string;
     additionalSecretOutputs: string[];
     /** "read" for StackReference and other reads. */
     mode: "register" | "read";
@@ -73,6 +75,7 @@ export async function evaluate(projectDir: string, stackFile: StackFile, options
                     provider: req.getProvider(),
                     protect: req.getProtect() ?? false,
                     ignoreChanges: req.getIgnorechangesList(),
+                    importId: req.getImportid(),
                     additionalSecretOutputs: req.getAdditionalsecretoutputsList(),
                     mode: "register",
                 };
@@ -88,7 +91,7 @@ export async function evaluate(projectDir: string, stackFile: StackFile, options
                 registrations.push({
                     urn: res.getUrn(), type: req.getType(), name: req.getName(), parent: req.getParent(), custom: true,
                     inputs: structToJs(req.getProperties()), outputs: structToJs(res.getProperties()), id: req.getId(),
-                    dependencies: req.getDependenciesList(), provider: req.getProvider(), protect: false, ignoreChanges: [],
+                    dependencies: req.getDependenciesList(), provider: req.getProvider(), protect: false, ignoreChanges: [], importId: "",
                     additionalSecretOutputs: req.getAdditionalsecretoutputsList(), mode: "read",
                 });
             }
