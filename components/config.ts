@@ -78,6 +78,9 @@ const schema = z.strictObject({
     database: z.strictObject({ engine: z.enum(DB_ENGINES), phase: z.enum(DB_PHASES).optional() }).optional(),
     /** Redis, on the site's cache host (or its db host when it has none), replicated through stunnel. */
     cache: z.strictObject({ engine: z.literal("redis"), phase: z.enum(CACHE_PHASES).optional() }).optional(),
+    /** Rehearsals: run the probe app on the app hosts (see components/app/probe.ts). */
+    // The engine hands top-level booleans over as text.
+    probe: z.preprocess((v) => (v === "true" ? true : v === "false" ? false : v), z.boolean()).optional(),
     /** The site that serves: this stack's site or the peer's. Flipping it is the cutover. */
     live: name.optional(),
     /**
@@ -151,6 +154,8 @@ export interface SiteConfig {
     /** Redis and its role in the migration, when the site has one. */
     cache?: { engine: "redis"; phase: CachePhase; host: string };
     mesh?: MeshPlan;
+    /** Run the rehearsal probe app on the app hosts. */
+    probe: boolean;
     /** The site that serves (only with `dns`). */
     live?: string;
     dns?: DnsPlan;
@@ -443,6 +448,7 @@ export function parseSiteConfig(values: Record<string, string>, secretKeys: stri
         dbEngine: raw.database?.engine ?? "mariadb",
         dbPhase: raw.database?.phase ?? "primary",
         cache: raw.cache ? { engine: "redis", phase: raw.cache.phase ?? "primary", host: cacheHostOf(raw)! } : undefined,
+        probe: raw.probe ?? false,
         live: raw.live,
         dns: raw.dns
             ? { zoneId: raw.dns.zoneId, zone: raw.dns.zone, names: raw.dns.names ?? [], origin: raw.dns.origin ?? "origin", ttl: raw.dns.ttl ?? 60, adopt: raw.dns.adopt ?? {} }

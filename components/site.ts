@@ -4,10 +4,13 @@ import { overlaps, parseCidr } from "./cidr";
 import { ConfigError, SiteConfig } from "./config";
 import { CloudFirewall, HostFirewall, MeshFirewall } from "./firewall";
 import { CLOUDFLARE_IPV4, CLOUDFLARE_IPV6 } from "./firewall/cloudflare";
-import { InboundRule, Service, hostFirewallScript, inboundRules, meshRules, roleServices } from "./firewall/render";
+import { APP_PORT, InboundRule, Service, hostFirewallScript, inboundRules, meshRules, roleServices } from "./firewall/render";
 import { AppPool } from "./hosts";
 import { cloudInit } from "./hosts/render";
 import { DnsOutput, DnsRecords } from "./dns";
+import { ProbeApp } from "./app";
+import { Edge as EdgeProxy } from "./edge";
+import { Backend } from "./edge/render";
 import { Cache, CacheOutput, Database, DbOutput, PeerLink, ReplicationCa } from "./database";
 import { TincMesh } from "./mesh";
 import { MeshHost } from "./mesh/render";
@@ -144,6 +147,20 @@ export class Site extends pulumi.ComponentResource {
             }
         }
 
+        // The edge: HAProxy in front of the apps of both sites (the peer's over the mesh).
+        const appHosts = pool.hosts.filter((h) => h.role === "app");
+        const edgeHosts = pool.hosts.filter((h) => h.role === "edge");
+        const after = mesh ? mesh.commands : hostFirewall.commands;
+        const probe = c.probe ? new ProbeApp(`${name}-probe`, { site: c.site, hosts: appHosts, after }, childOpts) : undefined;
+        if (edgeHosts.length > 0 && !autoscaled) {
+            const own = pulumi.all(appHosts.map((h) => (c.mesh ? pulumi.output(c.mesh.addresses[h.name]) : h.privateAddress).apply((address): Backend => ({ name: h.name, address, port: APP_PORT }))));
+            const peerApps = ref && c.mesh ? pulumi.all([ref.getOutput("site"), ref.getOutput("hosts"), ref.getOutput("mesh")]).apply(([site, hosts, m]) => peerBackends(site, hosts, m)) : pulumi.output({});
+            const sites = pulumi.all([own, peerApps]).apply(([mine, theirs]) => ({ ...theirs, [c.site]: mine }));
+            // After a (re)load the edge serves the live site: this stack's choice, else the peer's.
+            const live = c.live ? pulumi.output(c.live) : ref ? ref.getOutput("dns").apply((d) => ((d as DnsOutput | undefined)?.live ?? c.site)) : pulumi.output(c.site);
+            new EdgeProxy(`${name}-edge`, { hosts: edgeHosts, sites, live, after: [...after, ...(probe?.commands ?? [])] }, childOpts);
+        }
+
         if (c.dns) {
             // The load balancer is the edge of an auto-scaled web tier; otherwise the edge hosts are.
             const edge = autoscaled
@@ -186,4 +203,12 @@ export class Site extends pulumi.ComponentResource {
         }
         return m.members ?? [];
     }
+}
+
+/** The peer's app hosts at their mesh addresses, under the peer's site name (none until it is deployed). */
+function peerBackends(site: unknown, hosts: unknown, mesh: unknown): Record<string, Backend[]> {
+    if (typeof site !== "string" || !site) return {};
+    const members = new Map(((mesh as PeerMesh | undefined)?.members ?? []).map((m) => [m.host, m.meshAddress]));
+    const apps = ((hosts as HostSummary[] | undefined) ?? []).filter((h) => h.role === "app" && members.has(h.name));
+    return { [site]: apps.map((h) => ({ name: h.name, address: members.get(h.name)!, port: APP_PORT })) };
 }

@@ -22,7 +22,7 @@ export interface Service {
      * Who may connect: the world (or Cloudflare), the site's private network, the site
      * network and the mesh (replication across sites), or admins only.
      */
-    exposure: "public" | "site" | "replication" | "admin";
+    exposure: "public" | "site" | "mesh" | "admin";
 }
 
 export const DB_PORTS: Record<DbEngine, number> = { mysql: 3306, mariadb: 3306, postgres: 5432 };
@@ -30,7 +30,7 @@ export const APP_PORT = 8080;
 
 const REDIS_SERVICES: Service[] = [
     { name: "redis", protocol: "tcp", port: REDIS_PORT, exposure: "site" },
-    { name: "redis-tls", protocol: "tcp", port: REDIS_TLS_PORT, exposure: "replication" },
+    { name: "redis-tls", protocol: "tcp", port: REDIS_TLS_PORT, exposure: "mesh" },
 ];
 
 /**
@@ -43,9 +43,10 @@ export function roleServices(role: Role, dbEngine: DbEngine, cacheOnDb = false):
         case "edge":
             return [ssh, { name: "http", protocol: "tcp", port: 80, exposure: "public" }, { name: "https", protocol: "tcp", port: 443, exposure: "public" }];
         case "app":
-            return [ssh, { name: "app-http", protocol: "tcp", port: APP_PORT, exposure: "site" }];
+            // The mesh too: the other site's edge forwards to these apps after a flip.
+            return [ssh, { name: "app-http", protocol: "tcp", port: APP_PORT, exposure: "mesh" }];
         case "db":
-            return [ssh, { name: dbEngine, protocol: "tcp", port: DB_PORTS[dbEngine], exposure: "replication" }, ...(cacheOnDb ? REDIS_SERVICES : [])];
+            return [ssh, { name: dbEngine, protocol: "tcp", port: DB_PORTS[dbEngine], exposure: "mesh" }, ...(cacheOnDb ? REDIS_SERVICES : [])];
         case "cache":
             return [ssh, ...REDIS_SERVICES];
         case "worker":
@@ -78,7 +79,7 @@ export function inboundRules(p: PolicyInput): InboundRule[] {
                 : s.exposure === "public"
                   ? p.publicSources
                   : // Only authenticated tinc members hold mesh addresses.
-                    [p.siteCidr, ...(s.exposure === "replication" && p.meshCidr ? [p.meshCidr] : [])],
+                    [p.siteCidr, ...(s.exposure === "mesh" && p.meshCidr ? [p.meshCidr] : [])],
         purpose: `${s.name} from ${s.exposure === "admin" ? "admins" : s.exposure === "public" ? "clients" : s.exposure === "site" ? "the site network" : "the site network and mesh"}`,
     }));
 }

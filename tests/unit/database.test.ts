@@ -93,10 +93,11 @@ describe("MySQL/MariaDB renderers", () => {
         assert.match(s, /database: waiting: the peer stack is not deployed yet/);
         assert.doesNotMatch(s, /mariadb|psql|secret/);
     });
-    it("admits replication ports from the mesh too, never from the internet", () => {
+    it("admits replication ports (and the apps, for the other site's edge) from the mesh too, never from the internet", () => {
         const base = { dbEngine: "mariadb" as const, adminCidrs: ["203.0.113.0/28"], siteCidr: "10.20.0.0/16", publicSources: ["0.0.0.0/0"], meshCidr: "10.250.0.0/16" };
         assert.deepEqual(inboundRules({ ...base, role: "db" }).find((r) => r.port === 3306)?.sources, ["10.20.0.0/16", "10.250.0.0/16"]);
-        assert.deepEqual(inboundRules({ ...base, role: "app" }).find((r) => r.port === 8080)?.sources, ["10.20.0.0/16"], "only replication ports are open to the other site");
+        assert.deepEqual(inboundRules({ ...base, role: "app" }).find((r) => r.port === 8080)?.sources, ["10.20.0.0/16", "10.250.0.0/16"]);
+        assert.equal(inboundRules({ ...base, role: "edge" }).find((r) => r.port === 80)?.sources.includes("10.250.0.0/16"), false, "the edge takes clients, not the mesh");
         const cache = inboundRules({ ...base, role: "cache" });
         assert.deepEqual(cache.find((r) => r.port === 6379)?.sources, ["10.20.0.0/16"], "Redis itself is reached across sites only through stunnel");
         assert.deepEqual(cache.find((r) => r.port === 6380)?.sources, ["10.20.0.0/16", "10.250.0.0/16"]);

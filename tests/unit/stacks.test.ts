@@ -124,7 +124,7 @@ describe("old: DigitalOcean", () => {
         const edgeHost = o.hosts.find((h: any) => h.role === "edge");
         assert.deepEqual(o.edge, { kind: "addresses", addresses: [edgeHost.publicAddress], hostname: "" });
         assert.deepEqual(Object.keys(o.inventory).sort(), o.hosts.map((h: any) => h.name).sort());
-        assert.ok(o.inventory["old-db-1"].services.some((s: any) => s.port === 3306 && s.exposure === "replication"));
+        assert.ok(o.inventory["old-db-1"].services.some((s: any) => s.port === 3306 && s.exposure === "mesh"));
         assert.equal(o.peer.site, "new", "old reads new as its peer (mesh membership is mutual)");
     });
 });

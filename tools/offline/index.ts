@@ -135,8 +135,12 @@ export async function evaluateStack(o: EvaluateOptions): Promise<PlanResult> {
             }
             throw e;
         }
-        // The peer's own peer is served no outputs (as if not deployed yet): no recursion.
-        peer = await runWorker(projectDir, peerFile, { preview: false }, timeoutMs);
+        // The documented first deploy, old -> new -> old: this stack as if its peer were not
+        // deployed yet, then the peer seeing those outputs, then this stack seeing the peer's.
+        // (If this stack cannot stand alone, the peer sees no outputs, as if undeployed.)
+        const alone = await runWorker(projectDir, stackFile, { preview: false }, timeoutMs);
+        const seen = alone.error ? { values: {}, secretNames: [] } : asPeerOutputs(alone.outputs);
+        peer = await runWorker(projectDir, peerFile, { preview: false, peerOutputs: seen.values, peerSecretOutputNames: seen.secretNames }, timeoutMs);
     }
     const recorded = o.peerOutputs ?? (peer && !peer.error ? peer.outputs : {});
     const served = asPeerOutputs(recorded);
