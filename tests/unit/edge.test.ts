@@ -1,0 +1,81 @@
+// The edge (HAProxy + the hold/route Lua) and the probe app: renderers directly, and the
+// edge steps of the reference stacks under mocks.
+import { before, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { spawnSync } from "child_process";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { edgeLua, edgeScript, haproxyConf } from "../../components/edge/render";
+import { probePy } from "../../components/app/probe";
+import { Evaluation, evaluateStack } from "../../tools/offline";
+import { ofType, plain } from "../helpers";
+
+const plan = {
+    host: "old-edge-1",
+    bind: ":80",
+    live: "old",
+    sites: {
+        old: [{ name: "old-app-1", address: "10.250.1.30", port: 8080 }],
+        new: [{ name: "new-app-1", address: "10.250.2.30", port: 8080 }],
+    },
+};
+
+describe("edge renderers", () => {
+    it("has a backend per site, routes by the live site and holds every method but reads", () => {
+        const conf = haproxyConf(plan);
+        assert.match(conf, /^backend site_old\n[\s\S]*server old-app-1 10\.250\.1\.30:8080 check/m);
+        assert.match(conf, /^backend site_new\n[\s\S]*server new-app-1 10\.250\.2\.30:8080 check/m);
+        assert.match(conf, /use_backend site_%\[lua\.cutover_live\]/);
+        assert.match(conf, /http-request lua\.cutover_hold unless METH_GET or METH_HEAD or METH_OPTIONS/);
+        assert.match(conf, /option http-buffer-request/, "held requests are buffered whole");
+    });
+    it("starts on the rendered live site and knows only the sites it has backends for", () => {
+        const lua = edgeLua("new", ["old", "new"]);
+        assert.match(lua, /^local live = "new"$/m);
+        assert.match(lua, /local known = \{ \["old"\] = true, \["new"\] = true \}/);
+        assert.match(lua, /tonumber\(arg\) <= 60000/, "a hold always has a deadline");
+    });
+    it("checks the config before it reloads, and reloads seamlessly (never a restart of a running edge)", () => {
+        const s = edgeScript(plan);
+        assert.ok(s.indexOf("haproxy -c -q -f") < s.indexOf("-sf \"$pid\""));
+        assert.match(s, /systemctl reload haproxy/);
+    });
+    it("renders a config HAProxy itself accepts", { skip: spawnSync("bash", ["-c", "command -v haproxy"]).status !== 0 && "haproxy not installed" }, () => {
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), "cutover-edge-"));
+        fs.writeFileSync(path.join(dir, "edge.lua"), edgeLua("old", ["old", "new"]));
+        const conf = haproxyConf(plan).replace(/lua-load \S+/, `lua-load ${dir}/edge.lua`).replace(/stats socket \S+/, `stats socket ${dir}/admin.sock`);
+        fs.writeFileSync(path.join(dir, "haproxy.cfg"), conf);
+        const r = spawnSync("haproxy", ["-c", "-f", path.join(dir, "haproxy.cfg")], { encoding: "utf8" });
+        assert.equal(r.status, 0, r.stderr || r.stdout);
+    });
+});
+
+describe("probe app", () => {
+    it("records client, sequence, site and host, and refuses writes while frozen", () => {
+        const py = probePy("old", "old-app-1");
+        assert.match(py, /SITE, HOST, PORT = "old", "old-app-1", 8080/);
+        assert.match(py, /if os\.path\.exists\(FROZEN\):\s*\n\s*return self\.reply\(503, "frozen"\)/);
+        assert.match(py, /os\.fsync/, "an acknowledged write is on disk");
+    });
+    it("is valid Python", { skip: spawnSync("bash", ["-c", "command -v python3"]).status !== 0 && "python3 not installed" }, () => {
+        const r = spawnSync("python3", ["-c", "import ast, sys; ast.parse(sys.stdin.read())"], { input: probePy("old", "old-app-1"), encoding: "utf8" });
+        assert.equal(r.status, 0, r.stderr);
+    });
+});
+
+describe("edge steps of the reference stacks", () => {
+    let e: Evaluation;
+    before(async () => {
+        e = (await evaluateStack({ stack: "new" })).main;
+        assert.equal(e.error, undefined, e.error?.message);
+    });
+    it("puts both sites' app hosts behind the new edge (the old ones at their mesh addresses), serving the live site", () => {
+        const step = ofType(e, "command:remote:Command").find((c) => c.name === "new-edge-new-edge-1");
+        assert.ok(step, "no edge step");
+        const script = plain(step.inputs.create) as string;
+        assert.match(script, /server old-app-1 10\.250\.1\.30:8080/);
+        assert.match(script, /server new-app-1 10\.250\.2\.30:8080/);
+        assert.match(script, /^local live = "old"$/m);
+    });
+});
