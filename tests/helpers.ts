@@ -3,6 +3,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import YAML from "yaml";
+import { ConfigError, parseSiteConfig } from "../components/config";
 import { Evaluation, Registration, isSecretValue, unwrapSecrets } from "../tools/offline";
 
 export const ROOT = path.resolve(__dirname, "..");
@@ -50,4 +51,25 @@ export function named(e: Evaluation, type: string, name: string): Registration {
     const r = e.registrations.find((x) => x.type === type && x.name === name);
     if (!r) throw new Error(`no ${type} named ${name}; have ${ofType(e, type).map((x) => x.name).join(", ") || "none of that type"}`);
     return r;
+}
+
+/** A small DigitalOcean site's config map (the engine's form), for config checks. */
+export const SMALL_SITE: Record<string, string> = {
+    "cutover:site": "new",
+    "cutover:provider": "digitalocean",
+    "cutover:region": "ams3",
+    "cutover:adminCidrs": JSON.stringify(["203.0.113.0/28"]),
+    "cutover:network": JSON.stringify({ cidr: "10.20.0.0/16" }),
+    "cutover:pools": JSON.stringify({ edge: { count: 1, size: "s" }, db: { count: 1, size: "m" } }),
+};
+
+/** The config problems parseSiteConfig reports for SMALL_SITE plus `extra` (none: []). */
+export function configProblems(extra: Record<string, string>): string[] {
+    try {
+        parseSiteConfig({ ...SMALL_SITE, ...extra }, [], "new");
+        return [];
+    } catch (e) {
+        if (!(e instanceof ConfigError)) throw e;
+        return e.problems;
+    }
 }

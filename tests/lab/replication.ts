@@ -24,3 +24,19 @@ export async function lostOnReplica(lab: Lab, primary: string, present: string[]
 export async function stopWriter(lab: Lab, host: string): Promise<void> {
     await lab.enter(host, "touch /tmp/writer-stop; sleep 0.5");
 }
+
+/**
+ * Cuts the link between the sites for 4 s while the writer (already started) writes, and
+ * checks that the primary got ahead of the replica meanwhile; the link is always restored.
+ */
+export async function cutWhileWriting(lab: Lab, count: (host: string) => Promise<number>, primary: string, replica: string): Promise<void> {
+    lab.cut("old", "new");
+    try {
+        await new Promise((r) => setTimeout(r, 4000));
+        const behind = await count(replica);
+        const ahead = await count(primary);
+        if (!(ahead > behind)) throw new Error(`writes reached the replica through a cut link (primary ${ahead}, replica ${behind})`);
+    } finally {
+        lab.restore("old", "new");
+    }
+}

@@ -2,13 +2,13 @@
 // database component under mocks.
 import { before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { ConfigError, parseSiteConfig } from "../../components/config";
+import { parseSiteConfig } from "../../components/config";
 import { autoIncrementFor, meshHostPattern, mysqlConf, mysqlPhaseSettings, mysqlScript, serverIdFor, waitingScript } from "../../components/database/mysql";
 import { pgConf, pgHbaBlock, pgScript, primaryConninfo } from "../../components/database/postgres";
 import { redisConf, redisScript, stunnelConf } from "../../components/database/redis";
 import { inboundRules } from "../../components/firewall/render";
 import { Evaluation, evaluateStack } from "../../tools/offline";
-import { named, ofType, plain, withoutSecrets } from "../helpers";
+import { SMALL_SITE, configProblems, named, ofType, plain, withoutSecrets } from "../helpers";
 
 const server = { host: "new-db-1", flavor: "mariadb" as const, serverId: serverIdFor("198.18.2.110"), meshAddress: "198.18.2.110", port: 3306 };
 const source = { host: "old-db-1", meshAddress: "198.18.1.110", port: 3306 };
@@ -177,23 +177,7 @@ describe("Redis renderers", () => {
 });
 
 describe("database config", () => {
-    const base = {
-        "cutover:site": "new",
-        "cutover:provider": "digitalocean",
-        "cutover:region": "ams3",
-        "cutover:adminCidrs": JSON.stringify(["203.0.113.0/28"]),
-        "cutover:network": JSON.stringify({ cidr: "10.20.0.0/16" }),
-        "cutover:pools": JSON.stringify({ edge: { count: 1, size: "s" }, db: { count: 1, size: "m" } }),
-    };
-    const problems = (extra: Record<string, string>) => {
-        try {
-            parseSiteConfig({ ...base, ...extra }, [], "new");
-            return [];
-        } catch (e) {
-            assert.ok(e instanceof ConfigError);
-            return e.problems;
-        }
-    };
+    const problems = configProblems;
     it("needs a peer and a mesh for a replica", () => {
         const found = problems({ "cutover:database": JSON.stringify({ engine: "mariadb", phase: "replica" }) });
         assert.ok(found.some((p) => p.startsWith('cutover:database.phase: "replica" is not allowed without cutover:peer')));
@@ -208,10 +192,10 @@ describe("database config", () => {
         ]);
     });
     it("runs Redis on the cache host, or on the db host when there is none", () => {
-        const onDb = parseSiteConfig({ ...base, ...meshed, "cutover:cache": JSON.stringify({ engine: "redis", phase: "replica" }) }, [], "new");
+        const onDb = parseSiteConfig({ ...SMALL_SITE, ...meshed, "cutover:cache": JSON.stringify({ engine: "redis", phase: "replica" }) }, [], "new");
         assert.equal(onDb.cache?.host, "new-db-1");
         const pools = JSON.stringify({ edge: { count: 1, size: "s" }, db: { count: 1, size: "m" }, cache: { count: 2, size: "s" } });
-        assert.equal(parseSiteConfig({ ...base, ...meshed, "cutover:pools": pools, "cutover:cache": JSON.stringify({ engine: "redis" }) }, [], "new").cache?.host, "new-cache-1");
+        assert.equal(parseSiteConfig({ ...SMALL_SITE, ...meshed, "cutover:pools": pools, "cutover:cache": JSON.stringify({ engine: "redis" }) }, [], "new").cache?.host, "new-cache-1");
         const nowhere = JSON.stringify({ edge: { count: 1, size: "s" } });
         assert.ok(problems({ "cutover:pools": nowhere, "cutover:cache": JSON.stringify({ engine: "redis" }) }).some((p) => p.startsWith('cutover:cache: {"engine":"redis"} is not allowed: the site has no cache or db host')));
         assert.ok(problems({ "cutover:cache": JSON.stringify({ engine: "redis", phase: "replica" }) }).some((p) => p.startsWith('cutover:cache.phase: "replica" is not allowed without cutover:peer')));

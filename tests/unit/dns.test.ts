@@ -1,10 +1,10 @@
 // Cloudflare records: the renderers directly, the component under mocks, the config checks.
 import { before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { ConfigError, DnsPlan, parseSiteConfig } from "../../components/config";
+import { DnsPlan } from "../../components/config";
 import { liveRecords, originRecords, qualified } from "../../components/dns/records";
 import { Evaluation, evaluateStack } from "../../tools/offline";
-import { ofType, plain, referenceConfig, stackDir, standalone } from "../helpers";
+import { configProblems, ofType, plain, referenceConfig, stackDir, standalone } from "../helpers";
 
 const plan: DnsPlan = { zoneId: "0123456789abcdef0123456789abcdef", zone: "example.com", names: ["@", "www", "shop-1"], origin: "origin", ttl: 60, adopt: {} };
 
@@ -99,23 +99,7 @@ describe("DNS records under mocks", () => {
 });
 
 describe("DNS config", () => {
-    const base = {
-        "cutover:site": "new",
-        "cutover:provider": "digitalocean",
-        "cutover:region": "ams3",
-        "cutover:adminCidrs": JSON.stringify(["203.0.113.0/28"]),
-        "cutover:network": JSON.stringify({ cidr: "10.20.0.0/16" }),
-        "cutover:pools": JSON.stringify({ edge: { count: 1, size: "s" } }),
-    };
-    const problems = (extra: Record<string, string>) => {
-        try {
-            parseSiteConfig({ ...base, ...extra }, [], "new");
-            return [];
-        } catch (e) {
-            assert.ok(e instanceof ConfigError);
-            return e.problems;
-        }
-    };
+    const problems = configProblems;
     const dns = (extra: object = {}) => JSON.stringify({ zoneId: plan.zoneId, zone: "example.com", names: ["@", "www"], ...extra });
     it("needs live with public names, and names with live", () => {
         assert.deepEqual(problems({ "cutover:dns": dns() }), ['cutover:live: is required with cutover:dns.names: the site the names point at (this stack\'s site "new" or the peer\'s)']);
