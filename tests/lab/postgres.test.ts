@@ -8,7 +8,7 @@ import * as fs from "fs";
 import * as path from "path";
 import { Lab, LAB_DIR, checkMachine } from "../../lab/lab";
 import { LAB_STACKS, provision } from "../../lab/runtime";
-import { cutWhileWriting, lostOnReplica, stopWriter, waitIdentical } from "./replication";
+import { cutWhileWriting, lostOnReplica, replicateWhileWriting, stopWriter, waitIdentical } from "./replication";
 
 const missing = [...checkMachine(), ...(spawnSync("bash", ["-c", "command -v pg_ctlcluster && command -v tincd"]).status === 0 ? [] : ["postgresql or tinc missing: run lab/install-packages.sh"])];
 const skip = missing.join("; ") || false;
@@ -33,18 +33,12 @@ async function sql(lab: Lab, host: string, query: string): Promise<string> {
     return r.stdout.trim();
 }
 
-/** Row count and content hash equal on both sides within the time given. */
 describe("PostgreSQL replication across sites", { skip, timeout: 900_000 }, () => {
     let lab: Lab;
     before(async () => {
         lab = new Lab();
         await lab.up();
-        await provision(lab, LAB_STACKS.old, { config: config("primary") });
-        const w = await lab.enter(PRIMARY, WRITER);
-        assert.equal(w.code, 0, w.stderr);
-        await provision(lab, LAB_STACKS.new, { config: config("replica") }); // waits: old does not know new yet
-        await provision(lab, LAB_STACKS.old, { config: config("primary") });
-        await provision(lab, LAB_STACKS.new, { config: config("replica") }); // pg_basebackup, then streaming
+        await replicateWhileWriting(lab, config, PRIMARY, WRITER);
     });
     after(async () => {
         await Lab.down();

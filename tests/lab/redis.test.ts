@@ -8,7 +8,7 @@ import * as fs from "fs";
 import * as path from "path";
 import { Lab, LAB_DIR, checkMachine } from "../../lab/lab";
 import { LAB_STACKS, provision } from "../../lab/runtime";
-import { cutWhileWriting, lostOnReplica, stopWriter, waitIdentical } from "./replication";
+import { cutWhileWriting, lostOnReplica, replicateWhileWriting, stopWriter, waitIdentical } from "./replication";
 
 const missing = [...checkMachine(), ...(spawnSync("bash", ["-c", "command -v redis-server && command -v stunnel4 && command -v tincd"]).status === 0 ? [] : ["redis-server, stunnel4 or tinc missing: run lab/install-packages.sh"])];
 const skip = missing.join("; ") || false;
@@ -45,12 +45,7 @@ describe("Redis replication across sites through stunnel", { skip, timeout: 900_
     before(async () => {
         lab = new Lab();
         await lab.up();
-        await provision(lab, LAB_STACKS.old, { config: config("primary") });
-        const w = await lab.enter(PRIMARY, WRITER);
-        assert.equal(w.code, 0, w.stderr);
-        await provision(lab, LAB_STACKS.new, { config: config("replica") }); // waits: old does not know new yet
-        await provision(lab, LAB_STACKS.old, { config: config("primary") });
-        await provision(lab, LAB_STACKS.new, { config: config("replica") }); // full sync through the tunnel
+        await replicateWhileWriting(lab, config, PRIMARY, WRITER);
     });
     after(async () => {
         await Lab.down();

@@ -1,6 +1,7 @@
 // What the replication lab tests share: waiting until both sides hold the same content,
 // and finding acknowledged writes missing on the replica.
 import { Lab } from "../../lab/lab";
+import { LAB_STACKS, provision } from "../../lab/runtime";
 
 /** Polls `content` on both hosts until it is equal or the time is up; returns the last reading. */
 export async function waitIdentical(content: (host: string) => Promise<string>, primary: string, replica: string, withinMs: number): Promise<{ primary: string; replica: string }> {
@@ -39,4 +40,18 @@ export async function cutWhileWriting(lab: Lab, count: (host: string) => Promise
     } finally {
         lab.restore("old", "new");
     }
+}
+
+/**
+ * The first deploy with a writer on the old primary from the start: old (primary), new
+ * (its replica waits: old does not know new yet), old (takes in new's mesh members),
+ * new (seeds and replicates).
+ */
+export async function replicateWhileWriting(lab: Lab, config: (phase: string) => Record<string, string>, primary: string, writer: string): Promise<void> {
+    await provision(lab, LAB_STACKS.old, { config: config("primary") });
+    const w = await lab.enter(primary, writer);
+    if (w.code !== 0) throw new Error(`the writer did not start on ${primary}: ${w.stderr}`);
+    await provision(lab, LAB_STACKS.new, { config: config("replica") });
+    await provision(lab, LAB_STACKS.old, { config: config("primary") });
+    await provision(lab, LAB_STACKS.new, { config: config("replica") });
 }
