@@ -1,0 +1,88 @@
+// The edge flip under load, shared by the lab test and the rehearsal: the load generator
+// writes through an edge from the client namespace while the edges are held, switched
+// and released; afterwards every write is checked against what the app hosts recorded.
+import * as path from "path";
+import { EDGE_SOCKET } from "../components/edge/render";
+import { Lab } from "./lab";
+
+const LOADGEN = path.resolve(__dirname, "loadgen.py");
+
+export interface Write {
+    seq: number;
+    /** ms since the epoch when sent. */
+    sent: number;
+    /** Latency in ms. */
+    ms: number;
+    /** HTTP status; 0 when no answer came. */
+    status: number;
+    /** The app's "<site> <host>". */
+    served: string;
+}
+
+/** Runs a command on an edge's admin socket; returns its answer. */
+export async function edgeAdmin(lab: Lab, edge: string, command: string): Promise<string> {
+    const r = await lab.enter(edge, `echo "${command}" | socat -t 2 - UNIX-CONNECT:${EDGE_SOCKET}`);
+    if (r.code !== 0) throw new Error(`${edge}: "${command}" failed: ${r.stderr.trim()}`);
+    return r.stdout.trim();
+}
+
+/** Writes at `rate`/s for `seconds` through `url` while `during` runs; returns every write. */
+export async function underLoad(lab: Lab, o: { url: string; client: string; rate: number; seconds: number }, during: () => Promise<void>): Promise<Write[]> {
+    const out = `/tmp/cutover-loadgen-${o.client}.jsonl`;
+    const run = lab.client(`python3 ${LOADGEN} --url ${o.url} --rate ${o.rate} --seconds ${o.seconds} --client ${o.client} --out ${out}`, (o.seconds + 60) * 1000);
+    try {
+        await during();
+    } finally {
+        const r = await run;
+        if (r.code !== 0) throw new Error(`the load generator failed: ${r.stderr.trim()}`);
+    }
+    const text = (await lab.client(`cat ${out}`)).stdout;
+    return text.split("\n").filter(Boolean).map((l) => JSON.parse(l) as Write);
+}
+
+/** How often each sequence number of a client was recorded by the probe apps on `hosts`. */
+export async function recordedWrites(lab: Lab, hosts: string[], client: string): Promise<Map<number, number>> {
+    const counts = new Map<number, number>();
+    for (const h of hosts) {
+        const r = await lab.enter(h, `grep "^${client} " /var/lib/cutover-probe/writes 2>/dev/null || true`);
+        for (const line of r.stdout.split("\n").filter(Boolean)) {
+            const seq = Number(line.split(" ")[1]);
+            counts.set(seq, (counts.get(seq) ?? 0) + 1);
+        }
+    }
+    return counts;
+}
+
+const percentile = (xs: number[], p: number) => (xs.length === 0 ? 0 : [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))]);
+
+export interface FlipFigures {
+    writes: number;
+    /** Answered with an error or not at all. */
+    failed: number;
+    /** Acknowledged (200) but recorded nowhere. */
+    lost: number;
+    /** Recorded more than once. */
+    duplicated: number;
+    /** From the first failed write sent to the first later write that succeeded (0: none failed). */
+    unavailableMs: number;
+    /** Latency of the writes sent inside the window [from, to] (ms since the epoch). */
+    window: { writes: number; p50Ms: number; p99Ms: number; maxMs: number };
+    /** Where the writes sent after the window were served. */
+    servedAfter: string[];
+}
+
+export function flipFigures(writes: Write[], recorded: Map<number, number>, from: number, to: number): FlipFigures {
+    const failed = writes.filter((w) => w.status !== 200);
+    const firstFailed = failed.length > 0 ? Math.min(...failed.map((w) => w.sent)) : undefined;
+    const recovered = firstFailed === undefined ? undefined : writes.filter((w) => w.status === 200 && w.sent > firstFailed).map((w) => w.sent + w.ms).sort((a, b) => a - b)[0];
+    const inside = writes.filter((w) => w.sent >= from && w.sent <= to).map((w) => w.ms);
+    return {
+        writes: writes.length,
+        failed: failed.length,
+        lost: writes.filter((w) => w.status === 200 && !recorded.has(w.seq)).length,
+        duplicated: [...recorded.values()].filter((n) => n > 1).length,
+        unavailableMs: firstFailed === undefined ? 0 : Math.round((recovered ?? firstFailed) - firstFailed),
+        window: { writes: inside.length, p50Ms: Math.round(percentile(inside, 50)), p99Ms: Math.round(percentile(inside, 99)), maxMs: Math.round(Math.max(0, ...inside)) },
+        servedAfter: [...new Set(writes.filter((w) => w.sent > to && w.status === 200).map((w) => w.served))],
+    };
+}
