@@ -56,7 +56,12 @@ class Probe(http.server.BaseHTTPRequestHandler):
         pass
 
 
-http.server.ThreadingHTTPServer(("0.0.0.0", PORT), Probe).serve_forever()
+class Server(http.server.ThreadingHTTPServer):
+    # Released held writes arrive as a burst: the default backlog of 5 would drop SYNs.
+    request_queue_size = 1024
+
+
+Server(("0.0.0.0", PORT), Probe).serve_forever()
 `;
 }
 

@@ -88,7 +88,7 @@ export function haproxyConf(p: EdgePlan): string {
     retry-on conn-failure empty-response
     retries 3
     option redispatch
-${servers.length > 0 ? servers.map((s) => `    server ${s.name} ${s.address}:${s.port} check inter 1s fall 2 rise 1`).join("\n") : "    # no app hosts known for this site yet"}`)
+${servers.length > 0 ? servers.map((s) => `    server ${s.name} ${s.address}:${s.port} check inter 1s fall 2 rise 1 maxconn 64`).join("\n") : "    # no app hosts known for this site yet"}`)
         .join("\n\n");
     return `# Rendered by cutover: the edge of ${p.host}.
 global
@@ -104,8 +104,10 @@ defaults
     timeout connect 2s
     timeout client 60s
     timeout server 60s
-    # Held writes are buffered here until released.
+    # Held writes are buffered here until released; past a server's maxconn they queue
+    # in HAProxy (up to timeout queue) rather than flood the app.
     option http-buffer-request
+    timeout queue 30s
 
 frontend web
     bind ${p.bind}
