@@ -13,6 +13,7 @@ import { unwrapSecrets } from "./offline";
 import { Lab, LabError, checkMachine } from "../lab/lab";
 import { LAB_STACKS, provision } from "../lab/runtime";
 import { FlipFigures, edgeAdmin, flipFigures, recordedWrites, underLoad } from "../lab/flip";
+import { Series, timelineSvg } from "./timeline";
 
 const ROOT = path.resolve(__dirname, "..");
 
@@ -104,23 +105,31 @@ async function main() {
         const apps = lab.plan.hosts.filter((h) => h.role === "app" && !h.spare).map((h) => h.name);
         const url = `http://${edges.find((h) => h.site === "old")!.address}/`;
         const flips: Record<string, FlipFigures & { holdMs: number }> = {};
+        const series: Series[] = [];
         for (const [name, to] of [["cutover", "new"], ["rollback", "old"]] as const) {
-            let from = 0;
-            let until = 0;
+            const marks: Series["marks"] = [];
+            const step = async (label: string, command: string) => {
+                marks.push({ label, at: Date.now() });
+                for (const e of edges) await edgeAdmin(lab, e.name, command);
+            };
             const writes = await underLoad(lab, { url, client: name, rate: 50, seconds: 8 }, async () => {
                 await new Promise((r) => setTimeout(r, 2000));
-                from = Date.now();
-                for (const e of edges) await edgeAdmin(lab, e.name, "cutover hold 5000");
+                await step("hold writes", "cutover hold 5000");
                 await new Promise((r) => setTimeout(r, 1000));
-                for (const e of edges) await edgeAdmin(lab, e.name, `cutover live ${to}`);
-                for (const e of edges) await edgeAdmin(lab, e.name, "cutover hold off");
-                until = Date.now();
+                await step(`route to ${to}`, `cutover live ${to}`);
+                await step("release", "cutover hold off");
+                marks.push({ label: "done", at: Date.now() });
             });
+            const [from, until] = [marks[0].at, marks[marks.length - 1].at];
             flips[name] = { ...flipFigures(writes, await recordedWrites(lab, apps, name), from, until), holdMs: until - from };
+            series.push({ title: `${name}: edges flipped to ${to} under 50 writes/s`, writes, marks });
             const f = flips[name];
             console.log(`   ${name}: ${f.writes} writes, ${f.failed} failed, ${f.lost} lost, ${f.duplicated} duplicated; held ${f.holdMs} ms; latency inside the window p50 ${f.window.p50Ms} / p99 ${f.window.p99Ms} / max ${f.window.maxMs} ms; then served by ${f.servedAfter.join(", ")}`);
         }
         report.edgeFlip = { ratePerSecond: 50, clientsVia: url, ...flips };
+        const svg = path.join(path.dirname(args.report), "rehearsal-timeline.svg");
+        fs.writeFileSync(svg, timelineSvg(series));
+        console.log(`   timeline: ${path.relative(process.cwd(), svg)}`);
         const flipOk = Object.values(flips).every((f) => f.failed === 0 && f.lost === 0 && f.duplicated === 0);
 
         report.ok = wrong.length === 0 && ran.length === 0 && missing.length === 0 && flipOk;
