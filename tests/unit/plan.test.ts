@@ -25,6 +25,20 @@ describe("npm run plan", () => {
         assert.doesNotMatch(r.out, /PRIVATE KEY/);
     });
 
+    it("--live shows exactly what a flip changes: the public names' content and the edges' default", () => {
+        const r = plan("--stack", "new", "--live", "new", "--no-policy");
+        assert.equal(r.code, 0, r.err);
+        const section = r.out.slice(r.out.indexOf("If cutover:live were"));
+        assert.match(section, /^If cutover:live were "new" \(now "old"\): 5 resource\(s\) change/);
+        const changed = [...section.matchAll(/^ {2}([~+-]) (\S+) {2}(\S+)$/gm)].map((m) => `${m[1]} ${m[3]}`);
+        assert.deepEqual(changed.sort(), ["~ new-dns-apex", "~ new-dns-shop-1", "~ new-dns-shop-2", "~ new-dns-www", "~ new-edge-new-edge-1"]);
+        assert.equal((section.match(/content: "old\.origin\.example\.com" -> "new\.origin\.example\.com"/g) ?? []).length, 4);
+        assert.doesNotMatch(section, /type:/, "no record changes type");
+        const none = plan("--stack", "old", "--live", "new", "--no-policy");
+        assert.equal(none.code, 2);
+        assert.match(none.err, /--live: stack old has no cutover:live/);
+    });
+
     it("evaluates the peer first for the new site and shows what it read", () => {
         const r = plan("--stack", "new");
         assert.equal(r.code, 0, r.err);

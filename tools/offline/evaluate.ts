@@ -52,7 +52,7 @@ export async function evaluate(projectDir: string, stackFile: StackFile, options
     let stackOutputs: Record<string, unknown> = {};
     let stackUrn = "";
 
-    const mocks = new CloudMocks(options);
+    const mocks = new CloudMocks(options, stackFile.stack);
     await pulumi.runtime.setMocks(mocks, PROJECT, stackFile.stack, options.preview);
     pulumi.runtime.setAllConfig(stackFile.config, stackFile.secretKeys);
 

@@ -67,3 +67,28 @@ export function formatResources(e: Evaluation): string {
 export function formatOutputs(e: Evaluation): string {
     return JSON.stringify(mask(e.outputs), null, 2);
 }
+
+/**
+ * What changes from evaluation `a` to `b`, resource by resource (by URN): added, removed,
+ * and changed inputs with their old and new values (secrets masked; a changed secret
+ * shows as a change of "[secret]").
+ */
+export function formatChanges(a: Evaluation, b: Evaluation): { lines: string; changed: number } {
+    const before = new Map(a.registrations.map((r) => [r.urn, r]));
+    const after = new Map(b.registrations.map((r) => [r.urn, r]));
+    const out: string[] = [];
+    for (const [urn, r] of after) {
+        const old = before.get(urn);
+        if (!old) {
+            out.push(`  + ${r.type}  ${r.name}`);
+            continue;
+        }
+        const [x, y] = [mask(old.inputs) as Record<string, unknown>, mask(r.inputs) as Record<string, unknown>];
+        const keys = [...new Set([...Object.keys(x), ...Object.keys(y)])].filter((k) => JSON.stringify(x[k]) !== JSON.stringify(y[k]));
+        if (keys.length === 0) continue;
+        out.push(`  ~ ${r.type}  ${r.name}`);
+        for (const k of keys.sort()) out.push(`        ${k}: ${short(x[k])} -> ${short(y[k])}`);
+    }
+    for (const [urn, r] of before) if (!after.has(urn)) out.push(`  - ${r.type}  ${r.name}`);
+    return { lines: out.join("\n"), changed: out.filter((l) => /^  [+~-] /.test(l)).length };
+}

@@ -44,6 +44,8 @@ export interface EvaluateOptions {
     peerOutputs?: Record<string, unknown>;
     /** Execute command resources for real on lab hosts. */
     lab?: LabExecution;
+    /** Keep keys, certificates and passwords here across evaluations (to compare two evaluations). */
+    keepIn?: string;
 }
 
 export interface PlanResult {
@@ -138,13 +140,13 @@ export async function evaluateStack(o: EvaluateOptions): Promise<PlanResult> {
         // The documented first deploy, old -> new -> old: this stack as if its peer were not
         // deployed yet, then the peer seeing those outputs, then this stack seeing the peer's.
         // (If this stack cannot stand alone, the peer sees no outputs, as if undeployed.)
-        const alone = await runWorker(projectDir, stackFile, { preview: false }, timeoutMs);
+        const alone = await runWorker(projectDir, stackFile, { preview: false, keepIn: o.keepIn }, timeoutMs);
         const seen = alone.error ? { values: {}, secretNames: [] } : asPeerOutputs(alone.outputs);
-        peer = await runWorker(projectDir, peerFile, { preview: false, peerOutputs: seen.values, peerSecretOutputNames: seen.secretNames }, timeoutMs);
+        peer = await runWorker(projectDir, peerFile, { preview: false, peerOutputs: seen.values, peerSecretOutputNames: seen.secretNames, keepIn: o.keepIn }, timeoutMs);
     }
     const recorded = o.peerOutputs ?? (peer && !peer.error ? peer.outputs : {});
     const served = asPeerOutputs(recorded);
-    const main = await runWorker(projectDir, stackFile, { preview, peerOutputs: served.values, peerSecretOutputNames: served.secretNames, lab: o.lab }, timeoutMs);
+    const main = await runWorker(projectDir, stackFile, { preview, peerOutputs: served.values, peerSecretOutputNames: served.secretNames, lab: o.lab, keepIn: o.keepIn }, timeoutMs);
     return { main, peer, stackFile };
 }
 

@@ -23,6 +23,8 @@ export interface MockOptions {
     peerSecretOutputNames?: string[];
     /** Run command resources for real on lab hosts instead of answering with empty output. */
     lab?: LabExecution;
+    /** Keep keys, certificates and passwords in this folder across evaluations, as state would (the lab's folder in lab mode). */
+    keepIn?: string;
 }
 
 /**
@@ -67,15 +69,16 @@ export class CloudMocks implements pulumi.runtime.Mocks {
     private readonly kept: Record<string, { inputs: string; result: { id: string; state: State } }> = {};
     private readonly keptFile?: string;
 
-    constructor(private readonly options: MockOptions) {
-        if (options.lab) {
-            this.executor = new CommandExecutor(options.lab);
-            this.keptFile = path.join(options.lab.dir, `resources-${options.lab.stack}.json`);
+    constructor(private readonly options: MockOptions, stack: string) {
+        if (options.lab) this.executor = new CommandExecutor(options.lab);
+        const keepIn = options.lab?.dir ?? options.keepIn;
+        if (keepIn) {
+            this.keptFile = path.join(keepIn, `resources-${stack}.json`);
             if (fs.existsSync(this.keptFile)) Object.assign(this.kept, JSON.parse(fs.readFileSync(this.keptFile, "utf8")));
         }
     }
 
-    /** Lab only: the outputs a stateful resource got on an earlier run with the same inputs. */
+    /** The outputs a stateful resource got on an earlier run with the same inputs (lab, or `keepIn`). */
     private keep(args: pulumi.runtime.MockResourceArgs, make: () => { id: string; state: State }): { id: string; state: State } {
         if (!this.keptFile || !STATEFUL.has(args.type)) {
             const r = make();
