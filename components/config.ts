@@ -73,7 +73,13 @@ const schema = z.strictObject({
     /** The other site's stack, "org/project/stack". */
     peer: z.string().regex(/^[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+$/, { message: "a stack reference \"org/project/stack\"" }).optional(),
     /** Whether the edge is reached through Cloudflare's proxy (then HTTP/HTTPS is admitted only from Cloudflare). */
-    edge: z.strictObject({ proxied: z.boolean() }).optional(),
+    edge: z
+        .strictObject({
+            proxied: z.boolean().optional(),
+            /** Run the program's HAProxy on the edge hosts (default: on created hosts; off on existing ones, whose edge config is not ours to replace). */
+            manage: z.boolean().optional(),
+        })
+        .optional(),
     /** The site's database and its part in the migration (see "Data: replication phases"). */
     database: z.strictObject({ engine: z.enum(DB_ENGINES), phase: z.enum(DB_PHASES).optional() }).optional(),
     /** Redis, on the site's cache host (or its db host when it has none), replicated through stunnel. */
@@ -148,6 +154,8 @@ export interface SiteConfig {
     image: string;
     peer?: string;
     edgeProxied: boolean;
+    /** Whether the program runs HAProxy on the edge hosts. */
+    edgeManaged: boolean;
     dbEngine: DbEngine;
     /** This site's database role in the migration. */
     dbPhase: DbPhase;
@@ -445,6 +453,7 @@ export function parseSiteConfig(values: Record<string, string>, secretKeys: stri
         image: raw.image ?? DEFAULT_IMAGE[raw.provider],
         peer: raw.peer,
         edgeProxied: raw.edge?.proxied ?? true,
+        edgeManaged: raw.edge?.manage ?? raw.provider !== "existing",
         dbEngine: raw.database?.engine ?? "mariadb",
         dbPhase: raw.database?.phase ?? "primary",
         cache: raw.cache ? { engine: "redis", phase: raw.cache.phase ?? "primary", host: cacheHostOf(raw)! } : undefined,

@@ -152,7 +152,7 @@ export class Site extends pulumi.ComponentResource {
         const edgeHosts = pool.hosts.filter((h) => h.role === "edge");
         const after = mesh ? mesh.commands : hostFirewall.commands;
         const probe = c.probe ? new ProbeApp(`${name}-probe`, { site: c.site, hosts: appHosts, after }, childOpts) : undefined;
-        if (edgeHosts.length > 0 && !autoscaled) {
+        if (c.edgeManaged && edgeHosts.length > 0 && !autoscaled) {
             const own = pulumi.all(appHosts.map((h) => (c.mesh ? pulumi.output(c.mesh.addresses[h.name]) : h.privateAddress).apply((address): Backend => ({ name: h.name, address, port: APP_PORT }))));
             const peerApps = ref && c.mesh ? pulumi.all([ref.getOutput("site"), ref.getOutput("hosts"), ref.getOutput("mesh")]).apply(([site, hosts, m]) => peerBackends(site, hosts, m)) : pulumi.output({});
             const sites = pulumi.all([own, peerApps]).apply(([mine, theirs]) => ({ ...theirs, [c.site]: mine }));

@@ -109,7 +109,7 @@ export function labStackConfig(plan: LabPlan, site: string, peerStack?: string):
         "cutover:network": { cidr: segmentOf(plan, site).cidr },
         "cutover:sshPrivateKey": { secure: "supplied-by-the-lab-runtime" },
         "cutover:hosts": labHostEntries(plan, site),
-        "cutover:edge": { proxied: false },
+        "cutover:edge": { proxied: false, manage: true },
         "cutover:probe": true,
         "cutover:database": { engine: "mariadb", phase: site === "old" ? "primary" : "replica" },
         "cutover:mesh": { cidr: LAB_MESH.cidr, siteRange: LAB_MESH.siteRange[site] },

@@ -122,6 +122,10 @@ ${backends}
 export function edgeScript(p: EdgePlan): string {
     return `${scriptHeader("edge", p.host, `HAProxy edge on ${p.host}`)}
 ${installIfMissing("haproxy", "haproxy")}
+# A config cutover did not render is kept once, next to ours.
+if [ -f ${EDGE_CONF} ] && ! grep -q "^# Rendered by cutover" ${EDGE_CONF} && [ ! -e ${EDGE_CONF}.before-cutover ]; then
+    cp -p ${EDGE_CONF} ${EDGE_CONF}.before-cutover
+fi
 write() {
     local path=$1 tmp
     tmp=$(mktemp)

@@ -64,6 +64,19 @@ describe("probe app", () => {
     });
 });
 
+describe("which edges the program manages", () => {
+    const edgeSteps = (e: Evaluation) => ofType(e, "command:remote:Command").filter((c) => c.name.includes("-edge-") && !c.name.includes("hostfw") && !c.name.includes("mesh"));
+    it("leaves an existing host's edge alone unless edge.manage is true", async () => {
+        const [managed, leftAlone] = await Promise.all([
+            evaluateStack({ stack: "lab-old", withPeer: false }),
+            evaluateStack({ stack: "lab-old", withPeer: false, config: { "cutover:edge": JSON.stringify({ proxied: false }) } }),
+        ]);
+        assert.equal(managed.main.error, undefined, managed.main.error?.message);
+        assert.deepEqual(edgeSteps(managed.main).map((c) => c.name), ["old-edge-old-edge-1"]);
+        assert.deepEqual(edgeSteps(leftAlone.main).map((c) => c.name), []);
+    });
+});
+
 describe("edge steps of the reference stacks", () => {
     let e: Evaluation;
     before(async () => {
