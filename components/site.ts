@@ -140,10 +140,10 @@ export class Site extends pulumi.ComponentResource {
                 knowsUs,
             });
             if (dbHost) {
-                this.db = new Database(`${name}-db`, { site: c.site, engine: c.dbEngine, phase: c.dbPhase, host: dbHost, mesh: c.mesh, ca, peer: link<DbOutput>("db"), after: mesh.commands }, childOpts).output;
+                this.db = new Database(`${name}-db`, { engine: c.dbEngine, phase: c.dbPhase, host: dbHost, mesh: c.mesh, ca, peer: link<DbOutput>("db"), after: mesh.commands }, childOpts).output;
             }
             if (cacheHost && c.cache) {
-                this.cache = new Cache(`${name}-cache`, { site: c.site, phase: c.cache.phase, host: cacheHost, mesh: c.mesh, ca, peer: link<CacheOutput>("cache"), after: mesh.commands }, childOpts).output;
+                this.cache = new Cache(`${name}-cache`, { phase: c.cache.phase, host: cacheHost, mesh: c.mesh, ca, peer: link<CacheOutput>("cache"), after: mesh.commands }, childOpts).output;
             }
         }
 

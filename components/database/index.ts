@@ -84,7 +84,6 @@ function reportedState(stdout: pulumi.Output<string>, prefix: string): pulumi.Ou
 }
 
 export interface DatabaseArgs {
-    site: string;
     engine: DbEngine;
     phase: DbPhase;
     host: Host;
@@ -162,7 +161,6 @@ export class Database extends pulumi.ComponentResource {
 }
 
 export interface CacheArgs {
-    site: string;
     phase: CachePhase;
     host: Host;
     mesh: MeshPlan;
