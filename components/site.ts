@@ -165,7 +165,7 @@ export class Site extends pulumi.ComponentResource {
             // The load balancer is the edge of an auto-scaled web tier; otherwise the edge hosts are.
             const edge = autoscaled
                 ? { hostname: pool.edge.apply((e) => e.hostname) }
-                : { addresses: pool.hosts.filter((h) => h.role === "edge").map((h) => h.publicAddress) };
+                : { addresses: edgeHosts.map((h) => h.publicAddress) };
             const peer = ref ? pulumi.all([ref.getOutput("site"), ref.getOutput("dns")]).apply(([site, dns]) => ({ site: site as string | undefined, dns: (dns ?? undefined) as DnsOutput | undefined })) : undefined;
             this.dns = new DnsRecords(`${name}-dns`, { site: c.site, plan: c.dns, edge, proxied: c.edgeProxied, live: c.live, peer }, childOpts).output;
         }

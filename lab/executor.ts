@@ -9,9 +9,10 @@
 import * as crypto from "crypto";
 import * as fs from "fs";
 import * as path from "path";
-import * as pulumi from "@pulumi/pulumi";
 import { RunResult, runArgv } from "./lab";
 import { SshTarget, sshArgv } from "./ssh";
+// Secrets arrive wrapped; they are unwrapped only here, where they are used.
+import { unwrapSecrets } from "../tools/offline/secrets";
 
 export interface LabExecution {
     /** The stack being provisioned (state is kept per stack). */
@@ -45,14 +46,6 @@ interface StepState {
 }
 
 
-/** Secrets arrive wrapped; they are unwrapped only here, where they are used. */
-function reveal(v: unknown): any {
-    if (v && typeof v === "object" && pulumi.runtime.specialSigKey in (v as object)) return reveal((v as { value: unknown }).value);
-    if (Array.isArray(v)) return v.map(reveal);
-    if (v && typeof v === "object") return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, reveal(x)]));
-    return v;
-}
-
 function hash(v: unknown): string {
     return crypto.createHash("sha256").update(JSON.stringify(v ?? null)).digest("hex");
 }
@@ -79,7 +72,7 @@ export class CommandExecutor {
     }
 
     private target(connection: any): Omit<SshTarget, "sendEnv"> {
-        const c = reveal(connection);
+        const c = unwrapSecrets(connection);
         return {
             host: c.host,
             port: c.port ?? 22,
@@ -114,7 +107,7 @@ export class CommandExecutor {
     async run(type: string, name: string, raw: Record<string, unknown>): Promise<{ stdout: string; stderr: string }> {
         const key = `${type}::${name}`;
         this.seen.add(key);
-        const inputs = reveal(raw);
+        const inputs = unwrapSecrets(raw);
         const target: StepState["target"] = type === "command:local:Command" ? "local" : this.target(raw.connection);
         const { privateKey: _k, proxy: _p, ...visibleConnection } = inputs.connection ?? {};
         const fingerprint = hash({ create: inputs.create, update: inputs.update, delete: inputs.delete, environment: inputs.environment, stdin: inputs.stdin, connection: visibleConnection, key: target === "local" ? "" : target.keyPath });

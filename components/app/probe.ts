@@ -3,7 +3,7 @@
 // every acknowledged write exists exactly once. While the site is frozen (the runbook's
 // freeze step) it answers writes with 503.
 import { APP_PORT } from "../firewall/render";
-import { scriptHeader } from "../script";
+import { PUT_FILE, scriptHeader } from "../script";
 
 export const PROBE_DIR = "/var/lib/cutover-probe";
 export const PROBE_FROZEN = "/run/cutover-probe/frozen";
@@ -68,14 +68,11 @@ Server(("0.0.0.0", PORT), Probe).serve_forever()
 export function probeScript(site: string, host: string): string {
     return `${scriptHeader("probe", host, `probe app on ${host}`)}
 command -v python3 >/dev/null || fail "python3 is missing (apt-get install python3-minimal)"
-install -d -m 755 /usr/local/lib/cutover ${PROBE_DIR} /run/cutover-probe
-tmp=$(mktemp)
-cat > "$tmp" <<'CUTOVER_PROBE'
+install -d -m 755 ${PROBE_DIR} /run/cutover-probe
+${PUT_FILE}
+put ${PROBE_PY} 644 root:root config <<'CUTOVER_PROBE'
 ${probePy(site, host).trim()}
 CUTOVER_PROBE
-restart=0
-if ! cmp -s "$tmp" ${PROBE_PY}; then install -m 644 "$tmp" ${PROBE_PY}; restart=1; changed=1; fi
-rm -f "$tmp"
 pid=$(cat ${PROBE_PID} 2>/dev/null || true)
 if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
     [ "$restart" = 0 ] || kill "$pid"

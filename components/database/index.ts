@@ -11,10 +11,12 @@ import { REDIS_TLS_PORT, redisScript } from "./redis";
 
 export { ReplicationCa } from "./ca";
 
-/** What a step last reported: role, position (GTID set / LSN / offset), lag. */
+/** What a step last reported ("waiting" while the peer is not ready). */
 export interface ReplicationState {
     role: string;
+    /** GTID set (MySQL/MariaDB), LSN (PostgreSQL) or replication offset (Redis). */
     position: string;
+    /** A replica's lag: seconds behind (MySQL/MariaDB), bytes received but not yet replayed (PostgreSQL), seconds since the last word from the primary (Redis). */
     lag: string;
 }
 
@@ -79,7 +81,7 @@ function reportedState(stdout: pulumi.Output<string>, prefix: string): pulumi.Ou
     return stdout.apply((out) => {
         const line = (out ?? "").split("\n").reverse().find((l) => l.startsWith(`${prefix}: role=`)) ?? "";
         const field = (k: string) => new RegExp(`${k}=(\\S*)`).exec(line)?.[1] ?? "";
-        return { role: field("role") || "waiting", position: field("position"), lag: field("lag") || field("lag_bytes") || field("last_io_seconds") };
+        return { role: field("role") || "waiting", position: field("position"), lag: field("lag") };
     });
 }
 

@@ -184,5 +184,5 @@ for _ in $(seq 1 60); do
     sleep 0.5
 done
 [ "$status" = streaming ] || fail "not streaming from ${src.host} (wal receiver: \${status:-none}): $(tail -n 3 /var/log/postgresql/postgresql-$ver-main.log 2>/dev/null)"
-echo "database: role=replica position=$(sql "SELECT pg_last_wal_replay_lsn()") lag_bytes=$(sql "SELECT pg_wal_lsn_diff(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn())")"`;
+echo "database: role=replica position=$(sql "SELECT pg_last_wal_replay_lsn()") lag=$(sql "SELECT pg_wal_lsn_diff(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn())")"`;
 }

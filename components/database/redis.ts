@@ -150,7 +150,7 @@ fi
 for _ in $(seq 1 240); do [ "$(info master_link_status)" = up ] && break; sleep 0.5; done
 [ "$(info master_link_status)" = up ] || fail "replication from ${plan.source!.host} is not up (link: $(info master_link_status)): $(tail -n 3 /var/log/stunnel4/cutover-redis.log 2>/dev/null)"
 [ -z "\${started:-}" ] || echo "cache: synced from ${plan.source!.host} in $(( ($(date +%s%N) - started) / 1000000 )) ms"
-echo "cache: role=replica position=$(info slave_repl_offset) last_io_seconds=$(info master_last_io_seconds_ago)"` : `if [ "$(info role)" = slave ]; then
+echo "cache: role=replica position=$(info slave_repl_offset) lag=$(info master_last_io_seconds_ago)"` : `if [ "$(info role)" = slave ]; then
     # Promotion: stop copying the peer, take writes.
     cli REPLICAOF NO ONE >/dev/null || fail "REPLICAOF NO ONE failed"
     echo "cache: promoted"

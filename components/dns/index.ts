@@ -31,25 +31,19 @@ export class DnsRecords extends pulumi.ComponentResource {
     constructor(name: string, args: DnsRecordsArgs, opts?: pulumi.ComponentResourceOptions) {
         super("cutover:index:DnsRecords", name, {}, opts);
         const plan = args.plan;
-        const record = (spec: RecordSpec, content: pulumi.Input<string>) =>
+        const record = (spec: RecordSpec<pulumi.Input<string>>) =>
             new cloudflare.DnsRecord(`${name}-${spec.key}`, {
                 zoneId: plan.zoneId,
                 name: spec.name,
                 type: spec.type,
-                content,
+                content: spec.content,
                 proxied: spec.proxied,
                 ttl: spec.ttl,
                 comment: spec.key.startsWith("origin") ? `cutover: origin of site ${args.site}` : "cutover: public name, follows cutover:live",
             }, { parent: this, import: spec.importId });
 
         // Origin: the record count is known from config; the addresses come when hosts exist.
-        if ("hostname" in args.edge) {
-            const [spec] = originRecords(args.site, plan, { hostname: "" });
-            record(spec, args.edge.hostname);
-        } else {
-            const specs = originRecords(args.site, plan, { addresses: args.edge.addresses.map(() => "") });
-            specs.forEach((spec, i) => record(spec, (args.edge as { addresses: pulumi.Output<string>[] }).addresses[i]));
-        }
+        for (const spec of originRecords<pulumi.Input<string>>(args.site, plan, args.edge)) record(spec);
 
         // Public names: content is the live site's origin name, checked against the peer.
         let live: pulumi.Output<string> | undefined;
@@ -64,7 +58,8 @@ export class DnsRecords extends pulumi.ComponentResource {
                 }
                 return wanted;
             });
-            for (const spec of liveRecords(plan, args.live, args.proxied)) record(spec, live.apply(() => spec.content));
+            const checked = live;
+            for (const spec of liveRecords(plan, args.live, args.proxied)) record({ ...spec, content: checked.apply(() => spec.content) });
         }
         this.output = pulumi.output(live ?? "").apply((l) => ({ origin: originName(args.site, plan), live: l || undefined, names: plan.names }));
         this.registerOutputs({ output: this.output });

@@ -4,13 +4,14 @@
 // window with no record, pulumi/pulumi-cloudflare#687, #693.)
 import { DnsPlan } from "../config";
 
-export interface RecordSpec {
+/** `T` is the content's type: plain text here, or a value known later (an address) in the component. */
+export interface RecordSpec<T = string> {
     /** Stable key: the Pulumi resource name suffix. */
     key: string;
     /** Fully qualified name. */
     name: string;
     type: "A" | "CNAME";
-    content: string;
+    content: T;
     proxied: boolean;
     ttl: number;
     /** Cloudflare's import id "<zone id>/<record id>", to adopt an existing record. */
@@ -32,7 +33,7 @@ export function originName(site: string, plan: Pick<DnsPlan, "origin" | "zone">)
  * host adds a record), or one CNAME to its load balancer. Never proxied: the public names
  * in front of them are.
  */
-export function originRecords(site: string, plan: DnsPlan, edge: { addresses: string[] } | { hostname: string }): RecordSpec[] {
+export function originRecords<T>(site: string, plan: DnsPlan, edge: { addresses: T[] } | { hostname: T }): RecordSpec<T>[] {
     const name = originName(site, plan);
     if ("hostname" in edge) return [{ key: "origin", name, type: "CNAME", content: edge.hostname, proxied: false, ttl: plan.ttl }];
     return edge.addresses.map((a, i) => ({ key: `origin-${i + 1}`, name, type: "A", content: a, proxied: false, ttl: plan.ttl }));

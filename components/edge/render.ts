@@ -2,7 +2,7 @@
 // peer's over the mesh). It routes to the live site and, during a cutover, holds incoming
 // writes (a queue with a deadline, as ProxySQL holds queries while no writer is online)
 // and releases them to whichever site is live then: users see a latency blip, not errors.
-import { installIfMissing, scriptHeader } from "../script";
+import { PUT_FILE, installIfMissing, scriptHeader } from "../script";
 
 export const EDGE_LUA = "/etc/haproxy/cutover-edge.lua";
 export const EDGE_SOCKET = "/run/haproxy/admin.sock";
@@ -126,17 +126,11 @@ ${installIfMissing("haproxy", "haproxy")}
 if [ -f ${EDGE_CONF} ] && ! grep -q "^# Rendered by cutover" ${EDGE_CONF} && [ ! -e ${EDGE_CONF}.before-cutover ]; then
     cp -p ${EDGE_CONF} ${EDGE_CONF}.before-cutover
 fi
-write() {
-    local path=$1 tmp
-    tmp=$(mktemp)
-    cat > "$tmp"
-    if ! cmp -s "$tmp" "$path"; then install -D -m 644 "$tmp" "$path"; changed=1; fi
-    rm -f "$tmp"
-}
-write ${EDGE_LUA} <<'CUTOVER_LUA'
+${PUT_FILE}
+put ${EDGE_LUA} 644 root:root config <<'CUTOVER_LUA'
 ${edgeLua(p.live, Object.keys(p.sites)).trim()}
 CUTOVER_LUA
-write ${EDGE_CONF} <<'CUTOVER_CFG'
+put ${EDGE_CONF} 644 root:root config <<'CUTOVER_CFG'
 ${haproxyConf(p).trim()}
 CUTOVER_CFG
 haproxy -c -q -f ${EDGE_CONF} 2>/tmp/haproxy-check || fail "the rendered config is invalid: $(cat /tmp/haproxy-check)"
@@ -145,7 +139,7 @@ pid=$(cat /run/haproxy.pid 2>/dev/null || true)
 if [ -z "$pid" ] || ! kill -0 "$pid" 2>/dev/null; then
     if [ -d /run/systemd/system ]; then systemctl restart haproxy; else haproxy -f ${EDGE_CONF} -p /run/haproxy.pid; fi || fail "haproxy did not start"
     changed=1
-elif [ "$changed" = 1 ]; then
+elif [ "$restart" = 1 ]; then
     # Seamless reload: the old process finishes its connections, the new one takes new ones.
     if [ -d /run/systemd/system ]; then systemctl reload haproxy; else haproxy -f ${EDGE_CONF} -p /run/haproxy.pid -sf "$pid"; fi || fail "haproxy did not reload"
 fi

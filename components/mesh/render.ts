@@ -1,7 +1,7 @@
 // tinc 1.0 (the protocol Debian and Ubuntu ship) for the cross-site mesh: every file a
 // member needs, and the ensure-script that installs them and starts or reloads tincd.
 import * as crypto from "crypto";
-import { installIfMissing, scriptHeader } from "../script";
+import { PUT_FILE, installIfMissing, scriptHeader } from "../script";
 
 export const MESH_NET = "cutover";
 export const MESH_INTERFACE = "cutover";
@@ -115,7 +115,7 @@ WantedBy=multi-user.target
 
 function heredoc(path: string, content: string, mode: string): string {
     const tag = `CUTOVER_${crypto.createHash("sha256").update(path).digest("hex").slice(0, 8).toUpperCase()}`;
-    return `put ${path} ${mode} <<'${tag}'
+    return `put ${path} ${mode} root:root config <<'${tag}'
 ${content.trimEnd()}
 ${tag}`;
 }
@@ -140,21 +140,11 @@ export function meshScript(self: MeshHost, members: MeshHost[], hubs: string[], 
 ${installIfMissing("tincd", "tinc")}
 mkdir -p ${dir}/hosts
 
-# put <path> <mode>: replace the file only when its content differs.
-put() {
-    local path=$1 mode=$2 tmp
-    tmp=$(mktemp)
-    cat > "$tmp"
-    if ! cmp -s "$tmp" "$path"; then
-        install -m "$mode" "$tmp" "$path"
-        changed=1
-    fi
-    rm -f "$tmp"
-}
+${PUT_FILE}
 
 key=$(cat)
 case "$key" in *"PRIVATE KEY"*) ;; *) fail "no private key on stdin" ;; esac
-printf '%s\\n' "$key" | put ${dir}/rsa_key.priv 600
+printf '%s\\n' "$key" | put ${dir}/rsa_key.priv 600 root:root config
 
 ${files.join("\n\n")}
 

@@ -2,7 +2,6 @@
 // the lab and the tests all use. Each stack is evaluated in its own child process.
 import { fork } from "child_process";
 import * as path from "path";
-import * as pulumi from "@pulumi/pulumi";
 import { Evaluation } from "./evaluate";
 import { LabExecution } from "../../lab/executor";
 import { MockOptions } from "./mocks";
@@ -13,17 +12,8 @@ export { StackFileError } from "./stackfile";
 
 export const PROJECT_DIR = path.resolve(__dirname, "../..");
 
-export function isSecretValue(v: unknown): v is { value: unknown } {
-    return typeof v === "object" && v !== null && (v as Record<string, unknown>)[pulumi.runtime.specialSigKey] === pulumi.runtime.specialSecretSig;
-}
-
-/** Serialized values without their secret wrappers (for reading public outputs, and tests). */
-export function unwrapSecrets(v: unknown): any {
-    if (isSecretValue(v)) return unwrapSecrets(v.value);
-    if (Array.isArray(v)) return v.map(unwrapSecrets);
-    if (v && typeof v === "object") return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, unwrapSecrets(x)]));
-    return v;
-}
+import { isSecretValue } from "./secrets";
+export { isSecretValue, unwrapSecrets } from "./secrets";
 
 export interface EvaluateOptions {
     stack: string;

@@ -8,11 +8,8 @@ import * as fs from "fs";
 import * as path from "path";
 import { CommandExecutor, LabExecution } from "../../lab/executor";
 import { certRequest, locallySignedCert, selfSignedCert } from "./certs";
+import { unwrapSecrets } from "./secrets";
 
-/** Secret inputs arrive wrapped; a provider sees the plain value. */
-function reveal(v: unknown): string {
-    return v && typeof v === "object" && pulumi.runtime.specialSigKey in (v as object) ? (v as { value: string }).value : (v as string);
-}
 
 export interface MockOptions {
     /** true: computed values are unknown, as in `pulumi preview`. */
@@ -252,15 +249,15 @@ export class CloudMocks implements pulumi.runtime.Mocks {
                 break;
             }
             case "tls:index/selfSignedCert:SelfSignedCert":
-                state.certPem = selfSignedCert({ ...inputs, privateKeyPem: reveal(inputs.privateKeyPem) } as Parameters<typeof selfSignedCert>[0]);
+                state.certPem = selfSignedCert({ ...inputs, privateKeyPem: unwrapSecrets(inputs.privateKeyPem) } as Parameters<typeof selfSignedCert>[0]);
                 id = h.slice(0, 40);
                 break;
             case "tls:index/certRequest:CertRequest":
-                state.certRequestPem = certRequest({ ...inputs, privateKeyPem: reveal(inputs.privateKeyPem) } as Parameters<typeof certRequest>[0]);
+                state.certRequestPem = certRequest({ ...inputs, privateKeyPem: unwrapSecrets(inputs.privateKeyPem) } as Parameters<typeof certRequest>[0]);
                 id = h.slice(0, 40);
                 break;
             case "tls:index/locallySignedCert:LocallySignedCert":
-                state.certPem = locallySignedCert({ ...inputs, caPrivateKeyPem: reveal(inputs.caPrivateKeyPem) } as Parameters<typeof locallySignedCert>[0]);
+                state.certPem = locallySignedCert({ ...inputs, caPrivateKeyPem: unwrapSecrets(inputs.caPrivateKeyPem) } as Parameters<typeof locallySignedCert>[0]);
                 id = h.slice(0, 40);
                 break;
             case "random:index/randomPassword:RandomPassword": {
