@@ -176,10 +176,24 @@ async function benchEngine(engine: Engine, sizeMb: number) {
 }
 
 async function main() {
-    const args = process.argv.slice(2);
-    const sizeMb = Number(args[args.indexOf("--size-mb") + 1] ?? 1024) || 1024;
-    const engines = args.flatMap((a, i) => (args[i - 1] === "--engine" ? [a as Engine] : []));
-    for (const e of engines) if (!(e in BENCH)) throw new Error(`--engine: ${JSON.stringify(e)} is not one of ${Object.keys(BENCH).join(", ")}`);
+    const argv = process.argv.slice(2);
+    const usage = (why: string): never => {
+        console.error(`${why}\nusage: npm run bench:db -- [--size-mb 1..16384] [--engine mariadb|postgres|redis ...]`);
+        process.exit(2);
+    };
+    let sizeMb = 1024;
+    const engines: Engine[] = [];
+    for (let i = 0; i < argv.length; i++) {
+        const value = argv[i + 1] ?? "";
+        if (argv[i] === "--size-mb") {
+            sizeMb = Number(value);
+            if (!Number.isInteger(sizeMb) || sizeMb < 1 || sizeMb > 16384) usage(`--size-mb: ${JSON.stringify(value)} is not a whole number of MB from 1 to 16384`);
+        } else if (argv[i] === "--engine") {
+            if (!(value in BENCH)) usage(`--engine: ${JSON.stringify(value)} is not one of ${Object.keys(BENCH).join(", ")}`);
+            engines.push(value as Engine);
+        } else usage(`unknown argument ${JSON.stringify(argv[i])}`);
+        i++;
+    }
     const results = [];
     for (const e of engines.length > 0 ? engines : (Object.keys(BENCH) as Engine[])) {
         const r = await benchEngine(e, sizeMb);

@@ -112,7 +112,7 @@ defaults
 frontend web
     bind ${p.bind}
     http-request lua.cutover_hold unless METH_GET or METH_HEAD or METH_OPTIONS
-    use_backend site_%[lua.cutover_live]
+    use_backend ${siteBackend("%[lua.cutover_live]")}
 
 ${backends}
 `;

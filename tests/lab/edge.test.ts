@@ -4,14 +4,12 @@
 // nothing switches, back to the old site at the deadline.
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { spawnSync } from "child_process";
-import { Lab, checkMachine } from "../../lab/lab";
+import { Lab } from "../../lab/lab";
+import { labSkip } from "./requirements";
 import { LAB_STACKS, provision } from "../../lab/runtime";
 import { edgeAdmin, flipFigures, recordedWrites, underLoad } from "../../lab/flip";
 
-const missing = [...checkMachine(), ...(spawnSync("bash", ["-c", "command -v haproxy && command -v socat && command -v python3 && command -v tincd"]).status === 0 ? [] : ["haproxy, socat, python3 or tinc missing: run lab/install-packages.sh"])];
-const skip = missing.join("; ") || false;
-if (skip && process.env.CUTOVER_LAB_REQUIRED === "1") throw new Error(`lab tests are required here but cannot run: ${skip}`);
+const skip = labSkip(["haproxy", "socat", "python3", "tincd"]);
 
 const EDGE = "old-edge-1";
 const URL = "http://192.0.2.10/";

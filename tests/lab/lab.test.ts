@@ -7,15 +7,13 @@ import assert from "node:assert/strict";
 import { spawnSync } from "child_process";
 import * as fs from "fs";
 import { labHostRules, probeFirewalls } from "../../lab/firewall-check";
-import { LAB_DIR, Lab, LabError, checkMachine, labNamespaces } from "../../lab/lab";
+import { LAB_DIR, Lab, LabError, labNamespaces } from "../../lab/lab";
+import { labSkip } from "./requirements";
 import { LAB_STACKS, provision } from "../../lab/runtime";
 import { ADMIN_CIDR, LabHost } from "../../lab/topology";
 import { referenceConfig, stackDir } from "../helpers";
 
-const missing = checkMachine();
-const packages = spawnSync("bash", ["-c", "command -v ufw && command -v nc && command -v sshd"], { encoding: "utf8" }).status === 0 ? [] : ["ufw, nc or sshd missing: run lab/install-packages.sh"];
-const skip = [...missing, ...packages].join("; ") || false;
-if (skip && process.env.CUTOVER_LAB_REQUIRED === "1") throw new Error(`lab tests are required here but cannot run: ${skip}`);
+const skip = labSkip(["ufw", "nc", "sshd"]);
 
 function rulesFor(lab: Lab, h: LabHost) {
     return labHostRules(lab.plan, h);

@@ -3,16 +3,14 @@
 // primary the whole time.
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
-import { Lab, LAB_DIR, checkMachine } from "../../lab/lab";
+import { Lab, LAB_DIR } from "../../lab/lab";
+import { labSkip } from "./requirements";
 import { LAB_STACKS, provision } from "../../lab/runtime";
 import { cutWhileWriting, lostOnReplica, stopWriter } from "./replication";
 
-const missing = [...checkMachine(), ...(spawnSync("bash", ["-c", "command -v mariadbd && command -v tincd"]).status === 0 ? [] : ["mariadb-server or tinc missing: run lab/install-packages.sh"])];
-const skip = missing.join("; ") || false;
-if (skip && process.env.CUTOVER_LAB_REQUIRED === "1") throw new Error(`lab tests are required here but cannot run: ${skip}`);
+const skip = labSkip(["mariadbd", "tincd"]);
 
 const PRIMARY = "old-db-1";
 const REPLICA = "new-db-1";

@@ -1,18 +1,16 @@
 // The tinc mesh on real tincd daemons in lab hosts of both sites, provisioned by the program.
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { spawnSync } from "child_process";
 import { MESH_ROLE_BASE } from "../../components/config";
 import { meshHubs, meshNodeName } from "../../components/mesh/render";
-import { Lab, checkMachine } from "../../lab/lab";
+import { Lab } from "../../lab/lab";
+import { labSkip } from "./requirements";
 import { unreachablePairs } from "../../lab/mesh-check";
 import { LAB_STACKS, provision } from "../../lab/runtime";
 import { LabHost, labHostEntries } from "../../lab/topology";
 import { referenceConfig, stackDir } from "../helpers";
 
-const missing = [...checkMachine(), ...(spawnSync("bash", ["-c", "command -v tincd && command -v ufw"]).status === 0 ? [] : ["tinc or ufw missing: run lab/install-packages.sh"])];
-const skip = missing.join("; ") || false;
-if (skip && process.env.CUTOVER_LAB_REQUIRED === "1") throw new Error(`lab tests are required here but cannot run: ${skip}`);
+const skip = labSkip(["tincd", "ufw"]);
 
 /** Mesh address of a lab host, as the program's address plan gives it (role block + position). */
 function meshAddress(lab: Lab, h: LabHost): string {

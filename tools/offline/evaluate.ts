@@ -21,7 +21,6 @@ export interface Registration {
     /** What the (mock) provider returned, serialized the same way. */
     outputs: Record<string, unknown>;
     id: string;
-    dependencies: string[];
     provider: string;
     protect: boolean;
     ignoreChanges: string[];
@@ -71,7 +70,6 @@ export async function evaluate(projectDir: string, stackFile: StackFile, options
                     inputs: structToJs(req.getObject()),
                     outputs: structToJs(res.getObject()),
                     id: res.getId(),
-                    dependencies: req.getDependenciesList(),
                     provider: req.getProvider(),
                     protect: req.getProtect() ?? false,
                     ignoreChanges: req.getIgnorechangesList(),
@@ -91,7 +89,7 @@ export async function evaluate(projectDir: string, stackFile: StackFile, options
                 registrations.push({
                     urn: res.getUrn(), type: req.getType(), name: req.getName(), parent: req.getParent(), custom: true,
                     inputs: structToJs(req.getProperties()), outputs: structToJs(res.getProperties()), id: req.getId(),
-                    dependencies: req.getDependenciesList(), provider: req.getProvider(), protect: false, ignoreChanges: [], importId: "",
+                    provider: req.getProvider(), protect: false, ignoreChanges: [], importId: "",
                     additionalSecretOutputs: req.getAdditionalsecretoutputsList(), mode: "read",
                 });
             }
