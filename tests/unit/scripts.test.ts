@@ -1,0 +1,41 @@
+// Every host script the renderers produce is valid bash (a syntax error would only show
+// on a host, halfway through a deploy).
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { spawnSync } from "child_process";
+import * as crypto from "crypto";
+import { probeScript } from "../../components/app/probe";
+import { mysqlScript, waitingScript } from "../../components/database/mysql";
+import { pgScript } from "../../components/database/postgres";
+import { redisScript } from "../../components/database/redis";
+import { edgeScript } from "../../components/edge/render";
+import { hostFirewallScript, inboundRules } from "../../components/firewall/render";
+import { meshScript } from "../../components/mesh/render";
+
+const publicKey = crypto.generateKeyPairSync("rsa", { modulusLength: 2048 }).publicKey.export({ type: "spki", format: "pem" }) as string;
+const member = { node: "old_db_1", host: "old-db-1", site: "old", publicAddress: "192.0.2.20", port: 655, meshAddress: "198.18.1.110", publicKey };
+const source = { host: "old-db-1", meshAddress: "198.18.1.110", port: 3306 };
+const tls = { meshCidr: "198.18.0.0/15", caBundle: "CA", serverCert: "CERT" };
+const db = { host: "new-db-1", meshAddress: "198.18.2.110" };
+
+const scripts: Record<string, string> = {
+    firewall: hostFirewallScript("new-db-1", inboundRules({ role: "db", dbEngine: "mariadb", adminCidrs: ["203.0.113.0/28"], siteCidr: "198.51.100.0/24", publicSources: ["0.0.0.0/0"], meshCidr: "198.18.0.0/15", cacheOnDb: true })),
+    mesh: meshScript(member, [member], [member.node], "198.18.0.0/15"),
+    waiting: waitingScript("database", "new-db-1", "the peer stack is not deployed yet"),
+    ...Object.fromEntries((["primary", "replica", "dual-primary", "detached"] as const).flatMap((phase) =>
+        (["mariadb", "mysql"] as const).map((flavor) => [`${flavor} ${phase}`, mysqlScript({ ...db, flavor, serverId: 626, port: 3306 }, { ...tls, phase, source: phase === "replica" || phase === "dual-primary" ? source : undefined, autoIncrement: { increment: 2, offset: 2 } })]))),
+    ...Object.fromEntries((["primary", "replica", "detached"] as const).map((phase) => [`postgres ${phase}`, pgScript({ ...db, port: 5432 }, { ...tls, clientCert: "CLIENT", phase, source: phase === "replica" ? { ...source, port: 5432 } : undefined })])),
+    ...Object.fromEntries((["primary", "replica", "detached"] as const).map((phase) => [`redis ${phase}`, redisScript({ ...db, privateAddress: "198.51.100.20" }, { caBundle: "CA", serverCert: "CERT", clientCert: "CLIENT", phase, source: phase === "replica" ? source : undefined })])),
+    edge: edgeScript({ host: "new-edge-1", bind: ":80", live: "old", sites: { old: [{ name: "old-app-1", address: "198.18.1.30", port: 8080 }], new: [] } }),
+    probe: probeScript("new", "new-app-1"),
+};
+
+describe("rendered host scripts", () => {
+    for (const [name, script] of Object.entries(scripts)) {
+        it(`${name}: bash accepts it and it stops on the first error`, () => {
+            const r = spawnSync("bash", ["-n"], { input: script, encoding: "utf8" });
+            assert.equal(r.status, 0, r.stderr);
+            assert.match(script, /^#!\/bin\/bash\n[\s\S]*?set -euo pipefail/);
+        });
+    }
+});
