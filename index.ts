@@ -17,3 +17,6 @@ export const mesh = built.mesh ?? null;
 export const db = built.db ?? null;
 export const cache = built.cache ?? null;
 export const dns = built.dns ?? null;
+/** How the peer's runbook logs in to this site's hosts (with its own deploy key; see README). */
+export const access = { user: config.sshUser };
+export const runbook = built.runbook ?? null;

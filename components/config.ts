@@ -2,6 +2,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
 import { containsAddress, hostAddress, isWholeInternet, overlaps, parseAddress, parseCidr } from "./cidr";
+import type { RunbookSettings } from "./runbook/render";
 import { CACHE_PHASES, CachePhase, DB_ENGINES, DB_PHASES, DbPhase, PROVIDERS, ROLES, Provider, Role, DbEngine } from "./types";
 
 const NAMESPACE = "cutover";
@@ -89,6 +90,20 @@ const schema = z.strictObject({
     probe: z.preprocess((v) => (v === "true" ? true : v === "false" ? false : v), z.boolean()).optional(),
     /** The site that serves: this stack's site or the peer's. Flipping it is the cutover. */
     live: name.optional(),
+    /** How the runbook that a flip of `live` runs behaves (see README, "Cutover runbook"). */
+    runbook: z
+        .strictObject({
+            freezeMs: z.number().int().min(500).max(30000).optional(),
+            catchupMs: z.number().int().min(100).max(30000).optional(),
+            maxLagSeconds: z.number().int().min(0).max(3600).optional(),
+            postponeFile: z.string().regex(/^\/[A-Za-z0-9._\/-]+$/, { message: "an absolute path" }).optional(),
+            postponeMinutes: z.number().int().min(0).max(1440).optional(),
+            precheck: z.string().min(1).optional(),
+            validate: z.string().min(1).optional(),
+            parity: z.array(z.string().regex(/^[A-Za-z0-9_$]+\.[A-Za-z0-9_$]+$/, { message: "a table as db.table" })).optional(),
+            attempt: z.number().int().min(1).optional(),
+        })
+        .optional(),
     /**
      * Cloudflare records. Every stack with `dns` keeps its site's origin name
      * (<site>.<origin>.<zone>: A per edge host, or CNAME to its load balancer); the stack
@@ -166,6 +181,8 @@ export interface SiteConfig {
     probe: boolean;
     /** The site that serves (only with `dns`). */
     live?: string;
+    /** The cutover runbook's settings (used by the stack that owns `live`). */
+    runbook: RunbookSettings;
     dns?: DnsPlan;
 }
 
@@ -226,12 +243,19 @@ function meshAddresses(raw: Raw, range: string): { addresses: Record<string, str
 }
 
 /** Redis runs on the site's first cache host, or on its first db host when it has no cache host. */
+/** Host names of a role, from config alone. */
+function namesOf(raw: Raw, role: Role): string[] {
+    return raw.provider === "existing"
+        ? (raw.hosts ?? []).filter((h) => h.role === role).map((h) => h.name)
+        : Array.from({ length: raw.pools?.[role]?.count ?? 0 }, (_, i) => `${raw.site}-${role}-${i + 1}`);
+}
+
+function hasRole(raw: Raw, role: Role): boolean {
+    return namesOf(raw, role).length > 0;
+}
+
 function cacheHostOf(raw: Raw): string | undefined {
-    const names = (role: Role): string[] =>
-        raw.provider === "existing"
-            ? (raw.hosts ?? []).filter((h) => h.role === role).map((h) => h.name)
-            : Array.from({ length: raw.pools?.[role]?.count ?? 0 }, (_, i) => `${raw.site}-${role}-${i + 1}`);
-    return names("cache")[0] ?? names("db")[0];
+    return namesOf(raw, "cache")[0] ?? namesOf(raw, "db")[0];
 }
 
 const DEFAULT_IMAGE: Record<Provider, string> = {
@@ -397,6 +421,17 @@ function crossCheck(raw: Raw, secretKeys: Set<string>, stack: string): string[] 
     if (raw.live && raw.live !== raw.site && !raw.peer) {
         problems.push(`${keyPath(["live"])}: ${show(raw.live)} is not allowed: it is not this site (${show(raw.site)}) and there is no cutover:peer to serve it`);
     }
+    const rb = raw.runbook;
+    if (rb && (rb.catchupMs ?? 1500) >= (rb.freezeMs ?? 3000)) {
+        problems.push(`${keyPath(["runbook", "catchupMs"])}: ${show(rb.catchupMs ?? 1500)} is not allowed: catch-up happens inside the freeze, so it must be shorter than cutover:runbook.freezeMs (${rb.freezeMs ?? 3000})`);
+    }
+    if (rb && !raw.live) problems.push(`${keyPath(["runbook"])}: is not allowed without cutover:live: the runbook runs in the stack that owns the flip`);
+    if (raw.live && raw.database?.engine === "postgres") {
+        problems.push(`${keyPath(["database", "engine"])}: "postgres" is not allowed with cutover:live yet: the runbook promotes MySQL/MariaDB only; PostgreSQL switchover is not built`);
+    }
+    if (raw.probe && (!raw.mesh || raw.database?.engine === "postgres" || !hasRole(raw, "db"))) {
+        problems.push(`${keyPath(["probe"])}: true is not allowed here: the probe app writes rows to the site's MySQL/MariaDB database over the mesh (needs cutover:mesh and a db host)`);
+    }
     if (raw.dns) {
         const seen = new Set<string>();
         for (const [i, n] of (raw.dns.names ?? []).entries()) {
@@ -459,6 +494,18 @@ export function parseSiteConfig(values: Record<string, string>, secretKeys: stri
         cache: raw.cache ? { engine: "redis", phase: raw.cache.phase ?? "primary", host: cacheHostOf(raw)! } : undefined,
         probe: raw.probe ?? false,
         live: raw.live,
+        runbook: {
+            strategy: raw.database?.phase === "dual-primary" ? "dual-primary" : "freeze",
+            freezeMs: raw.runbook?.freezeMs ?? 3000,
+            catchupMs: raw.runbook?.catchupMs ?? 1500,
+            maxLagSeconds: raw.runbook?.maxLagSeconds ?? 10,
+            postponeFile: raw.runbook?.postponeFile ?? "/etc/cutover/postpone",
+            postponeMinutes: raw.runbook?.postponeMinutes ?? 60,
+            precheck: raw.runbook?.precheck,
+            validate: raw.runbook?.validate,
+            parity: raw.runbook?.parity ?? [],
+            attempt: raw.runbook?.attempt ?? 1,
+        },
         dns: raw.dns
             ? { zoneId: raw.dns.zoneId, zone: raw.dns.zone, names: raw.dns.names ?? [], origin: raw.dns.origin ?? "origin", ttl: raw.dns.ttl ?? 60, adopt: raw.dns.adopt ?? {} }
             : undefined,

@@ -1,10 +1,11 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as aws from "@pulumi/aws";
+import * as random from "@pulumi/random";
 import { overlaps, parseCidr } from "./cidr";
 import { ConfigError, SiteConfig } from "./config";
 import { CloudFirewall, HostFirewall, MeshFirewall } from "./firewall";
 import { CLOUDFLARE_IPV4, CLOUDFLARE_IPV6 } from "./firewall/cloudflare";
-import { APP_PORT, InboundRule, Service, hostFirewallScript, inboundRules, meshRules, roleServices } from "./firewall/render";
+import { APP_PORT, DB_PORTS, InboundRule, Service, hostFirewallScript, inboundRules, meshRules, roleServices } from "./firewall/render";
 import { AppPool } from "./hosts";
 import { cloudInit } from "./hosts/render";
 import { DnsOutput, DnsRecords } from "./dns";
@@ -13,9 +14,11 @@ import { Edge as EdgeProxy } from "./edge";
 import { Backend } from "./edge/render";
 import { Cache, CacheOutput, Database, DbOutput, PeerLink, ReplicationCa } from "./database";
 import { TincMesh } from "./mesh";
+import { Runbook, RunbookDb, RunbookEdge, RunbookOutput } from "./runbook";
 import { MeshHost } from "./mesh/render";
 import { SiteNetwork } from "./network";
-import { Edge, ROLES, Role } from "./types";
+import { SSH_DIAL_ERROR_LIMIT, SSH_PER_DIAL_TIMEOUT } from "./hosts";
+import { Edge, ROLES, Role, SshConnection } from "./types";
 
 export interface HostSummary {
     name: string;
@@ -67,6 +70,8 @@ export class Site extends pulumi.ComponentResource {
     public readonly dns?: pulumi.Output<DnsOutput>;
     /** This site's part of the mesh (public entries only), when the site has a mesh. */
     public readonly mesh?: pulumi.Output<PeerMesh>;
+    /** The last cutover's audit record, in the stack that owns `cutover:live`. */
+    public readonly runbook?: pulumi.Output<RunbookOutput>;
 
     constructor(name: string, args: SiteArgs, opts?: pulumi.ComponentResourceOptions) {
         super("cutover:index:Site", name, {}, opts);
@@ -126,6 +131,9 @@ export class Site extends pulumi.ComponentResource {
 
         // Cross-site replication runs over the mesh; a site without one keeps its data to itself.
         const dbHost = pool.hosts.find((h) => h.role === "db");
+        // The probe app's database account (config allows the probe only with a db host and a mesh).
+        const probePassword = c.probe ? new random.RandomPassword(`${name}-probe-password`, { length: 32, special: false }, { parent: this }).result : undefined;
+        let database: Database | undefined;
         const cacheHost = c.cache ? pool.hosts.find((h) => h.name === c.cache!.host) : undefined;
         if (mesh && c.mesh && (dbHost || cacheHost)) {
             const ca = new ReplicationCa(`${name}-ca`, { site: c.site }, childOpts);
@@ -140,7 +148,8 @@ export class Site extends pulumi.ComponentResource {
                 knowsUs,
             });
             if (dbHost) {
-                this.db = new Database(`${name}-db`, { engine: c.dbEngine, phase: c.dbPhase, host: dbHost, mesh: c.mesh, ca, peer: link<DbOutput>("db"), after: mesh.commands }, childOpts).output;
+                database = new Database(`${name}-db`, { engine: c.dbEngine, phase: c.dbPhase, host: dbHost, mesh: c.mesh, ca, peer: link<DbOutput>("db"), probePassword, after: mesh.commands }, childOpts);
+                this.db = database.output;
             }
             if (cacheHost && c.cache) {
                 this.cache = new Cache(`${name}-cache`, { phase: c.cache.phase, host: cacheHost, mesh: c.mesh, ca, peer: link<CacheOutput>("cache"), after: mesh.commands }, childOpts).output;
@@ -151,14 +160,48 @@ export class Site extends pulumi.ComponentResource {
         const appHosts = pool.hosts.filter((h) => h.role === "app");
         const edgeHosts = pool.hosts.filter((h) => h.role === "edge");
         const after = mesh ? mesh.commands : hostFirewall.commands;
-        const probe = c.probe ? new ProbeApp(`${name}-probe`, { site: c.site, hosts: appHosts, after }, childOpts) : undefined;
+        const probe = c.probe && dbHost && c.mesh && probePassword
+            ? new ProbeApp(`${name}-probe`, { site: c.site, hosts: appHosts, db: { address: c.mesh.addresses[dbHost.name], port: DB_PORTS[c.dbEngine], password: probePassword }, after: [...after, ...(database ? [database.step] : [])] }, childOpts)
+            : undefined;
+
+        // The stack that owns `cutover:live` runs the cutover runbook when it changes.
+        let routed: pulumi.Output<pulumi.Resource[]> = pulumi.output([]);
+        if (c.live && ref && database && dbHost && c.mesh && c.dbEngine !== "postgres") {
+            const ownKey = dbHost.connection.privateKey;
+            const peerInfo = pulumi.all([ref.getOutput("site"), ref.getOutput("hosts"), ref.getOutput("db"), ref.getOutput("access")]).apply(([site, hosts, db, access]) => ({
+                site: (site ?? "") as string,
+                hosts: (hosts ?? []) as HostSummary[],
+                db: (db ?? undefined) as DbOutput | undefined,
+                user: ((access ?? {}) as { user?: string }).user ?? c.sshUser,
+            }));
+            const reach = (user: string, address: string, key: string): SshConnection => ({ host: address, port: 22, user, privateKey: key, dialErrorLimit: SSH_DIAL_ERROR_LIMIT, perDialTimeout: SSH_PER_DIAL_TIMEOUT });
+            const peerDb = pulumi.all([peerInfo, ownKey]).apply(([p, key]): RunbookDb => {
+                const host = p.hosts.find((h) => h.name === p.db?.host);
+                if (!p.db || !host) throw new ConfigError([`cutover:live: ${JSON.stringify(c.live)} needs the peer stack's database (its db output); deploy the peer stack with cutover:database and cutover:mesh first`]);
+                return { site: p.site, host: p.db.host, meshAddress: p.db.meshAddress, port: p.db.port, connection: reach(p.user, host.publicAddress, key), password: p.db.replication?.password ?? "" };
+            });
+            const peerEdges = pulumi.all([peerInfo, ownKey]).apply(([p, key]) => p.hosts.filter((h) => h.role === "edge").map((h): RunbookEdge => ({ name: h.name, connection: reach(p.user, h.publicAddress, key) })));
+            const runbook = new Runbook(`${name}-runbook`, {
+                live: c.live,
+                flavor: c.dbEngine,
+                settings: c.runbook,
+                own: { site: c.site, host: dbHost.name, meshAddress: c.mesh.addresses[dbHost.name], port: DB_PORTS[c.dbEngine], connection: dbHost.connection, password: database.output.replication!.password },
+                peer: peerDb,
+                ownEdges: edgeHosts,
+                peerEdges,
+                after: [database.step, ...(probe?.commands ?? [])],
+            }, childOpts);
+            routed = runbook.routed;
+            this.runbook = runbook.output;
+        }
         if (c.edgeManaged && edgeHosts.length > 0 && !autoscaled) {
             const own = pulumi.all(appHosts.map((h) => (c.mesh ? pulumi.output(c.mesh.addresses[h.name]) : h.privateAddress).apply((address): Backend => ({ name: h.name, address, port: APP_PORT }))));
             const peerApps = ref && c.mesh ? pulumi.all([ref.getOutput("site"), ref.getOutput("hosts"), ref.getOutput("mesh")]).apply(([site, hosts, m]) => peerBackends(site, hosts, m)) : pulumi.output({});
             const sites = pulumi.all([own, peerApps]).apply(([mine, theirs]) => ({ ...theirs, [c.site]: mine }));
             // After a (re)load the edge serves the live site: this stack's choice, else the peer's.
             const live = c.live ? pulumi.output(c.live) : ref ? ref.getOutput("dns").apply((d) => ((d as DnsOutput | undefined)?.live ?? c.site)) : pulumi.output(c.site);
-            new EdgeProxy(`${name}-edge`, { hosts: edgeHosts, sites, live, after: [...after, ...(probe?.commands ?? [])] }, childOpts);
+            // After the runbook: its route step decides where a reloaded edge sends requests.
+            new EdgeProxy(`${name}-edge`, { hosts: edgeHosts, sites, live, after: routed.apply((r) => [...after, ...(probe?.commands ?? []), ...r]) }, childOpts);
         }
 
         if (c.dns) {
@@ -167,7 +210,7 @@ export class Site extends pulumi.ComponentResource {
                 ? { hostname: pool.edge.apply((e) => e.hostname) }
                 : { addresses: edgeHosts.map((h) => h.publicAddress) };
             const peer = ref ? pulumi.all([ref.getOutput("site"), ref.getOutput("dns")]).apply(([site, dns]) => ({ site: site as string | undefined, dns: (dns ?? undefined) as DnsOutput | undefined })) : undefined;
-            this.dns = new DnsRecords(`${name}-dns`, { site: c.site, plan: c.dns, edge, proxied: c.edgeProxied, live: c.live, peer }, childOpts).output;
+            this.dns = new DnsRecords(`${name}-dns`, { site: c.site, plan: c.dns, edge, proxied: c.edgeProxied, live: c.live, peer, after: routed }, childOpts).output;
         }
 
         this.hosts = pulumi.all(pool.hosts.map((h) => pulumi.all([h.publicAddress, h.privateAddress]).apply(([publicAddress, privateAddress]): HostSummary => ({ name: h.name, role: h.role, publicAddress, privateAddress }))));

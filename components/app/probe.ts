@@ -1,22 +1,29 @@
-// The probe app: a tiny HTTP service on app hosts for rehearsals. Each acknowledged write
-// is recorded with the client's sequence number, so a load generator can later check that
-// every acknowledged write exists exactly once. While the site is frozen (the runbook's
-// freeze step) it answers writes with 503.
+// The probe app: a tiny HTTP service on app hosts for rehearsals. Each write becomes a row
+// (client, sequence number, site, host) in the site's MySQL/MariaDB database over the mesh,
+// acknowledged only after the INSERT committed; so a load generator can later check that
+// every acknowledged write exists exactly once in the database that is live at the end.
+// While the site's database is read-only (the runbook's freeze) writes get 503.
 import { APP_PORT } from "../firewall/render";
-import { PUT_FILE, scriptHeader } from "../script";
+import { PROBE_TABLE, PROBE_USER } from "../database/mysql";
+import { PUT_FILE, readSecrets, scriptHeader } from "../script";
 
-export const PROBE_DIR = "/var/lib/cutover-probe";
-export const PROBE_FROZEN = "/run/cutover-probe/frozen";
 const PROBE_PY = "/usr/local/lib/cutover/probe.py";
+const PROBE_CNF = "/etc/cutover-probe/db.cnf";
 const PROBE_PID = "/run/cutover-probe/probe.pid";
 
-export function probePy(site: string, host: string): string {
-    return `# Rendered by cutover: the rehearsal probe app of ${host}.
-import http.server, os, threading, urllib.parse
+export interface ProbePlan {
+    site: string;
+    host: string;
+    /** The site's database server (mesh address and port). */
+    db: { address: string; port: number };
+}
 
-SITE, HOST, PORT = ${JSON.stringify(site)}, ${JSON.stringify(host)}, ${APP_PORT}
-LOG, FROZEN = ${JSON.stringify(`${PROBE_DIR}/writes`)}, ${JSON.stringify(PROBE_FROZEN)}
-lock = threading.Lock()
+export function probePy(p: ProbePlan): string {
+    return `# Rendered by cutover: the rehearsal probe app of ${p.host}.
+import http.server, subprocess, urllib.parse
+
+SITE, HOST, PORT = ${JSON.stringify(p.site)}, ${JSON.stringify(p.host)}, ${APP_PORT}
+DB = ["mariadb", "--defaults-extra-file=${PROBE_CNF}", "-h", ${JSON.stringify(p.db.address)}, "-P", "${p.db.port}", "--connect-timeout=2", "--batch", "--skip-column-names"]
 
 
 class Probe(http.server.BaseHTTPRequestHandler):
@@ -41,15 +48,13 @@ class Probe(http.server.BaseHTTPRequestHandler):
         url = urllib.parse.urlparse(self.path)
         query = urllib.parse.parse_qs(url.query)
         client, seq = query.get("client", [""])[0], query.get("seq", [""])[0]
-        if url.path != "/write" or not client.isalnum() or not seq.isdigit():
+        if url.path != "/write" or not client.isalnum() or len(client) > 32 or not seq.isdigit():
             return self.reply(400, "POST /write?client=<name>&seq=<n>")
-        if os.path.exists(FROZEN):
-            return self.reply(503, "frozen")
-        with lock:
-            with open(LOG, "a") as f:
-                f.write("%s %s %s %s\\n" % (client, seq, SITE, HOST))
-                f.flush()
-                os.fsync(f.fileno())
+        sql = "INSERT INTO ${PROBE_TABLE} (client, seq, site, host) VALUES ('%s', %s, '%s', '%s')" % (client, seq, SITE, HOST)
+        done = subprocess.run(DB + ["-e", sql], capture_output=True, text=True)
+        if done.returncode != 0:
+            # Read-only (frozen) or unreachable: not acknowledged.
+            return self.reply(503, done.stderr.strip()[:200])
         self.reply(200, "%s %s" % (SITE, HOST))
 
     def log_message(self, *args):
@@ -65,13 +70,16 @@ Server(("0.0.0.0", PORT), Probe).serve_forever()
 `;
 }
 
-export function probeScript(site: string, host: string): string {
-    return `${scriptHeader("probe", host, `probe app on ${host}`)}
+export function probeScript(p: ProbePlan): string {
+    return `${scriptHeader("probe", p.host, `probe app on ${p.host}`)}
 command -v python3 >/dev/null || fail "python3 is missing (apt-get install python3-minimal)"
-install -d -m 755 ${PROBE_DIR} /run/cutover-probe
+command -v mariadb >/dev/null || apt-get install -y -q mariadb-client >/dev/null 2>&1 || fail "the mariadb client is missing and apt-get install mariadb-client failed"
+${readSecrets({ "probe-password": "probe_password" })}
+install -d -m 755 /run/cutover-probe
 ${PUT_FILE}
+printf '[client]\\nuser=${PROBE_USER}\\npassword=%s\\n' "$probe_password" | put ${PROBE_CNF} 600 root:root config
 put ${PROBE_PY} 644 root:root config <<'CUTOVER_PROBE'
-${probePy(site, host).trim()}
+${probePy(p).trim()}
 CUTOVER_PROBE
 pid=$(cat ${PROBE_PID} 2>/dev/null || true)
 if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then

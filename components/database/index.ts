@@ -92,6 +92,8 @@ export interface DatabaseArgs {
     mesh: MeshPlan;
     ca: ReplicationCa;
     peer: PeerLink<DbOutput>;
+    /** The rehearsal probe app's account password (secret), when the site runs the probe app. */
+    probePassword?: pulumi.Output<string>;
     /** Steps that must be done first (the mesh the replication runs over). */
     after: pulumi.Resource[];
 }
@@ -108,6 +110,8 @@ export class Database extends pulumi.ComponentResource {
         state: pulumi.Output<ReplicationState>;
         replication?: { user: string; password: pulumi.Output<string> };
     };
+    /** The ensure-step (the runbook runs after it). */
+    public readonly step: command.remote.Command;
 
     constructor(name: string, args: DatabaseArgs, opts?: pulumi.ComponentResourceOptions) {
         super("cutover:index:Database", name, {}, opts);
@@ -149,13 +153,15 @@ export class Database extends pulumi.ComponentResource {
                           serverCert,
                           source: r?.ready ? { host: r.peer.host, meshAddress: r.peer.meshAddress, port: r.peer.port } : undefined,
                           autoIncrement: r?.ready ? autoIncrementFor(s.serverId, serverIdFor(r.peer.meshAddress)) : undefined,
+                          probe: args.probePassword !== undefined,
                       }),
             );
             const peerPassword = ready ? ready.apply((r) => (r.ready ? r.peer.replication?.password ?? "" : "")) : undefined;
-            stdin = secretStdin({ "server-key": server.keyPem, "replication-password": password, ...(peerPassword ? { "peer-password": peerPassword } : {}) });
+            stdin = secretStdin({ "server-key": server.keyPem, "replication-password": password, ...(peerPassword ? { "peer-password": peerPassword } : {}), ...(args.probePassword ? { "probe-password": args.probePassword } : {}) });
             if (args.phase !== "detached") replication = { user: REPL_USER, password: pulumi.secret(password) };
         }
         const step = new command.remote.Command(`${name}-${args.host.name}`, { connection: args.host.connection, create: script, stdin }, { parent: this, dependsOn: args.after });
+        this.step = step;
 
         this.output = { engine: args.engine, phase: args.phase, host: args.host.name, meshAddress, port, caCert: args.ca.certPem, state: reportedState(step.stdout, "database"), replication };
         this.registerOutputs({ output: this.output });

@@ -5,12 +5,14 @@ import { DbPhase } from "../types";
 import { PUT_FILE, installIfMissing, putTlsFiles, readSecrets, scriptHeader } from "../script";
 
 export const DB_TLS_DIR = "/etc/mysql/cutover";
+/** The role the last cutover gave this server ("primary" | "replica"), written by the runbook. */
+export const ROLE_MARKER = "/var/lib/cutover/db-role";
 export const REPL_USER = "repl";
 
 export type MysqlFlavor = "mysql" | "mariadb";
 
 /** What differs between MariaDB and MySQL 8: binaries, paths and replication SQL. */
-interface FlavorSpec {
+export interface FlavorSpec {
     name: string;
     server: string;
     package: string;
@@ -42,7 +44,7 @@ interface FlavorSpec {
     attachPrelude: string;
 }
 
-const FLAVORS: Record<MysqlFlavor, FlavorSpec> = {
+export const FLAVORS: Record<MysqlFlavor, FlavorSpec> = {
     mariadb: {
         name: "MariaDB",
         server: "mariadbd",
@@ -126,7 +128,12 @@ export interface MysqlPlan {
     source?: MysqlSource;
     /** Dual-primary: each site mints keys of its own residue class. */
     autoIncrement?: { increment: number; offset: number };
+    /** The rehearsal probe app's account (password on stdin as "probe-password") and table. */
+    probe?: boolean;
 }
+
+export const PROBE_USER = "probe";
+export const PROBE_TABLE = "cutover_probe.writes";
 
 /** A server id unique across both sites: from the host's mesh address. */
 export function serverIdFor(meshAddress: string): number {
@@ -192,7 +199,7 @@ export function mysqlScript(s: MysqlServer, plan: MysqlPlan): string {
     const about = plan.source ? `${f.name} ${plan.phase} on ${s.host}, replicating from ${plan.source.host}` : `${f.name} ${plan.phase} on ${s.host}`;
     return `${scriptHeader("database", s.host, about)}
 ${installIfMissing(f.server, f.package)}
-${readSecrets(plan.source ? { "server-key": "server_key", "replication-password": "repl_password", "peer-password": "peer_password" } : { "server-key": "server_key", "replication-password": "repl_password" })}
+${readSecrets({ "server-key": "server_key", "replication-password": "repl_password", ...(plan.source ? { "peer-password": "peer_password" } : {}), ...(plan.probe ? { "probe-password": "probe_password" } : {}) })}
 
 ${PUT_FILE}
 ${putTlsFiles(DB_TLS_DIR, "mysql:mysql", { "ca.pem": plan.caBundle, "server.pem": plan.serverCert }, { "server.key": "server_key" })}
@@ -220,6 +227,8 @@ sql() { ${f.client} --batch --skip-column-names -e "$1"; }
 local_sql() { sql "SET SESSION sql_log_bin=0; $1"; }
 # New certificates or CA bundle (the peer's CA added): reloaded online, the server keeps serving.
 if [ "$restart" = 0 ] && [ "$reload_tls" = 1 ]; then sql "${f.reloadTls}" || fail "${f.reloadTls} failed"; fi
+${plan.probe ? probeAccount(meshHostPattern(plan.meshCidr)) : ""}
+${roleGuard(f, plan.phase)}
 ${Object.entries(settings).map(([k, v]) => `[ "$(sql "SELECT @@GLOBAL.${k}")" = "${v === "ON" ? 1 : v === "OFF" ? 0 : v}" ] || { sql "SET GLOBAL ${k} = ${v}"; changed=1; }`).join("\n")}
 # replica_field <field>: one field of the replica status (empty when not replicating).
 replica_field() { ${f.client} -e "${f.status}\\G" | awk -F': ' -v k="$1" '{ sub(/^ +/, "", $1) } $1 == k { print $2 }'; }
@@ -230,9 +239,33 @@ ${plan.source ? attachSteps(s, f, plan.source) : `if [ -n "$(replica_field ${fie
     sql "${f.resetReplica}"
     changed=1
 fi`}
+${plan.probe && plan.phase !== "replica" && plan.phase !== "detached" ? `# Replicated (binlogged): the other site gets the table with the data.
+sql "CREATE DATABASE IF NOT EXISTS cutover_probe; CREATE TABLE IF NOT EXISTS ${PROBE_TABLE} (id BIGINT AUTO_INCREMENT PRIMARY KEY, client VARCHAR(32) NOT NULL, seq INT NOT NULL, site VARCHAR(32) NOT NULL, host VARCHAR(64) NOT NULL, at TIMESTAMP(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3), KEY (client, seq))"` : ""}
 echo "database: role=${plan.phase} position=$(sql '${plan.phase === "replica" ? f.replicaPosition : f.position}' | tr -d '\\n')${plan.source ? ` lag=$(replica_field ${fields.lag})` : ""}"
 if [ "$changed" = 1 ]; then echo "database: changed"; else echo "database: unchanged"; fi
 `;
+}
+
+/** The probe app's account: per site (not binlogged), from the mesh, insert and read its table only. */
+function probeAccount(meshPattern: string): string {
+    const who = `'${PROBE_USER}'@'${meshPattern}'`;
+    return `local_sql "CREATE USER IF NOT EXISTS ${who} IDENTIFIED BY '$probe_password'; ALTER USER ${who} IDENTIFIED BY '$probe_password'; GRANT SELECT, INSERT ON cutover_probe.* TO ${who}"`;
+}
+
+/**
+ * After a cutover the runbook's role (ROLE_MARKER) wins over database.phase primary /
+ * replica: the ensure-step keeps the server as the runbook left it and reports that.
+ * Dual-primary and detached are explicit decisions and clear the marker.
+ */
+function roleGuard(f: FlavorSpec, phase: DbPhase): string {
+    if (phase === "dual-primary" || phase === "detached") return `rm -f ${ROLE_MARKER}`;
+    return `runbook_role=$(cat ${ROLE_MARKER} 2>/dev/null || true)
+if [ -n "$runbook_role" ] && [ "$runbook_role" != ${phase} ]; then
+    echo "database: kept as the cutover runbook left it ($runbook_role); cutover:database.phase says ${phase}"
+    echo "database: role=$runbook_role position=$(sql '${phase === "replica" ? f.position : f.replicaPosition}' | tr -d '\\n') lag="
+    echo "database: unchanged"
+    exit 0
+fi`;
 }
 
 /**

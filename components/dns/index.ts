@@ -22,6 +22,8 @@ export interface DnsRecordsArgs {
     live?: string;
     /** The peer's site name and `dns` output, when live names may point at it. */
     peer?: pulumi.Output<{ site?: string; dns?: DnsOutput }>;
+    /** What the public names wait for: the runbook's route steps. */
+    after?: pulumi.Input<pulumi.Resource[]>;
 }
 
 /** The site's origin records and, in the stack that owns them, the public names. */
@@ -31,7 +33,7 @@ export class DnsRecords extends pulumi.ComponentResource {
     constructor(name: string, args: DnsRecordsArgs, opts?: pulumi.ComponentResourceOptions) {
         super("cutover:index:DnsRecords", name, {}, opts);
         const plan = args.plan;
-        const record = (spec: RecordSpec<pulumi.Input<string>>) =>
+        const record = (spec: RecordSpec<pulumi.Input<string>>, after?: pulumi.Input<pulumi.Resource[]>) =>
             new cloudflare.DnsRecord(`${name}-${spec.key}`, {
                 zoneId: plan.zoneId,
                 name: spec.name,
@@ -40,7 +42,7 @@ export class DnsRecords extends pulumi.ComponentResource {
                 proxied: spec.proxied,
                 ttl: spec.ttl,
                 comment: spec.key.startsWith("origin") ? `cutover: origin of site ${args.site}` : "cutover: public name, follows cutover:live",
-            }, { parent: this, import: spec.importId });
+            }, { parent: this, import: spec.importId, dependsOn: after });
 
         // Origin: the record count is known from config; the addresses come when hosts exist.
         for (const spec of originRecords<pulumi.Input<string>>(args.site, plan, args.edge)) record(spec);
@@ -59,7 +61,7 @@ export class DnsRecords extends pulumi.ComponentResource {
                 return wanted;
             });
             const checked = live;
-            for (const spec of liveRecords(plan, args.live, args.proxied)) record({ ...spec, content: checked.apply(() => spec.content) });
+            for (const spec of liveRecords(plan, args.live, args.proxied)) record({ ...spec, content: checked.apply(() => spec.content) }, args.after);
         }
         this.output = pulumi.output(live ?? "").apply((l) => ({ origin: originName(args.site, plan), live: l || undefined, names: plan.names }));
         this.registerOutputs({ output: this.output });

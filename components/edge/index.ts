@@ -10,7 +10,7 @@ export interface EdgeArgs {
     sites: pulumi.Input<Record<string, Backend[]>>;
     /** The site served after a (re)load. */
     live: pulumi.Input<string>;
-    after: pulumi.Resource[];
+    after: pulumi.Input<pulumi.Resource[]>;
 }
 
 /** HAProxy on each edge host: routes to the live site, holds writes during a cutover. */

@@ -3,6 +3,7 @@
 // writes (a queue with a deadline, as ProxySQL holds queries while no writer is online)
 // and releases them to whichever site is live then: users see a latency blip, not errors.
 import { PUT_FILE, installIfMissing, scriptHeader } from "../script";
+import { EDGE_LIVE_FILE } from "../runbook/render";
 
 export const EDGE_LUA = "/etc/haproxy/cutover-edge.lua";
 export const EDGE_SOCKET = "/run/haproxy/admin.sock";
@@ -20,7 +21,7 @@ export interface EdgePlan {
     bind: string;
     /** App hosts per site name. */
     sites: Record<string, Backend[]>;
-    /** The site served after a (re)load. */
+    /** The site served until the runbook routes elsewhere (written once to the live file). */
     live: string;
 }
 
@@ -35,10 +36,18 @@ export function siteBackend(site: string): string {
  * routes every request that is released or arrives later. Both are commands of the
  * admin socket, so the runbook drives them over SSH without a reload.
  */
-export function edgeLua(live: string, sites: string[]): string {
+export function edgeLua(sites: string[]): string {
     return `-- Rendered by cutover.
-local live = ${JSON.stringify(live)}
 local known = { ${sites.map((s) => `[${JSON.stringify(s)}] = true`).join(", ")} }
+-- The live site survives reloads: the runbook's route step writes it to a file.
+-- (the ensure-step writes the file before HAProxy starts; the first site is only a fallback)
+local live = ${JSON.stringify(sites[0] ?? "")}
+local f = io.open(${JSON.stringify(EDGE_LIVE_FILE)}, "r")
+if f then
+    local saved = f:read("*l")
+    f:close()
+    if saved and known[saved] then live = saved end
+end
 local hold_until = 0 -- ms since the epoch; 0: not holding
 
 local function now_ms()
@@ -128,8 +137,10 @@ if [ -f ${EDGE_CONF} ] && ! grep -q "^# Rendered by cutover" ${EDGE_CONF} && [ !
 fi
 ${PUT_FILE}
 put ${EDGE_LUA} 644 root:root config <<'CUTOVER_LUA'
-${edgeLua(p.live, Object.keys(p.sites)).trim()}
+${edgeLua(Object.keys(p.sites)).trim()}
 CUTOVER_LUA
+# The live site: set here once; from then on only the runbook's route step changes it.
+[ -s ${EDGE_LIVE_FILE} ] || { echo ${p.live} > ${EDGE_LIVE_FILE}; changed=1; }
 put ${EDGE_CONF} 644 root:root config <<'CUTOVER_CFG'
 ${haproxyConf(p).trim()}
 CUTOVER_CFG

@@ -30,10 +30,13 @@ describe("edge renderers", () => {
         assert.match(conf, /http-request lua\.cutover_hold unless METH_GET or METH_HEAD or METH_OPTIONS/);
         assert.match(conf, /option http-buffer-request/, "held requests are buffered whole");
     });
-    it("starts on the rendered live site and knows only the sites it has backends for", () => {
-        const lua = edgeLua("new", ["old", "new"]);
-        assert.match(lua, /^local live = "new"$/m);
+    it("starts on the site in the live file (written once, then only by the runbook) and knows only the sites it has backends for", () => {
+        const lua = edgeLua(["old", "new"]);
+        assert.match(lua, /io\.open\("\/etc\/haproxy\/cutover-live", "r"\)/);
+        assert.match(lua, /if saved and known\[saved\] then live = saved end/);
         assert.match(lua, /local known = \{ \["old"\] = true, \["new"\] = true \}/);
+        const s = edgeScript({ ...plan, live: "new" });
+        assert.match(s, /\[ -s \/etc\/haproxy\/cutover-live \] \|\| \{ echo new > \/etc\/haproxy\/cutover-live/, "the ensure-step never overwrites the runbook's choice");
         assert.match(lua, /tonumber\(arg\) <= 60000/, "a hold always has a deadline");
     });
     it("checks the config before it reloads, and reloads seamlessly (never a restart of a running edge)", () => {
@@ -43,7 +46,7 @@ describe("edge renderers", () => {
     });
     it("renders a config HAProxy itself accepts", { skip: spawnSync("bash", ["-c", "command -v haproxy"]).status !== 0 && "haproxy not installed" }, () => {
         const dir = fs.mkdtempSync(path.join(os.tmpdir(), "cutover-edge-"));
-        fs.writeFileSync(path.join(dir, "edge.lua"), edgeLua("old", ["old", "new"]));
+        fs.writeFileSync(path.join(dir, "edge.lua"), edgeLua(["old", "new"]));
         const conf = haproxyConf(plan).replace(/lua-load \S+/, `lua-load ${dir}/edge.lua`).replace(/stats socket \S+/, `stats socket ${dir}/admin.sock`);
         fs.writeFileSync(path.join(dir, "haproxy.cfg"), conf);
         const r = spawnSync("haproxy", ["-c", "-f", path.join(dir, "haproxy.cfg")], { encoding: "utf8" });
@@ -52,14 +55,17 @@ describe("edge renderers", () => {
 });
 
 describe("probe app", () => {
-    it("records client, sequence, site and host, and refuses writes while frozen", () => {
-        const py = probePy("old", "old-app-1");
+    const probe = { site: "old", host: "old-app-1", db: { address: "198.18.1.110", port: 3306 } };
+    it("acknowledges a write only after its row is inserted in the site's database, else 503", () => {
+        const py = probePy(probe);
         assert.match(py, /SITE, HOST, PORT = "old", "old-app-1", 8080/);
-        assert.match(py, /if os\.path\.exists\(FROZEN\):\s*\n\s*return self\.reply\(503, "frozen"\)/);
-        assert.match(py, /os\.fsync/, "an acknowledged write is on disk");
+        assert.match(py, /"-h", "198\.18\.1\.110", "-P", "3306"/);
+        assert.match(py, /INSERT INTO cutover_probe\.writes \(client, seq, site, host\)/);
+        assert.match(py, /if done\.returncode != 0:\s*\n(\s*#.*\n)?\s*return self\.reply\(503/);
+        assert.doesNotMatch(py, /password/i, "the password is in the options file, not the program");
     });
     it("is valid Python", { skip: spawnSync("bash", ["-c", "command -v python3"]).status !== 0 && "python3 not installed" }, () => {
-        const r = spawnSync("python3", ["-c", "import ast, sys; ast.parse(sys.stdin.read())"], { input: probePy("old", "old-app-1"), encoding: "utf8" });
+        const r = spawnSync("python3", ["-c", "import ast, sys; ast.parse(sys.stdin.read())"], { input: probePy(probe), encoding: "utf8" });
         assert.equal(r.status, 0, r.stderr);
     });
 });

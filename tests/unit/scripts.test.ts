@@ -11,6 +11,7 @@ import { redisScript } from "../../components/database/redis";
 import { edgeScript } from "../../components/edge/render";
 import { hostFirewallScript, inboundRules } from "../../components/firewall/render";
 import { meshScript } from "../../components/mesh/render";
+import { Flip, catchupScript, commitScript, freezeScript, holdScript, precheckScript, promoteScript, resumeScript, routeScript, watchdogScript } from "../../components/runbook/render";
 
 const publicKey = crypto.generateKeyPairSync("rsa", { modulusLength: 2048 }).publicKey.export({ type: "spki", format: "pem" }) as string;
 const member = { node: "old_db_1", host: "old-db-1", site: "old", publicAddress: "192.0.2.20", port: 655, meshAddress: "198.18.1.110", publicKey };
@@ -18,16 +19,46 @@ const source = { host: "old-db-1", meshAddress: "198.18.1.110", port: 3306 };
 const tls = { meshCidr: "198.18.0.0/15", caBundle: "CA", serverCert: "CERT" };
 const db = { host: "new-db-1", meshAddress: "198.18.2.110" };
 
+/** Every runbook step, both strategies and flavours, with and without work to do. */
+function runbookScripts(): Record<string, string> {
+    const out: Record<string, string> = {};
+    for (const flavor of ["mariadb", "mysql"] as const) {
+        for (const strategy of ["freeze", "dual-primary"] as const) {
+            const f: Flip = {
+                from: { site: "old", host: "old-db-1", meshAddress: "198.18.1.110", port: 3306 },
+                to: { site: "new", host: "new-db-1", meshAddress: "198.18.2.110", port: 3306 },
+                flavor,
+                settings: { strategy, freezeMs: 3000, catchupMs: 1500, maxLagSeconds: 10, postponeFile: "/etc/cutover/postpone", postponeMinutes: 60, precheck: "test -e /etc/ok", validate: "curl -fs http://127.0.0.1/", parity: ["shop.orders"], attempt: 2 },
+            };
+            const k = `runbook ${flavor} ${strategy}`;
+            out[`${k} precheck`] = precheckScript(f);
+            out[`${k} watchdog`] = watchdogScript(f);
+            for (const needed of [true, false]) {
+                const n = needed ? "needed" : "nothing to do";
+                out[`${k} hold (${n})`] = holdScript("old-edge-1", f, needed);
+                out[`${k} freeze (${n})`] = freezeScript(f, needed);
+                out[`${k} catchup (${n})`] = catchupScript(f, needed);
+                out[`${k} promote (${n})`] = promoteScript(f, needed);
+                out[`${k} commit (${n})`] = commitScript(f, needed);
+                out[`${k} resume (${n})`] = resumeScript(f, needed, { frozenAt: "0-1-5" });
+            }
+            out[`${k} route`] = routeScript("new-edge-1", f);
+        }
+    }
+    return out;
+}
+
 const scripts: Record<string, string> = {
     firewall: hostFirewallScript("new-db-1", inboundRules({ role: "db", dbEngine: "mariadb", adminCidrs: ["203.0.113.0/28"], siteCidr: "198.51.100.0/24", publicSources: ["0.0.0.0/0"], meshCidr: "198.18.0.0/15", cacheOnDb: true })),
     mesh: meshScript(member, [member], [member.node], "198.18.0.0/15"),
     waiting: waitingScript("database", "new-db-1", "the peer stack is not deployed yet"),
     ...Object.fromEntries((["primary", "replica", "dual-primary", "detached"] as const).flatMap((phase) =>
-        (["mariadb", "mysql"] as const).map((flavor) => [`${flavor} ${phase}`, mysqlScript({ ...db, flavor, serverId: 626, port: 3306 }, { ...tls, phase, source: phase === "replica" || phase === "dual-primary" ? source : undefined, autoIncrement: { increment: 2, offset: 2 } })]))),
+        (["mariadb", "mysql"] as const).map((flavor) => [`${flavor} ${phase}`, mysqlScript({ ...db, flavor, serverId: 626, port: 3306 }, { ...tls, phase, source: phase === "replica" || phase === "dual-primary" ? source : undefined, autoIncrement: { increment: 2, offset: 2 }, probe: true })]))),
     ...Object.fromEntries((["primary", "replica", "detached"] as const).map((phase) => [`postgres ${phase}`, pgScript({ ...db, port: 5432 }, { ...tls, clientCert: "CLIENT", phase, source: phase === "replica" ? { ...source, port: 5432 } : undefined })])),
     ...Object.fromEntries((["primary", "replica", "detached"] as const).map((phase) => [`redis ${phase}`, redisScript({ ...db, privateAddress: "198.51.100.20" }, { caBundle: "CA", serverCert: "CERT", clientCert: "CLIENT", phase, source: phase === "replica" ? source : undefined })])),
     edge: edgeScript({ host: "new-edge-1", bind: ":80", live: "old", sites: { old: [{ name: "old-app-1", address: "198.18.1.30", port: 8080 }], new: [] } }),
-    probe: probeScript("new", "new-app-1"),
+    probe: probeScript({ site: "new", host: "new-app-1", db: { address: "198.18.2.110", port: 3306 } }),
+    ...runbookScripts(),
 };
 
 describe("rendered host scripts", () => {

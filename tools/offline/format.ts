@@ -28,7 +28,9 @@ function short(value: unknown): string {
             const lines = value.split("\n").length;
             const hash = crypto.createHash("sha256").update(value).digest("hex").slice(0, 12);
             const kind = value.startsWith("#cloud-config") ? "cloud-init" : value.startsWith("#!") ? "script" : "text";
-            return `<${kind}, ${lines} lines, sha256:${hash}>`;
+            // A rendered script says what it does on its second line ("# <about>, rendered by cutover.").
+            const about = kind === "script" ? /^# (.*), rendered by cutover\.$/m.exec(value.split("\n")[1] ?? "")?.[1] : undefined;
+            return `<${kind}${about ? ` "${about}"` : ""}, ${lines} lines, sha256:${hash}>`;
         }
         return value === SECRET_MASK || value === UNKNOWN_TEXT ? value : JSON.stringify(value);
     }
