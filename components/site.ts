@@ -14,7 +14,7 @@ import { Edge as EdgeProxy } from "./edge";
 import { Backend } from "./edge/render";
 import { Cache, CacheOutput, Database, DbOutput, PeerLink, ReplicationCa } from "./database";
 import { TincMesh } from "./mesh";
-import { Runbook, RunbookDb, RunbookEdge, RunbookOutput } from "./runbook";
+import { Runbook, RunbookDb, RunbookOutput } from "./runbook";
 import { MeshHost } from "./mesh/render";
 import { SiteNetwork } from "./network";
 import { SSH_DIAL_ERROR_LIMIT, SSH_PER_DIAL_TIMEOUT } from "./hosts";
@@ -165,35 +165,40 @@ export class Site extends pulumi.ComponentResource {
             : undefined;
 
         // The stack that owns `cutover:live` runs the cutover runbook when it changes.
-        let routed: pulumi.Output<pulumi.Resource[]> = pulumi.output([]);
+        let switched: pulumi.Resource[] = [];
         if (c.live && ref && database && dbHost && c.mesh && c.dbEngine !== "postgres") {
-            const ownKey = dbHost.connection.privateKey;
-            const peerInfo = pulumi.all([ref.getOutput("site"), ref.getOutput("hosts"), ref.getOutput("db"), ref.getOutput("access")]).apply(([site, hosts, db, access]) => ({
+            const plan = c.mesh;
+            const peerInfo = pulumi.all([ref.getOutput("site"), ref.getOutput("hosts"), ref.getOutput("db"), ref.getOutput("access"), ref.getOutput("mesh")]).apply(([site, hosts, db, access, mesh]) => ({
                 site: (site ?? "") as string,
                 hosts: (hosts ?? []) as HostSummary[],
                 db: (db ?? undefined) as DbOutput | undefined,
                 user: ((access ?? {}) as { user?: string }).user ?? c.sshUser,
+                members: ((mesh as PeerMesh | undefined)?.members ?? []),
             }));
-            const reach = (user: string, address: string, key: string): SshConnection => ({ host: address, port: 22, user, privateKey: key, dialErrorLimit: SSH_DIAL_ERROR_LIMIT, perDialTimeout: SSH_PER_DIAL_TIMEOUT });
-            const peerDb = pulumi.all([peerInfo, ownKey]).apply(([p, key]): RunbookDb => {
+            // The peer's database host is reached with this stack's key (README: "Access across stacks").
+            const peerDb = pulumi.all([peerInfo, dbHost.connection.privateKey]).apply(([p, key]): RunbookDb => {
                 const host = p.hosts.find((h) => h.name === p.db?.host);
                 if (!p.db || !host) throw new ConfigError([`cutover:live: ${JSON.stringify(c.live)} needs the peer stack's database (its db output); deploy the peer stack with cutover:database and cutover:mesh first`]);
-                return { site: p.site, host: p.db.host, meshAddress: p.db.meshAddress, port: p.db.port, connection: reach(p.user, host.publicAddress, key), password: p.db.replication?.password ?? "" };
+                const connection: SshConnection = { host: host.publicAddress, port: 22, user: p.user, privateKey: key, dialErrorLimit: SSH_DIAL_ERROR_LIMIT, perDialTimeout: SSH_PER_DIAL_TIMEOUT };
+                return { site: p.site, host: p.db.host, meshAddress: p.db.meshAddress, port: p.db.port, connection, password: p.db.replication?.password ?? "" };
             });
-            const peerEdges = pulumi.all([peerInfo, ownKey]).apply(([p, key]) => p.hosts.filter((h) => h.role === "edge").map((h): RunbookEdge => ({ name: h.name, connection: reach(p.user, h.publicAddress, key) })));
+            const edges = peerInfo.apply((p) => [
+                ...edgeHosts.map((h) => ({ name: h.name, meshAddress: plan.addresses[h.name] })),
+                ...p.members.filter((m) => p.hosts.some((h) => h.name === m.host && h.role === "edge")).map((m) => ({ name: m.host, meshAddress: m.meshAddress })),
+            ]);
             const runbook = new Runbook(`${name}-runbook`, {
                 live: c.live,
                 flavor: c.dbEngine,
                 settings: c.runbook,
-                own: { site: c.site, host: dbHost.name, meshAddress: c.mesh.addresses[dbHost.name], port: DB_PORTS[c.dbEngine], connection: dbHost.connection, password: database.output.replication!.password },
+                own: pulumi.output({ site: c.site, host: dbHost.name, meshAddress: plan.addresses[dbHost.name], port: DB_PORTS[c.dbEngine], connection: dbHost.connection, password: database.output.replication!.password }),
                 peer: peerDb,
-                ownEdges: edgeHosts,
-                peerEdges,
+                edges,
                 after: [database.step, ...(probe?.commands ?? [])],
             }, childOpts);
-            routed = runbook.routed;
+            switched = [runbook.switched];
             this.runbook = runbook.output;
         }
+
         if (c.edgeManaged && edgeHosts.length > 0 && !autoscaled) {
             const own = pulumi.all(appHosts.map((h) => (c.mesh ? pulumi.output(c.mesh.addresses[h.name]) : h.privateAddress).apply((address): Backend => ({ name: h.name, address, port: APP_PORT }))));
             const peerApps = ref && c.mesh ? pulumi.all([ref.getOutput("site"), ref.getOutput("hosts"), ref.getOutput("mesh")]).apply(([site, hosts, m]) => peerBackends(site, hosts, m)) : pulumi.output({});
@@ -201,7 +206,7 @@ export class Site extends pulumi.ComponentResource {
             // After a (re)load the edge serves the live site: this stack's choice, else the peer's.
             const live = c.live ? pulumi.output(c.live) : ref ? ref.getOutput("dns").apply((d) => ((d as DnsOutput | undefined)?.live ?? c.site)) : pulumi.output(c.site);
             // After the runbook: its route step decides where a reloaded edge sends requests.
-            new EdgeProxy(`${name}-edge`, { hosts: edgeHosts, sites, live, after: routed.apply((r) => [...after, ...(probe?.commands ?? []), ...r]) }, childOpts);
+            new EdgeProxy(`${name}-edge`, { hosts: edgeHosts, sites, live, adminAddresses: c.mesh?.addresses ?? {}, after: [...after, ...(probe?.commands ?? []), ...switched] }, childOpts);
         }
 
         if (c.dns) {
@@ -210,7 +215,7 @@ export class Site extends pulumi.ComponentResource {
                 ? { hostname: pool.edge.apply((e) => e.hostname) }
                 : { addresses: edgeHosts.map((h) => h.publicAddress) };
             const peer = ref ? pulumi.all([ref.getOutput("site"), ref.getOutput("dns")]).apply(([site, dns]) => ({ site: site as string | undefined, dns: (dns ?? undefined) as DnsOutput | undefined })) : undefined;
-            this.dns = new DnsRecords(`${name}-dns`, { site: c.site, plan: c.dns, edge, proxied: c.edgeProxied, live: c.live, peer, after: routed }, childOpts).output;
+            this.dns = new DnsRecords(`${name}-dns`, { site: c.site, plan: c.dns, edge, proxied: c.edgeProxied, live: c.live, peer, after: switched }, childOpts).output;
         }
 
         this.hosts = pulumi.all(pool.hosts.map((h) => pulumi.all([h.publicAddress, h.privateAddress]).apply(([publicAddress, privateAddress]): HostSummary => ({ name: h.name, role: h.role, publicAddress, privateAddress }))));

@@ -32,6 +32,8 @@ export interface StepRun {
     host: string;
     action: StepAction;
     ms: number;
+    /** When it finished (ms since the epoch). */
+    endedAt?: number;
     exitCode: number;
 }
 
@@ -94,6 +96,7 @@ export class CommandExecutor {
     }
 
     private record(run: StepRun): void {
+        run.endedAt = Date.now();
         fs.appendFileSync(this.runLog, `${JSON.stringify(run)}\n`);
         const mark = run.action === "unchanged" ? "·" : run.exitCode === 0 ? "✓" : "✗";
         console.log(`  ${mark} ${run.stack.padEnd(8)} ${run.host.padEnd(12)} ${run.step.padEnd(34)} ${run.action.padEnd(9)} ${(run.ms / 1000).toFixed(1)} s`);

@@ -1,9 +1,13 @@
 // The edge flip under load, shared by the lab test and the rehearsal: the load generator
 // writes through an edge from the client namespace while the edges are held, switched
-// and released; afterwards every write is checked against what the app hosts recorded.
+// and released; afterwards every write is checked against the rows in the live database.
 import * as path from "path";
+import { PROBE_TABLE } from "../components/database/mysql";
 import { EDGE_SOCKET } from "../components/edge/render";
-import { Lab } from "./lab";
+import { LAB_DIR, Lab } from "./lab";
+import { StepRun, readRuns } from "./executor";
+import { LAB_STACKS, provision } from "./runtime";
+import { unwrapSecrets } from "../tools/offline/secrets";
 
 const LOADGEN = path.resolve(__dirname, "loadgen.py");
 
@@ -40,15 +44,14 @@ export async function underLoad(lab: Lab, o: { url: string; client: string; rate
     return text.split("\n").filter(Boolean).map((l) => JSON.parse(l) as Write);
 }
 
-/** How often each sequence number of a client was recorded by the probe apps on `hosts`. */
-export async function recordedWrites(lab: Lab, hosts: string[], client: string): Promise<Map<number, number>> {
+/** How often each sequence number of a client is in the probe table of the database on `dbHost`. */
+export async function recordedWrites(lab: Lab, dbHost: string, client: string): Promise<Map<number, number>> {
+    const r = await lab.enter(dbHost, `mariadb --batch --skip-column-names -e "SELECT seq, COUNT(*) FROM ${PROBE_TABLE} WHERE client = '${client}' GROUP BY seq"`);
+    if (r.code !== 0) throw new Error(`${dbHost}: reading ${PROBE_TABLE} failed: ${r.stderr.trim()}`);
     const counts = new Map<number, number>();
-    for (const h of hosts) {
-        const r = await lab.enter(h, `grep "^${client} " /var/lib/cutover-probe/writes 2>/dev/null || true`);
-        for (const line of r.stdout.split("\n").filter(Boolean)) {
-            const seq = Number(line.split(" ")[1]);
-            counts.set(seq, (counts.get(seq) ?? 0) + 1);
-        }
+    for (const line of r.stdout.split("\n").filter(Boolean)) {
+        const [seq, n] = line.split("\t").map(Number);
+        counts.set(seq, n);
     }
     return counts;
 }
@@ -85,4 +88,43 @@ export function flipFigures(writes: Write[], recorded: Map<number, number>, from
         window: { writes: inside.length, p50Ms: Math.round(percentile(inside, 50)), p99Ms: Math.round(percentile(inside, 99)), maxMs: Math.round(Math.max(0, ...inside)) },
         servedAfter: [...new Set(writes.filter((w) => w.sent > to && w.status === 200).map((w) => w.served))],
     };
+}
+
+export interface FlipRun {
+    writes: Write[];
+    /** The runbook's steps that ran (not the unchanged ones), in order. */
+    steps: StepRun[];
+    /** Every step of the provisioning run. */
+    runs: StepRun[];
+    /** Set when the program failed (an aborted cutover). */
+    error?: string;
+    /** The audit record of the runbook (the `runbook` stack output), when the run succeeded. */
+    audit?: Record<string, unknown>;
+    /** The switch step (the write-holding window): when it started and ended (ms since the epoch). */
+    from: number;
+    to: number;
+}
+
+/**
+ * Flips the lab's new stack (which owns cutover:live) with `config` while the load
+ * generator writes through `url`: the program runs the runbook exactly as `pulumi up`.
+ */
+export async function flipUnderLoad(lab: Lab, o: { url: string; client: string; rate: number; seconds: number; leadMs: number; config: Record<string, string> }): Promise<FlipRun> {
+    const before = readRuns(LAB_DIR).length;
+    let error: string | undefined;
+    let audit: Record<string, unknown> | undefined;
+    const writes = await underLoad(lab, o, async () => {
+        await new Promise((r) => setTimeout(r, o.leadMs));
+        try {
+            const p = await provision(lab, LAB_STACKS.new, { config: o.config });
+            const text = (unwrapSecrets(p.evaluation.outputs) as { runbook?: { audit?: string } }).runbook?.audit;
+            audit = text ? JSON.parse(text) : undefined;
+        } catch (e) {
+            error = (e as Error).message;
+        }
+    });
+    const runs = readRuns(LAB_DIR).slice(before);
+    const steps = runs.filter((r) => r.step.includes("-runbook-") && r.action !== "unchanged");
+    const window = steps.find((r) => r.step.endsWith("-switch")) ?? steps[steps.length - 1];
+    return { writes, steps, runs, error, audit, from: window ? (window.endedAt ?? 0) - window.ms : 0, to: window?.endedAt ?? 0 };
 }

@@ -2,6 +2,7 @@
 // Addresses come from the documentation ranges and only ever exist inside the lab's
 // namespaces: old site 192.0.2.0/24, new site 198.51.100.0/24, public segment
 // 203.0.113.0/24 (where the operator and the clients sit).
+import { PROBE_TABLE } from "../components/database/mysql";
 import { Role } from "../components/types";
 
 export const LAB_PREFIX = "cutover-lab";
@@ -91,6 +92,8 @@ export function segmentOf(plan: LabPlan, site: string): LabSegment {
     return s;
 }
 
+const LAB_ZONE_ID = "0123456789abcdef0123456789abcdef";
+
 /** The stack config a lab site is provisioned with: provider existing, the lab's hosts. */
 export const LAB_MESH = { cidr: "198.18.0.0/15", siteRange: { old: "198.18.1.0/24", new: "198.18.2.0/24" } as Record<string, string> };
 
@@ -113,6 +116,9 @@ export function labStackConfig(plan: LabPlan, site: string, peerStack?: string):
         "cutover:probe": true,
         "cutover:database": { engine: "mariadb", phase: site === "old" ? "primary" : "replica" },
         "cutover:mesh": { cidr: LAB_MESH.cidr, siteRange: LAB_MESH.siteRange[site] },
+        // Cloudflare is mocked in the lab; the new stack owns the public names and the flip.
+        "cutover:dns": { zoneId: LAB_ZONE_ID, zone: "lab.example.com", ...(site === "new" ? { names: ["@", "www"] } : {}) },
+        ...(site === "new" ? { "cutover:live": "old", "cutover:runbook": { parity: [PROBE_TABLE] } } : {}),
         ...(peerStack ? { "cutover:peer": `organization/cutover/${peerStack}` } : {}),
     };
 }

@@ -12,7 +12,7 @@ import { meshTargets, unreachablePairs } from "../lab/mesh-check";
 import { unwrapSecrets } from "./offline";
 import { Lab, LabError, checkMachine } from "../lab/lab";
 import { LAB_STACKS, provision } from "../lab/runtime";
-import { FlipFigures, edgeAdmin, flipFigures, recordedWrites, underLoad } from "../lab/flip";
+import { FlipFigures, flipFigures, flipUnderLoad, recordedWrites } from "../lab/flip";
 import { Series, timelineSvg } from "./timeline";
 
 const ROOT = path.resolve(__dirname, "..");
@@ -32,6 +32,9 @@ function parseArgs(argv: string[]) {
 }
 
 const seconds = (ms: number) => Math.round(ms / 100) / 10;
+const RATE = 50;
+
+type FlipReport = FlipFigures & { error?: string; runbookMs: number; steps: Array<{ step: string; host: string; ms: number }> };
 
 async function main() {
     const args = parseArgs(process.argv.slice(2));
@@ -98,39 +101,40 @@ async function main() {
         report.rerun = { steps: again.length, ran: ran.length };
         console.log(`   ${again.length} steps, ${ran.length} ran`);
 
-        // The edges' part of the cutover: hold writes, switch, release. The database part
-        // (freeze, catch-up, promotion) is not automated yet; one second stands in for it.
-        console.log("== flipping the edges under a write load: cutover (old -> new), then rollback (new -> old)");
-        const edges = lab.plan.hosts.filter((h) => h.role === "edge" && !h.spare);
-        const apps = lab.plan.hosts.filter((h) => h.role === "app" && !h.spare).map((h) => h.name);
-        const url = `http://${edges.find((h) => h.site === "old")!.address}/`;
-        const flips: Record<string, FlipFigures & { holdMs: number }> = {};
+        // The cutover as an engineer runs it: flip cutover:live in the new stack and run the
+        // program (the runbook), with clients writing through the old site's edge; then flip
+        // back. First freeze-and-promote, then both databases dual-primary.
+        const url = `http://${lab.plan.hosts.find((h) => h.role === "edge" && h.site === "old")!.address}/`;
+        const strategies: Record<string, Record<string, FlipReport>> = {};
         const series: Series[] = [];
-        for (const [name, to] of [["cutover", "new"], ["rollback", "old"]] as const) {
-            const marks: Series["marks"] = [];
-            const step = async (label: string, command: string) => {
-                marks.push({ label, at: Date.now() });
-                for (const e of edges) await edgeAdmin(lab, e.name, command);
-            };
-            const writes = await underLoad(lab, { url, client: name, rate: 50, seconds: 8 }, async () => {
-                await new Promise((r) => setTimeout(r, 2000));
-                await step("hold writes", "cutover hold 5000");
-                await new Promise((r) => setTimeout(r, 1000));
-                await step(`route to ${to}`, `cutover live ${to}`);
-                await step("release", "cutover hold off");
-                marks.push({ label: "done", at: Date.now() });
-            });
-            const [from, until] = [marks[0].at, marks[marks.length - 1].at];
-            flips[name] = { ...flipFigures(writes, await recordedWrites(lab, apps, name), from, until), holdMs: until - from };
-            series.push({ title: `${name}: edges flipped to ${to} under 50 writes/s`, writes, marks });
-            const f = flips[name];
-            console.log(`   ${name}: ${f.writes} writes, ${f.failed} failed, ${f.lost} lost, ${f.duplicated} duplicated; held ${f.holdMs} ms; latency inside the window p50 ${f.window.p50Ms} / p99 ${f.window.p99Ms} / max ${f.window.maxMs} ms; then served by ${f.servedAfter.join(", ")}`);
+        for (const strategy of ["freeze", "dual-primary"] as const) {
+            if (strategy === "dual-primary") {
+                console.log("== both databases dual-primary (old, then new)");
+                const dual = JSON.stringify({ engine: "mariadb", phase: "dual-primary" });
+                await provision(lab, LAB_STACKS.old, { config: { "cutover:database": dual } });
+                await provision(lab, LAB_STACKS.new, { config: { "cutover:database": dual, "cutover:live": "old" } });
+            }
+            const extra: Record<string, string> = strategy === "dual-primary" ? { "cutover:database": JSON.stringify({ engine: "mariadb", phase: "dual-primary" }) } : {};
+            strategies[strategy] = {};
+            for (const [name, to] of [["cutover", "new"], ["rollback", "old"]] as const) {
+                console.log(`== ${strategy}: ${name}: cutover:live -> ${to} under ${RATE} writes/s`);
+                const client = `${strategy === "freeze" ? "freeze" : "dual"}${name}`;
+                const run = await flipUnderLoad(lab, { url, client, rate: RATE, seconds: 8, leadMs: 2000, config: { ...extra, "cutover:live": to, "cutover:runbook": JSON.stringify({ parity: ["cutover_probe.writes"] }) } });
+                const f = flipFigures(run.writes, await recordedWrites(lab, `${to}-db-1`, client), run.from, run.to);
+                const steps = run.steps.map((r) => ({ step: r.step.replace(/^new-runbook-/, ""), host: r.host, ms: r.ms, startedAt: (r.endedAt ?? 0) - r.ms }));
+                const audit = /runbook: audit (\{.*\})/.exec(JSON.stringify(run.runs))?.[1];
+                strategies[strategy][name] = { ...f, error: run.error, runbookMs: run.to - run.from, steps: steps.map(({ step, host, ms }) => ({ step, host, ms })) };
+                series.push({ title: `${strategy} ${name}: cutover:live -> ${to}, ${RATE} writes/s through the old edge`, writes: run.writes, marks: steps.map((st) => ({ label: st.step, at: st.startedAt })) });
+                console.log(`   ${run.error ? `FAILED: ${run.error.split("\n")[0]}` : "ok"}; ${f.writes} writes, ${f.failed} failed, ${f.lost} lost, ${f.duplicated} duplicated; unavailable ${f.unavailableMs} ms; runbook ${run.to - run.from} ms; latency inside p50 ${f.window.p50Ms} / p99 ${f.window.p99Ms} / max ${f.window.maxMs} ms; then served by ${f.servedAfter.join(", ")}`);
+                console.log(`   steps: ${steps.map((st) => `${st.step} ${st.ms} ms`).join(", ")}`);
+                void audit;
+            }
         }
-        report.edgeFlip = { ratePerSecond: 50, clientsVia: url, ...flips };
+        report.cutover = { ratePerSecond: RATE, clientsVia: url, ...strategies };
         const svg = path.join(path.dirname(args.report), "rehearsal-timeline.svg");
         fs.writeFileSync(svg, timelineSvg(series));
         console.log(`   timeline: ${path.relative(process.cwd(), svg)}`);
-        const flipOk = Object.values(flips).every((f) => f.failed === 0 && f.lost === 0 && f.duplicated === 0);
+        const flipOk = Object.values(strategies).flatMap((x) => Object.values(x)).every((f) => !f.error && f.failed === 0 && f.lost === 0 && f.duplicated === 0);
 
         report.ok = wrong.length === 0 && ran.length === 0 && missing.length === 0 && flipOk;
         if (!report.ok) process.exitCode = 1;

@@ -25,6 +25,8 @@ export interface FlavorSpec {
     /** Server settings that turn GTIDs on. */
     gtidConf: (s: MysqlServer) => string[];
     grants: string;
+    /** What the runbook's switch needs on the other site's server: freeze it, with an event that ends the freeze. */
+    runbookGrants: string;
     reloadTls: string;
     changeSource: (src: MysqlSource, caPath: string) => string;
     startReplica: string;
@@ -58,6 +60,7 @@ export const FLAVORS: Record<MysqlFlavor, FlavorSpec> = {
         // Each site writes its own GTID domain, so two writers (dual-primary) never clash in strict mode.
         gtidConf: (s) => ["gtid_strict_mode = ON", `gtid_domain_id = ${s.serverId}`],
         grants: "REPLICATION SLAVE, REPLICATION CLIENT, BINLOG MONITOR, SELECT, RELOAD, LOCK TABLES, SHOW VIEW, EVENT, TRIGGER",
+        runbookGrants: "READ_ONLY ADMIN",
         reloadTls: "FLUSH SSL",
         changeSource: (src, ca) =>
             `CHANGE MASTER TO MASTER_HOST='${src.meshAddress}', MASTER_PORT=${src.port}, MASTER_USER='${REPL_USER}', MASTER_PASSWORD='$peer_password', MASTER_SSL=1, MASTER_SSL_CA='${ca}', MASTER_SSL_VERIFY_SERVER_CERT=1, MASTER_USE_GTID=slave_pos`,
@@ -85,6 +88,7 @@ export const FLAVORS: Record<MysqlFlavor, FlavorSpec> = {
         section: "mysqld",
         gtidConf: () => ["gtid_mode = ON", "enforce_gtid_consistency = ON"],
         grants: "REPLICATION SLAVE, REPLICATION CLIENT, SELECT, RELOAD, LOCK TABLES, SHOW VIEW, EVENT, TRIGGER",
+        runbookGrants: "SYSTEM_VARIABLES_ADMIN",
         reloadTls: "ALTER INSTANCE RELOAD TLS",
         changeSource: (src, ca) =>
             `CHANGE REPLICATION SOURCE TO SOURCE_HOST='${src.meshAddress}', SOURCE_PORT=${src.port}, SOURCE_USER='${REPL_USER}', SOURCE_PASSWORD='$peer_password', SOURCE_SSL=1, SOURCE_SSL_CA='${ca}', SOURCE_SSL_VERIFY_SERVER_CERT=1, SOURCE_AUTO_POSITION=1`,
@@ -166,6 +170,8 @@ log_slave_updates = ON
 ${f.gtidConf(s).join("\n")}
 bind_address = 127.0.0.1,${s.meshAddress}
 port = ${s.port}
+# Accounts match addresses only; a reverse lookup per connection would stall clients where DNS is slow.
+skip_name_resolve = ON
 ssl_ca = ${DB_TLS_DIR}/ca.pem
 ssl_cert = ${DB_TLS_DIR}/server.pem
 ssl_key = ${DB_TLS_DIR}/server.key
@@ -178,6 +184,8 @@ export function mysqlPhaseSettings(plan: Pick<MysqlPlan, "phase" | "autoIncremen
     return {
         // A replica takes no writes but replication's until it is promoted.
         read_only: plan.phase === "replica" ? "ON" : "OFF",
+        // The runbook's freeze ends by an event at its deadline.
+        event_scheduler: "ON",
         auto_increment_increment: String(ai.increment),
         auto_increment_offset: String(ai.offset),
     };
@@ -229,7 +237,7 @@ local_sql() { sql "SET SESSION sql_log_bin=0; $1"; }
 if [ "$restart" = 0 ] && [ "$reload_tls" = 1 ]; then sql "${f.reloadTls}" || fail "${f.reloadTls} failed"; fi
 ${plan.probe ? probeAccount(meshHostPattern(plan.meshCidr)) : ""}
 ${roleGuard(f, plan.phase)}
-${Object.entries(settings).map(([k, v]) => `[ "$(sql "SELECT @@GLOBAL.${k}")" = "${v === "ON" ? 1 : v === "OFF" ? 0 : v}" ] || { sql "SET GLOBAL ${k} = ${v}"; changed=1; }`).join("\n")}
+${Object.entries(settings).map(([k, v]) => `[ "$(sql "SELECT @@GLOBAL.${k}")" = "${k === "event_scheduler" ? v : v === "ON" ? 1 : v === "OFF" ? 0 : v}" ] || { sql "SET GLOBAL ${k} = ${v}"; changed=1; }`).join("\n")}
 # replica_field <field>: one field of the replica status (empty when not replicating).
 replica_field() { ${f.client} -e "${f.status}\\G" | awk -F': ' -v k="$1" '{ sub(/^ +/, "", $1) } $1 == k { print $2 }'; }
 
@@ -283,7 +291,7 @@ else
     # Keep the password in step with the stack's secret (no change when equal).
     local_sql "ALTER USER ${who} IDENTIFIED BY '$repl_password' REQUIRE SSL"
 fi
-local_sql "GRANT ${f.grants} ON *.* TO ${who}"`;
+local_sql "GRANT ${f.grants}, ${f.runbookGrants} ON *.* TO ${who}; GRANT CREATE, EVENT ON cutover.* TO ${who}"`;
 }
 
 /** Detached: no replication in either direction, and no account for the old site. */
@@ -310,7 +318,7 @@ function attachSteps(s: MysqlServer, f: FlavorSpec, src: MysqlSource): string {
     printf '[client]\\nuser=${REPL_USER}\\npassword=%s\\n' "$peer_password" > "$opts"
     remote() { ${f.client} --defaults-extra-file="$opts" ${tls} -h ${src.meshAddress} -P ${src.port} --batch --skip-column-names -e "$1"; }
     remote "SELECT 1" >/dev/null || fail "cannot reach ${src.host} (${src.meshAddress}:${src.port}) over verified TLS as ${REPL_USER}"
-    user_dbs="SELECT schema_name FROM information_schema.schemata WHERE schema_name NOT IN ('mysql','sys','information_schema','performance_schema')"
+    user_dbs="SELECT schema_name FROM information_schema.schemata WHERE schema_name NOT IN ('mysql','sys','information_schema','performance_schema','cutover')"
     sql "${f.resetReplica}" 2>/dev/null || true
     if [ -z "$(sql "$user_dbs")" ]; then
         dbs=$(remote "$user_dbs" | tr '\\n' ' ')

@@ -8,9 +8,11 @@ export interface EdgeArgs {
     hosts: Host[];
     /** App hosts per site: this site's and, over the mesh, the peer's. */
     sites: pulumi.Input<Record<string, Backend[]>>;
-    /** The site served after a (re)load. */
+    /** The site served until the runbook routes elsewhere. */
     live: pulumi.Input<string>;
-    after: pulumi.Input<pulumi.Resource[]>;
+    /** Mesh address per host: where the runbook reaches the admin socket. */
+    adminAddresses: Record<string, string>;
+    after: pulumi.Resource[];
 }
 
 /** HAProxy on each edge host: routes to the live site, holds writes during a cutover. */
@@ -23,7 +25,7 @@ export class Edge extends pulumi.ComponentResource {
             (h) =>
                 new command.remote.Command(`${name}-${h.name}`, {
                     connection: h.connection,
-                    create: pulumi.all([args.sites, args.live]).apply(([sites, live]) => edgeScript({ host: h.name, bind: ":80", sites, live })),
+                    create: pulumi.all([args.sites, args.live]).apply(([sites, live]) => edgeScript({ host: h.name, bind: ":80", sites, live, adminAddress: args.adminAddresses[h.name] })),
                 }, { parent: this, dependsOn: args.after }),
         );
         this.registerOutputs({});

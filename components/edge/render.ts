@@ -3,6 +3,7 @@
 // writes (a queue with a deadline, as ProxySQL holds queries while no writer is online)
 // and releases them to whichever site is live then: users see a latency blip, not errors.
 import { PUT_FILE, installIfMissing, scriptHeader } from "../script";
+import { EDGE_ADMIN_PORT } from "../firewall/render";
 import { EDGE_LIVE_FILE } from "../runbook/render";
 
 export const EDGE_LUA = "/etc/haproxy/cutover-edge.lua";
@@ -23,6 +24,8 @@ export interface EdgePlan {
     sites: Record<string, Backend[]>;
     /** The site served until the runbook routes elsewhere (written once to the live file). */
     live: string;
+    /** The host's mesh address: the admin socket listens there too, for the runbook's switch step. */
+    adminAddress?: string;
 }
 
 /** A site's backend (site names are lower-case letters, digits and '-', which HAProxy accepts). */
@@ -84,6 +87,13 @@ core.register_cli({ "cutover", "live" }, "cutover live [<site>] : show or set th
             return
         end
         live = site
+        -- Kept for reloads and restarts: a reloaded edge must not route back.
+        local out = io.open(${JSON.stringify(EDGE_LIVE_FILE)} .. ".tmp", "w")
+        if out then
+            out:write(site .. "\\n")
+            out:close()
+            os.rename(${JSON.stringify(EDGE_LIVE_FILE)} .. ".tmp", ${JSON.stringify(EDGE_LIVE_FILE)})
+        end
     end
     applet:send("live " .. live .. " hold " .. (hold_until > now_ms() and "on" or "off") .. "\\n")
 end)
@@ -103,7 +113,9 @@ ${servers.length > 0 ? servers.map((s) => `    server ${s.name} ${s.address}:${s
 global
     log /dev/log local0
     lua-load ${EDGE_LUA}
-    stats socket ${EDGE_SOCKET} mode 600 level admin
+    stats socket ${EDGE_SOCKET} mode 600 level admin${p.adminAddress ? `
+    # The runbook's switch step holds and routes from the incoming database host, over the mesh.
+    stats socket ipv4@${p.adminAddress}:${EDGE_ADMIN_PORT} level admin` : ""}
     daemon
 
 defaults

@@ -27,6 +27,8 @@ export interface Service {
 
 export const DB_PORTS: Record<DbEngine, number> = { mysql: 3306, mariadb: 3306, postgres: 5432 };
 export const APP_PORT = 8080;
+/** The edge's admin socket on its mesh address: the runbook's switch step holds and routes through it. */
+export const EDGE_ADMIN_PORT = 9901;
 
 const REDIS_SERVICES: Service[] = [
     { name: "redis", protocol: "tcp", port: REDIS_PORT, exposure: "site" },
@@ -41,7 +43,7 @@ export function roleServices(role: Role, dbEngine: DbEngine, cacheOnDb = false):
     const ssh: Service = { name: "ssh", protocol: "tcp", port: 22, exposure: "admin" };
     switch (role) {
         case "edge":
-            return [ssh, { name: "http", protocol: "tcp", port: 80, exposure: "public" }, { name: "https", protocol: "tcp", port: 443, exposure: "public" }];
+            return [ssh, { name: "http", protocol: "tcp", port: 80, exposure: "public" }, { name: "https", protocol: "tcp", port: 443, exposure: "public" }, { name: "edge-admin", protocol: "tcp", port: EDGE_ADMIN_PORT, exposure: "mesh" }];
         case "app":
             // The mesh too: the other site's edge forwards to these apps after a flip.
             return [ssh, { name: "app-http", protocol: "tcp", port: APP_PORT, exposure: "mesh" }];

@@ -2,18 +2,13 @@ import * as pulumi from "@pulumi/pulumi";
 import * as command from "@pulumi/command";
 import { secretStdin } from "../database/ca";
 import { MysqlFlavor } from "../database/mysql";
-import { Host, SshConnection } from "../types";
-import { DbEnd, Flip, RunbookSettings, catchupScript, commitScript, freezeScript, holdScript, precheckScript, promoteScript, resumeScript, routeScript } from "./render";
+import { SshConnection } from "../types";
+import { DbEnd, EdgeEnd, Flip, RunbookSettings, precheckScript, resumeScript, switchScript } from "./render";
 
-/** A database end of the flip, with the password its replication user accepts (secret). */
+/** A database end of the flip: how the program logs in there, and the password its replication user accepts (secret). */
 export interface RunbookDb extends DbEnd {
-    connection: pulumi.Input<SshConnection>;
-    password: pulumi.Input<string>;
-}
-
-export interface RunbookEdge {
-    name: string;
-    connection: pulumi.Input<SshConnection>;
+    connection: SshConnection;
+    password: string;
 }
 
 export interface RunbookArgs {
@@ -22,11 +17,10 @@ export interface RunbookArgs {
     flavor: MysqlFlavor;
     settings: RunbookSettings;
     /** This site's and the peer's database. */
-    own: RunbookDb;
+    own: pulumi.Input<RunbookDb>;
     peer: pulumi.Input<RunbookDb>;
-    /** This site's edge hosts and the peer's (known from its outputs). */
-    ownEdges: Host[];
-    peerEdges: pulumi.Input<RunbookEdge[]>;
+    /** Every edge of both sites (the peer's from its mesh output). */
+    edges: pulumi.Input<EdgeEnd[]>;
     /** Steps that must be done first (replication set up). */
     after: pulumi.Input<pulumi.Resource[]>;
 }
@@ -39,79 +33,56 @@ export interface RunbookOutput {
     audit: string;
 }
 
-/** What a step printed on its `runbook: <step> key=value ...` line. */
-function reported(stdout: pulumi.Output<string>, step: string, key: string): pulumi.Output<string> {
-    return stdout.apply((out) => {
-        const line = (out ?? "").split("\n").reverse().find((l) => l.startsWith(`runbook: ${step} `)) ?? "";
-        return new RegExp(`${key}=(\\S*)`).exec(line)?.[1] ?? "";
-    });
+/** The switch's t<n> marks: "t0 held at=<ms>" ... as {held: "<ms>", ...}. */
+export function switchMarks(stdout: string): Record<string, string> {
+    const marks: Record<string, string> = {};
+    for (const m of stdout.matchAll(/^runbook: switch t\d (\S+) at=(\d+)/gm)) marks[m[1]] = m[2];
+    const waited = /^runbook: switch t2 .* waited=(\d+)/m.exec(stdout);
+    if (waited) marks.catchupWaitedMs = waited[1];
+    return marks;
 }
 
 /**
- * The cutover runbook, in the stack that owns `cutover:live`: ordered remote commands on
- * the database hosts and the edges of both sites (render.ts). The scripts name the
+ * The cutover runbook, in the stack that owns `cutover:live`: precheck, switch and resume
+ * as ordered remote commands on the two database hosts (render.ts). The scripts name the
  * outgoing and incoming site, so they run again exactly when `live` (or the attempt)
  * changes; a second `pulumi up` with nothing changed runs no step.
  */
 export class Runbook extends pulumi.ComponentResource {
-    /** The route steps: what DNS records and edge reloads wait for. */
-    public readonly routed: pulumi.Output<command.remote.Command[]>;
+    /** The switch step: DNS records and edge reloads wait for it. */
+    public readonly switched: command.remote.Command;
     public readonly output: pulumi.Output<RunbookOutput>;
 
     constructor(name: string, args: RunbookArgs, opts?: pulumi.ComponentResourceOptions) {
         super("cutover:index:Runbook", name, {}, opts);
         const s = args.settings;
-        const incomingIsOwn = args.live === args.own.site;
-        const incoming = pulumi.output(incomingIsOwn ? args.own : args.peer);
-        const outgoing = pulumi.output(incomingIsOwn ? args.peer : args.own);
+        const ends = pulumi.all([args.own, args.peer]).apply(([own, peer]) => (own.site === args.live ? { incoming: own, outgoing: peer } : { incoming: peer, outgoing: own }));
+        const incoming = ends.apply((e) => e.incoming);
+        const outgoing = ends.apply((e) => e.outgoing);
         // Names and addresses only: public, though they travel with the peer's secrets.
-        const flip = pulumi.unsecret(pulumi.all([outgoing, incoming]).apply(([o, i]): Flip => ({
-            from: { site: o.site, host: o.host, meshAddress: o.meshAddress, port: o.port },
-            to: { site: i.site, host: i.host, meshAddress: i.meshAddress, port: i.port },
+        const flip = pulumi.unsecret(pulumi.all([ends, args.edges]).apply(([e, edges]): Flip => ({
+            from: { site: e.outgoing.site, host: e.outgoing.host, meshAddress: e.outgoing.meshAddress, port: e.outgoing.port },
+            to: { site: e.incoming.site, host: e.incoming.host, meshAddress: e.incoming.meshAddress, port: e.incoming.port },
+            edges,
             flavor: args.flavor,
             settings: s,
         })));
         // A step on one database host reaches the other's server as its replication user.
-        const toOther = (db: pulumi.Output<pulumi.Unwrap<RunbookDb>>) => secretStdin({ "peer-password": db.apply((d) => d.password) });
-        const step = (id: string, connection: pulumi.Input<SshConnection>, create: pulumi.Input<string>, after: pulumi.Input<pulumi.Resource[]>, stdin?: pulumi.Output<string>) =>
-            new command.remote.Command(`${name}-${id}`, { connection, create, ...(stdin ? { stdin } : {}) }, { parent: this, dependsOn: after });
+        const toOther = (db: pulumi.Output<RunbookDb>) => secretStdin({ "peer-password": db.apply((d) => d.password) });
+        const step = (id: string, connection: pulumi.Input<SshConnection>, create: pulumi.Input<string>, after: pulumi.Input<pulumi.Resource[]>, stdin: pulumi.Output<string>) =>
+            new command.remote.Command(`${name}-${id}`, { connection, create, stdin }, { parent: this, dependsOn: after });
 
-        const precheck = step("precheck", incoming.connection, flip.apply(precheckScript), args.after, toOther(outgoing));
-        const needed = reported(precheck.stdout, "precheck", "needed").apply((n) => n === "1" && s.strategy === "freeze");
-
-        // Every edge of both sites: own ones known from config, the peer's from its outputs.
-        const edges = (id: string, render: (host: string, f: Flip, needed: boolean) => string, after: pulumi.Input<pulumi.Resource[]>) => {
-            const own = args.ownEdges.map((e) => step(`${id}-${e.name}`, e.connection, pulumi.all([flip, needed]).apply(([f, n]) => render(e.name, f, n)), after));
-            // The peer's edge count comes from its stack outputs (known at preview).
-            const peer = pulumi.output(args.peerEdges).apply((list) => list.map((e) => step(`${id}-${e.name}`, e.connection, pulumi.all([flip, needed]).apply(([f, n]) => render(e.name, f, n)), after)));
-            return peer.apply((p) => [...own, ...p]);
-        };
-        if (s.strategy === "dual-primary") {
-            // Both databases take writes: no freeze, no promotion; route and record.
-            this.routed = edges("route", (h, f) => routeScript(h, f), [precheck]);
-            const resume = step("resume", outgoing.connection, flip.apply((f) => resumeScript(f, true, {})), this.routed, toOther(incoming));
-            this.output = this.audit(flip, resume);
-            this.registerOutputs({ output: this.output });
-            return;
-        }
-        const held = edges("hold", holdScript, [precheck]);
-        const freeze = step("freeze", outgoing.connection, pulumi.all([flip, needed]).apply(([f, n]) => freezeScript(f, n)), held);
-        const catchup = step("catchup", incoming.connection, pulumi.all([flip, needed]).apply(([f, n]) => catchupScript(f, n)), [freeze], toOther(outgoing));
-        const promote = step("promote", incoming.connection, pulumi.all([flip, needed]).apply(([f, n]) => promoteScript(f, n)), [catchup], toOther(outgoing));
-        const commit = step("commit", outgoing.connection, pulumi.all([flip, needed]).apply(([f, n]) => commitScript(f, n)), [promote]);
-        this.routed = edges("route", (h, f) => routeScript(h, f), [commit]);
-        const marks = pulumi.all([reported(freeze.stdout, "freeze", "position"), reported(catchup.stdout, "catchup", "waited")]).apply(([position, waited]) => ({ frozenAt: position, catchupWaitedMs: waited }));
-        const resume = step("resume", outgoing.connection, pulumi.all([flip, needed, marks]).apply(([f, n, m]) => resumeScript(f, n, m)), this.routed, toOther(incoming));
-        this.output = this.audit(flip, resume);
-        this.registerOutputs({ output: this.output });
-    }
-
-    private audit(flip: pulumi.Output<Flip>, resume: command.remote.Command): pulumi.Output<RunbookOutput> {
-        return pulumi.all([flip, resume.stdout]).apply(([f, out]) => ({
+        const precheck = step("precheck", incoming.apply((i) => i.connection), flip.apply(precheckScript), args.after, toOther(outgoing));
+        const needed = precheck.stdout.apply((out) => /^runbook: precheck needed=1/m.test(out ?? ""));
+        this.switched = step("switch", incoming.apply((i) => i.connection), pulumi.all([flip, needed]).apply(([f, n]) => switchScript(f, n)), [precheck], toOther(outgoing));
+        const marks = this.switched.stdout.apply((out) => switchMarks(out ?? ""));
+        const resume = step("resume", outgoing.apply((o) => o.connection), pulumi.all([flip, needed, marks]).apply(([f, n, m]) => resumeScript(f, n, m)), [this.switched], toOther(incoming));
+        this.output = pulumi.all([flip, resume.stdout]).apply(([f, out]) => ({
             from: f.from.site,
             to: f.to.site,
             strategy: f.settings.strategy,
             audit: (out ?? "").split("\n").reverse().find((l) => l.startsWith("runbook: audit "))?.slice("runbook: audit ".length) ?? "",
         }));
+        this.registerOutputs({ output: this.output });
     }
 }

@@ -1,27 +1,28 @@
-// The cutover runbook's host scripts (DESIGN.md, "The cutover: one value"). Each step is
-// one remote command; the steps run in order (each dependsOn the one before) when
-// `cutover:live` changes:
-//   precheck (incoming db)  postpone flag, pre-check hook, replication healthy -> veto
-//   hold     (every edge)   hold writes (deadline), drain the outgoing backend
-//   freeze   (outgoing db)  read-only, armed to unfreeze by itself at the deadline
-//   catchup  (incoming db)  wait until every outgoing transaction is applied; parity
-//   promote  (incoming db)  stop replicating, writable; validate, else demote again
-//   commit   (outgoing db)  disarm the deadline: from here on there is no way back
-//   route    (every edge)   route to the incoming site, release the held writes
+// The cutover runbook's host scripts (DESIGN.md, "The cutover: one value"). A flip of
+// `cutover:live` runs three ordered remote commands (each dependsOn the one before):
+//   precheck (incoming db)  postpone flag, pre-check hook, replication healthy, edges
+//                           reachable; anything wrong vetoes before anything changes
+//   switch   (incoming db)  t0 hold writes on every edge, drain; t1 freeze the outgoing
+//                           database (read-only, with a MariaDB event that unfreezes it at
+//                           the deadline); t2 catch up (bounded, on measured GTID sets) and
+//                           parity; t3 promote and validate; t4 commit (drop the event);
+//                           t5 route every edge to the incoming site and release
 //   resume   (outgoing db)  replicate from the incoming site; audit record
-// A failure before `commit` aborts: the freeze ends at its deadline by itself (the
-// outgoing database is writable again, the edges release the held writes to it).
-// Every step checks what it needs on the hosts themselves rather than trusting a
-// previous step, so a stale or repeated step can never promote a diverged replica.
+// The whole write-holding window is one SSH session on the incoming database host,
+// which reaches the outgoing database and the edges' admin sockets over the mesh: no
+// SSH handshake happens while users' writes are held. A failure before t4 aborts at
+// once (outgoing unfrozen, incoming demoted, edges released to the outgoing site); if
+// the outgoing site cannot be reached, its event unfreezes it at the deadline and the
+// edges release at theirs. Every step checks on the hosts what it needs, so a repeated
+// or stale step can never promote a diverged replica.
 import { DB_TLS_DIR, FLAVORS, FlavorSpec, MysqlFlavor, REPL_USER, ROLE_MARKER } from "../database/mysql";
-import { EDGE_SOCKET, siteBackend } from "../edge/render";
-import { readSecrets, scriptHeader } from "../script";
+import { EDGE_ADMIN_PORT } from "../firewall/render";
+import { installIfMissing, readSecrets, scriptHeader } from "../script";
 
 /** Where the runbook keeps its state on a database host. */
 export const RUNBOOK_DIR = "/var/lib/cutover";
-const FREEZE_STATE = "/run/cutover/freeze";
-const FREEZE_LOCK = "/run/cutover/freeze.lock";
-const WATCHDOG = "/run/cutover/unfreeze-at-deadline";
+/** The event that ends a freeze at its deadline unless the cutover commits (drops it). */
+const UNFREEZE_EVENT = "cutover.unfreeze_at_deadline";
 export const AUDIT_LOG = "/var/log/cutover/audit.jsonl";
 /** Written by the route step: the site a (re)loaded edge serves. */
 export const EDGE_LIVE_FILE = "/etc/haproxy/cutover-live";
@@ -56,17 +57,25 @@ export interface DbEnd {
     port: number;
 }
 
+/** An edge host, reached on its admin socket over the mesh. */
+export interface EdgeEnd {
+    name: string;
+    meshAddress: string;
+}
+
 /** One run of the runbook: from the outgoing to the incoming site. */
 export interface Flip {
     from: DbEnd;
     to: DbEnd;
+    /** Every edge of both sites. */
+    edges: EdgeEnd[];
     flavor: MysqlFlavor;
     settings: RunbookSettings;
 }
 
-/** How long the edges hold writes: past the freeze deadline, so an abort unfreezes the database first. */
+/** How long the edges hold writes: past the freeze deadline (whole seconds, the event scheduler's), so an abort that cannot reach the database unfreezes it before the edges release. */
 export function holdMs(s: RunbookSettings): number {
-    return s.freezeMs + 1000;
+    return Math.ceil(s.freezeMs / 1000) * 1000 + 2000;
 }
 
 function header(step: string, host: string, f: Flip): string {
@@ -118,7 +127,9 @@ export function precheckScript(f: Flip): string {
     const spec = FLAVORS[f.flavor];
     const s = f.settings;
     const fields = spec.statusFields;
-    const lagCheck = `lag=$(replica_field ${fields.lag})
+    const lagCheck = `# A replica that just (re)connected needs a moment: wait up to 10 s for both threads.
+    for _ in $(seq 1 100); do [ "$(replica_field ${fields.io})" = Yes ] && [ "$(replica_field ${fields.sql})" = Yes ] && break; sleep 0.1; done
+    lag=$(replica_field ${fields.lag})
     [ "$(replica_field ${fields.io})" = Yes ] || fail "vetoed: ${f.to.host} is not receiving from ${f.from.host}: $(replica_field ${fields.ioError})"
     [ "$(replica_field ${fields.sql})" = Yes ] || fail "vetoed: ${f.to.host} is not applying: $(replica_field ${fields.sqlError})"
     [ -n "$lag" ] && [ "$lag" != NULL ] && [ "$lag" -le ${s.maxLagSeconds} ] || fail "vetoed: ${f.to.host} is \${lag:-?} s behind ${f.from.host}; at most ${s.maxLagSeconds} s (cutover:runbook.maxLagSeconds)"`;
@@ -142,6 +153,7 @@ else
     needed=0
 fi`;
     return `${header("precheck", f.to.host, f)}
+${installIfMissing("socat", "socat")}
 ${dbHelpers(FLAVORS[f.flavor], f.flavor, f.from)}
 # Armed but postponed (gh-ost's postpone flag): wait while the flag file exists.
 waited=0
@@ -154,150 +166,136 @@ ${s.precheck ? `hook_err=$(mktemp)
 ( ${s.precheck} ) >/dev/null 2>"$hook_err" || fail "vetoed by cutover:runbook.precheck (exit $?): $(tail -n 5 "$hook_err")"
 rm -f "$hook_err"` : "# No pre-check hook configured (cutover:runbook.precheck)."}
 ${replicaCase}
+${edgeHelpers(f)}
+if [ "$needed" = 1 ]; then
+    for e in $EDGES; do
+        answer=$(edge "\${e#*=}" "cutover live" 2>/dev/null || true)
+        case "$answer" in
+            "live "*" hold off") ;;
+            "") fail "vetoed: cannot reach the edge \${e%%=*} (\${e#*=}:${EDGE_ADMIN_PORT}) over the mesh" ;;
+            *) fail "vetoed: the edge \${e%%=*} is busy: $answer" ;;
+        esac
+    done
+fi
 say "precheck needed=$needed position=$(pos_here) in $(( $(now_ms) - started )) ms"
 `;
 }
 
-/** hold, on each edge: hold writes, then wait (bounded) until the outgoing backend has no request in flight. */
-export function holdScript(host: string, f: Flip, needed: boolean): string {
-    if (!needed) return nothingToDo("hold", host, f);
-    return `${header("hold", host, f)}
-admin() { echo "$1" | socat -t 2 - UNIX-CONNECT:${EDGE_SOCKET}; }
-[ -S ${EDGE_SOCKET} ] || fail "no HAProxy admin socket at ${EDGE_SOCKET}"
-answer=$(admin "cutover hold ${holdMs(f.settings)}")
-[ "$answer" = "hold on" ] || fail "cutover hold answered: $answer"
-# Drain: requests already inside the outgoing site finish (at most 1 s).
-for _ in $(seq 1 100); do
-    busy=$(admin "show stat" | awk -F, '$1 == "${siteBackend(f.from.site)}" && $2 == "BACKEND" { print $5 }')
-    [ "\${busy:-0}" = 0 ] && break
+/** Talking to the edges' admin sockets over the mesh (socat), for the precheck and the switch. */
+function edgeHelpers(f: Flip): string {
+    return `EDGES="${f.edges.map((e) => `${e.name}=${e.meshAddress}`).join(" ")}"
+edge() { echo "$2" | socat -t 2 - TCP:$1:${EDGE_ADMIN_PORT},connect-timeout=2; }`;
+}
+
+/** t<n> lines: the switch's phases with their time, for the audit record and the timeline. */
+const MARK = `mark() { say "switch t$1 $2 at=$(now_ms) +$(( $(now_ms) - started ))ms \${3:-}"; }`;
+
+/** Route every edge to the incoming site and release held writes (idempotent). `strict`: an unreachable edge fails. */
+function routeEdges(f: Flip, strict: boolean): string {
+    return `for e in $EDGES; do
+    answer=$(edge "\${e#*=}" "cutover live ${f.to.site}" 2>/dev/null || true)
+    case "$answer" in
+        "live ${f.to.site} "*) edge "\${e#*=}" "cutover hold off" >/dev/null ;;
+        "") ${strict ? `fail "cannot reach the edge \${e%%=*} (\${e#*=}:${EDGE_ADMIN_PORT}) to route it to ${f.to.site}"` : `say "edge \${e%%=*} not running yet: it starts with the live site of its config"`} ;;
+        *) fail "edge \${e%%=*} answered: $answer" ;;
+    esac
+done`;
+}
+
+/**
+ * switch, on the incoming database host: the write-holding window (t0..t5) in one
+ * session. Nothing to do (already primary) or dual-primary: routing only.
+ */
+export function switchScript(f: Flip, needed: boolean): string {
+    const spec = FLAVORS[f.flavor];
+    const s = f.settings;
+    if (!needed || s.strategy === "dual-primary") {
+        return `${header("switch", f.to.host, f)}
+${edgeHelpers(f)}
+${MARK}
+${routeEdges(f, s.strategy === "dual-primary")}
+mark 5 routed
+`;
+    }
+    const parity = s.parity.map((t) => `c_here=$(sql "CHECKSUM TABLE ${t}" | awk '{ print $2 }'); c_there=$(remote "CHECKSUM TABLE ${t}" | awk '{ print $2 }')
+[ "$c_here" = "$c_there" ] || abort "parity: CHECKSUM TABLE ${t} is $c_here on ${f.to.host} but $c_there on ${f.from.host}"`);
+    const freezeSeconds = Math.ceil(s.freezeMs / 1000);
+    return `${header("switch", f.to.host, f)}
+${dbHelpers(spec, f.flavor, f.from)}
+${edgeHelpers(f)}
+${MARK}
+held=0; frozen=0; promoted=0
+# Before the commit every failure ends here: the outgoing site is live and writable again.
+abort() {
+    set +e
+    if [ "$promoted" = 1 ]; then
+        sql "SET GLOBAL read_only = ON"
+        ${attachTo(spec, f.from)}
+        echo replica > ${ROLE_MARKER}
+    fi
+    if [ "$frozen" = 1 ]; then
+        remote "SET SESSION sql_log_bin = 0; DROP EVENT IF EXISTS ${UNFREEZE_EVENT}; SET GLOBAL read_only = OFF" >/dev/null 2>&1 \
+            || echo "switch: ${f.from.host} cannot be reached; its event unfreezes it at the deadline" >&2
+    fi
+    if [ "$held" = 1 ]; then
+        for e in $EDGES; do edge "\${e#*=}" "cutover hold off" >/dev/null 2>&1 || echo "switch: edge \${e%%=*} releases its held writes at its deadline" >&2; done
+    fi
+    fail "$1; aborted: ${f.from.site} stays live and writable$([ "$promoted" = 1 ] && echo ", ${f.to.host} replicates from ${f.from.host} again")"
+}
+
+# t0: hold writes on every edge (they release by themselves at the deadline), then drain.
+for e in $EDGES; do
+    answer=$(edge "\${e#*=}" "cutover hold ${holdMs(s)}" 2>/dev/null || true)
+    [ "$answer" = "hold on" ] || abort "cannot hold writes on the edge \${e%%=*}: \${answer:-unreachable}"
+    held=1
+done
+mark 0 held
+drain_until=$(( $(now_ms) + 500 ))
+while :; do
+    busy=0
+    for e in $EDGES; do n=$(edge "\${e#*=}" "show stat" | awk -F, '$1 == "site_${f.from.site}" && $2 == "BACKEND" { print $5 }'); busy=$((busy + \${n:-0})); done
+    [ "$busy" = 0 ] || [ "$(now_ms)" -ge "$drain_until" ] && break
     sleep 0.01
 done
-say "hold on until $(( $(now_ms) + ${holdMs(f.settings)} )) in-flight=\${busy:-0} in $(( $(now_ms) - started )) ms"
-`;
-}
 
-/** The watchdog the freeze arms: unfreezes at the deadline unless the cutover committed. */
-export function watchdogScript(f: Flip): string {
-    const spec = FLAVORS[f.flavor];
-    return `#!/bin/bash
-# Rendered by cutover: ends the freeze of ${f.from.host} at its deadline unless committed.
-set -euo pipefail
-sleep "$1"
-exec 9>${FREEZE_LOCK}
-flock 9
-read -r state deadline < ${FREEZE_STATE} || exit 0
-[ "$state" = frozen ] || exit 0
-for _ in 1 2 3 4 5; do ${spec.client} -e "SET GLOBAL read_only = OFF" && break; sleep 0.2; done
-echo "aborted $(date +%s%3N)" > ${FREEZE_STATE}
-echo "{\\"event\\":\\"aborted\\",\\"at\\":$(date +%s%3N),\\"from\\":\\"${f.from.site}\\",\\"to\\":\\"${f.to.site}\\",\\"attempt\\":${f.settings.attempt},\\"why\\":\\"freeze deadline passed before commit\\"}" >> ${AUDIT_LOG}
-`;
-}
+# t1: freeze the outgoing database; its event unfreezes it at the deadline unless dropped at the commit.
+remote "SET SESSION sql_log_bin = 0; CREATE DATABASE IF NOT EXISTS cutover; DROP EVENT IF EXISTS ${UNFREEZE_EVENT}; CREATE EVENT ${UNFREEZE_EVENT} ON SCHEDULE AT CURRENT_TIMESTAMP + INTERVAL ${freezeSeconds} SECOND DO SET GLOBAL read_only = OFF; SET GLOBAL read_only = ON" \
+    || abort "freezing ${f.from.host} failed"
+frozen=1
+want=$(pos_there) || abort "cannot read the position of ${f.from.host}"
+mark 1 frozen "in-flight=$busy position=$want"
 
-/** freeze, on the outgoing database host: read-only, with a deadline that unfreezes it by itself. */
-export function freezeScript(f: Flip, needed: boolean): string {
-    const spec = FLAVORS[f.flavor];
-    if (!needed) return nothingToDo("freeze", f.from.host, f);
-    return `${header("freeze", f.from.host, f)}
-sql() { ${spec.client} --batch --skip-column-names -e "$1"; }
-install -d -m 755 /run/cutover /var/log/cutover
-cat > ${WATCHDOG} <<'CUTOVER_WATCHDOG'
-${watchdogScript(f).trim()}
-CUTOVER_WATCHDOG
-chmod 700 ${WATCHDOG}
-# A watchdog of an earlier attempt must not end this freeze.
-kill "$(cat /run/cutover/watchdog.pid 2>/dev/null)" 2>/dev/null || true
-exec 9>${FREEZE_LOCK}
-flock 9
-deadline=$(( $(now_ms) + ${f.settings.freezeMs} ))
-echo "frozen $deadline" > ${FREEZE_STATE}
-# read_only waits for running commits; new writes (but replication's) fail from here on.
-sql "SET GLOBAL read_only = ON" || { rm -f ${FREEZE_STATE}; fail "SET GLOBAL read_only = ON failed"; }
-flock -u 9
-setsid ${WATCHDOG} ${f.settings.freezeMs / 1000} </dev/null >/dev/null 2>&1 &
-echo $! > /run/cutover/watchdog.pid
-say "freeze read_only=1 deadline=$deadline position=$(sql '${spec.position}' | tr -d '\\n') in $(( $(now_ms) - started )) ms"
-`;
-}
-
-/** catchup, on the incoming database host: wait (bounded) for every outgoing transaction, then compare the parity tables. */
-export function catchupScript(f: Flip, needed: boolean): string {
-    const spec = FLAVORS[f.flavor];
-    if (!needed) return nothingToDo("catchup", f.to.host, f);
-    const parity = f.settings.parity.map((t) => `c_here=$(sql "CHECKSUM TABLE ${t}" | awk '{ print $2 }'); c_there=$(remote "CHECKSUM TABLE ${t}" | awk '{ print $2 }')
-[ "$c_here" = "$c_there" ] || fail "parity: CHECKSUM TABLE ${t} is $c_here on ${f.to.host} but $c_there on ${f.from.host}"
-say "parity ${t} checksum=$c_here"`);
-    return `${header("catchup", f.to.host, f)}
-${dbHelpers(spec, f.flavor, f.from)}
-[ "$(remote 'SELECT @@read_only')" = 1 ] || fail "${f.from.host} is not frozen (its freeze ended at the deadline?): aborting"
-want=$(pos_there)
-deadline=$(( started + ${f.settings.catchupMs} ))
+# t2: catch up, judged on the GTID sets (bounded), then parity.
+deadline=$(( $(now_ms) + ${s.catchupMs} ))
+caught_from=$(now_ms)
 while :; do
     lacks=$(missing "$(pos_here)" "$want")
     [ "$lacks" = 0 ] && break
-    [ "$(now_ms)" -lt "$deadline" ] || fail "${f.to.host} still lacks $lacks transaction(s) of ${f.from.host} after ${f.settings.catchupMs} ms (cutover:runbook.catchupMs): aborting, ${f.from.host} unfreezes at its deadline"
+    [ "$(now_ms)" -lt "$deadline" ] || abort "${f.to.host} still lacks $lacks transaction(s) of ${f.from.host} after ${s.catchupMs} ms (cutover:runbook.catchupMs)"
     sleep 0.01
 done
 ${parity.length > 0 ? parity.join("\n") : "# No parity tables configured (cutover:runbook.parity): the GTID sets were compared."}
-say "catchup waited=$(( $(now_ms) - started )) ms position=$want"
-`;
-}
+mark 2 caught-up "waited=$(( $(now_ms) - caught_from ))"
 
-/** promote, on the incoming database host: writable primary; validated, else demoted again before failing. */
-export function promoteScript(f: Flip, needed: boolean): string {
-    const spec = FLAVORS[f.flavor];
-    if (!needed) return nothingToDo("promote", f.to.host, f);
-    return `${header("promote", f.to.host, f)}
-${dbHelpers(spec, f.flavor, f.from)}
-[ "$(remote 'SELECT @@read_only')" = 1 ] || fail "${f.from.host} is not frozen (its freeze ended at the deadline?): not promoting"
-lacks=$(missing "$(pos_here)" "$(pos_there)")
-[ "$lacks" = 0 ] || fail "${f.to.host} lacks $lacks transaction(s) of ${f.from.host}: not promoting"
-demote() {
-    sql "SET GLOBAL read_only = ON" || true
-    ${attachTo(spec, f.from)}
-    echo replica > ${ROLE_MARKER}
-    fail "$1; ${f.to.host} replicates from ${f.from.host} again, ${f.from.host} unfreezes at its deadline"
-}
-sql "${spec.resetReplica}; SET GLOBAL read_only = OFF" || demote "promotion failed"
+# t3: promote, then validate.
+promoted=1
+sql "${spec.resetReplica}; SET GLOBAL read_only = OFF" || abort "promotion failed"
 echo primary > ${ROLE_MARKER}
-[ "$(sql 'SELECT @@read_only')" = 0 ] || demote "validation: ${f.to.host} is still read-only"
-${f.settings.validate ? `hook_err=$(mktemp)
-( ${f.settings.validate} ) >/dev/null 2>"$hook_err" || demote "validation failed: cutover:runbook.validate exited non-zero: $(tail -n 5 "$hook_err" | tr '\\n' ' ')"` : "# No validation hook configured (cutover:runbook.validate)."}
-say "promote primary=${f.to.host} lost=$lacks in $(( $(now_ms) - started )) ms"
-`;
-}
+[ "$(sql 'SELECT @@read_only')" = 0 ] || abort "validation: ${f.to.host} is still read-only"
+${s.validate ? `hook_err=$(mktemp)
+( ${s.validate} ) >/dev/null 2>"$hook_err" || abort "validation failed: cutover:runbook.validate exited non-zero: $(tail -n 5 "$hook_err" | tr '\\n' ' ')"` : "# No validation hook configured (cutover:runbook.validate)."}
+mark 3 promoted
 
-/** commit, on the outgoing database host: the point of no return; refused once the deadline has passed. */
-export function commitScript(f: Flip, needed: boolean): string {
-    if (!needed) return nothingToDo("commit", f.from.host, f);
-    return `${header("commit", f.from.host, f)}
-exec 9>${FREEZE_LOCK}
-flock 9
-read -r state deadline < ${FREEZE_STATE} || fail "no freeze on ${f.from.host}"
-[ "$state" = frozen ] || fail "the freeze of ${f.from.host} ended (state $state $deadline) before the cutover committed: aborted; ${f.to.host} was promoted and is not served: set cutover:live back to ${f.from.site} and run pulumi up"
-if [ "$(now_ms)" -gt "$deadline" ]; then
-    ${FLAVORS[f.flavor].client} -e "SET GLOBAL read_only = OFF"
-    echo "aborted $(now_ms)" > ${FREEZE_STATE}
-    fail "the freeze deadline passed before the cutover committed: ${f.from.host} is writable again; set cutover:live back to ${f.from.site} and run pulumi up"
-fi
-echo "committed $(now_ms)" > ${FREEZE_STATE}
-kill "$(cat /run/cutover/watchdog.pid 2>/dev/null)" 2>/dev/null || true
-say "commit at $(now_ms) in $(( $(now_ms) - started )) ms"
-`;
-}
+# t4: commit (the point of no return): drop the unfreeze event; still frozen means nobody wrote there since.
+remote "SET SESSION sql_log_bin = 0; DROP EVENT IF EXISTS ${UNFREEZE_EVENT}" || abort "cannot reach ${f.from.host} to commit"
+[ "$(remote 'SELECT @@read_only')" = 1 ] || abort "the freeze of ${f.from.host} ended at its deadline before the commit"
+lost=$(missing "$(pos_here)" "$(pos_there)")
+held=1; frozen=0; promoted=0
+mark 4 committed "lost=$lost"
 
-/** route, on each edge: serve the incoming site (also after a reload), release the held writes. */
-export function routeScript(host: string, f: Flip): string {
-    return `${header("route", host, f)}
-admin() { echo "$1" | socat -t 2 - UNIX-CONNECT:${EDGE_SOCKET}; }
-echo ${f.to.site} > ${EDGE_LIVE_FILE}.tmp && mv ${EDGE_LIVE_FILE}.tmp ${EDGE_LIVE_FILE}
-if [ -S ${EDGE_SOCKET} ]; then
-    answer=$(admin "cutover live ${f.to.site}")
-    case "$answer" in "live ${f.to.site} "*) ;; *) fail "cutover live ${f.to.site} answered: $answer" ;; esac
-    admin "cutover hold off" >/dev/null
-    say "route live=${f.to.site} released in $(( $(now_ms) - started )) ms"
-else
-    say "route live=${f.to.site}: HAProxy is not running here yet; it starts with ${f.to.site}"
-fi
+# t5: route every edge to the incoming site and release the held writes there.
+${routeEdges(f, true)}
+mark 5 routed
 `;
 }
 
@@ -307,12 +305,22 @@ fi
  * here and printed for the stack output.
  */
 export function resumeScript(f: Flip, needed: boolean, marks: Record<string, string>): string {
-    const spec = FLAVORS[f.flavor];
-    const fields = spec.statusFields;
     // Values come from earlier steps' output: only characters of GTID sets and numbers pass.
     const audit = Object.entries(marks).map(([k, v]) => `\\"${k}\\":\\"${v.replace(/[^A-Za-z0-9,:._-]/g, "")}\\"`).join(",");
+    if (!needed && f.settings.strategy === "freeze") {
+        // Nothing was switched in this run; only a server an aborted attempt promoted is reattached.
+        return `${header("resume", f.from.host, f)}
+if [ "$(cat ${ROLE_MARKER} 2>/dev/null || true)" != primary ]; then say "resume: nothing to do"; exit 0; fi
+${resumeBody(f, needed, audit)}`;
+    }
     return `${header("resume", f.from.host, f)}
-${dbHelpers(spec, f.flavor, f.to)}
+${resumeBody(f, needed, audit)}`;
+}
+
+function resumeBody(f: Flip, needed: boolean, audit: string): string {
+    const spec = FLAVORS[f.flavor];
+    const fields = spec.statusFields;
+    return `${dbHelpers(spec, f.flavor, f.to)}
 ${f.settings.strategy === "dual-primary" ? `# Dual-primary: writes still in flight from ${f.from.host} arrive by replication (bounded wait).
 for _ in $(seq 1 ${Math.ceil(f.settings.catchupMs / 10)}); do [ "$(missing "$(pos_there)" "$(pos_here)")" = 0 ] && break; sleep 0.01; done` : `role=$(cat ${ROLE_MARKER} 2>/dev/null || true)
 if [ "${needed ? 1 : 0}" = 1 ] || [ "$role" = primary ]; then
@@ -322,7 +330,6 @@ if [ "${needed ? 1 : 0}" = 1 ] || [ "$role" = primary ]; then
         ${attachTo(spec, f.to)}
     fi
     echo replica > ${ROLE_MARKER}
-    rm -f ${FREEZE_STATE}
     for _ in $(seq 1 100); do [ "$(replica_field ${fields.io})" = Yes ] && [ "$(replica_field ${fields.sql})" = Yes ] && break; sleep 0.1; done
     [ "$(replica_field ${fields.io})" = Yes ] || fail "${f.from.host} does not receive from ${f.to.host}: $(replica_field ${fields.ioError})"
 fi`}
@@ -331,12 +338,5 @@ lost=$(missing "$(pos_there)" "$(pos_here)")
 record="{\\"event\\":\\"cutover\\",\\"at\\":$(now_ms),\\"from\\":\\"${f.from.site}\\",\\"to\\":\\"${f.to.site}\\",\\"strategy\\":\\"${f.settings.strategy}\\",\\"attempt\\":${f.settings.attempt},\\"needed\\":${needed},\\"lostTransactions\\":$lost${audit ? `,${audit}` : ""}}"
 echo "$record" >> ${AUDIT_LOG}
 say "audit $record"
-`;
-}
-
-/** A step with nothing to do in this run (the incoming site already is the primary). */
-function nothingToDo(step: string, host: string, f: Flip): string {
-    return `${header(step, host, f)}
-say "${step}: nothing to do, ${f.to.host} already is the primary"
 `;
 }

@@ -32,7 +32,7 @@ describe("MySQL/MariaDB renderers", () => {
     it("makes only a replica read-only, and spaces keys only in dual-primary", () => {
         assert.equal(mysqlPhaseSettings({ phase: "replica" }).read_only, "ON");
         for (const phase of ["primary", "dual-primary", "detached"] as const) assert.equal(mysqlPhaseSettings({ phase, autoIncrement: { increment: 2, offset: 2 } }).read_only, "OFF", phase);
-        assert.deepEqual(mysqlPhaseSettings({ phase: "dual-primary", autoIncrement: { increment: 2, offset: 2 } }), { read_only: "OFF", auto_increment_increment: "2", auto_increment_offset: "2" });
+        assert.deepEqual(mysqlPhaseSettings({ phase: "dual-primary", autoIncrement: { increment: 2, offset: 2 } }), { read_only: "OFF", event_scheduler: "ON", auto_increment_increment: "2", auto_increment_offset: "2" });
         assert.equal(mysqlPhaseSettings({ phase: "primary", autoIncrement: { increment: 2, offset: 2 } }).auto_increment_increment, "1");
     });
     it("gives the two sites of a dual-primary pair different key offsets, whichever asks", () => {

@@ -29,13 +29,14 @@ describe("npm run plan", () => {
         const r = plan("--stack", "new", "--live", "new", "--no-policy");
         assert.equal(r.code, 0, r.err);
         const section = r.out.slice(r.out.indexOf("If cutover:live were"));
-        assert.match(section, /^If cutover:live were "new" \(now "old"\): 15 resource\(s\) change/);
+        assert.match(section, /^If cutover:live were "new" \(now "old"\): 8 resource\(s\) change/);
         const changed = [...section.matchAll(/^ {2}([~+-]) (\S+) {2}(\S+)$/gm)].map((m) => `${m[1]} ${m[3]}`);
-        const steps = ["precheck", "hold-old-edge-1", "hold-new-edge-1", "freeze", "catchup", "promote", "commit", "route-old-edge-1", "route-new-edge-1", "resume"].map((s) => `~ new-runbook-${s}`);
+        const steps = ["precheck", "switch", "resume"].map((s) => `~ new-runbook-${s}`);
         assert.deepEqual(changed.sort(), [...steps, "~ new-dns-apex", "~ new-dns-shop-1", "~ new-dns-shop-2", "~ new-dns-www", "~ new-edge-new-edge-1"].sort());
         // Each runbook step says where it runs and which way.
-        assert.match(section, /new-runbook-freeze\n\s+create: <script "cutover runbook: freeze on new-db-1 \(new -> old, attempt 1\)"[^>]*> -> <script "cutover runbook: freeze on old-db-1 \(old -> new, attempt 1\)"/);
-        assert.match(section, /new-runbook-promote\n\s+create: .* -> <script "cutover runbook: promote on new-db-1 \(old -> new/);
+        assert.match(section, /new-runbook-precheck\n\s+create: <script "cutover runbook: precheck on old-db-1 \(new -> old, attempt 1\)"[^>]*> -> <script "cutover runbook: precheck on new-db-1 \(old -> new, attempt 1\)"/);
+        assert.match(section, /new-runbook-switch\n\s+create: .* -> <script "cutover runbook: switch on new-db-1 \(old -> new/);
+        assert.match(section, /new-runbook-resume\n\s+create: .* -> <script "cutover runbook: resume on old-db-1 \(old -> new/);
         assert.equal((section.match(/content: "old\.origin\.example\.com" -> "new\.origin\.example\.com"/g) ?? []).length, 4);
         assert.doesNotMatch(section, /type:/, "no record changes type");
         const none = plan("--stack", "old", "--live", "new", "--no-policy");

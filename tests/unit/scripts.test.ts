@@ -11,7 +11,7 @@ import { redisScript } from "../../components/database/redis";
 import { edgeScript } from "../../components/edge/render";
 import { hostFirewallScript, inboundRules } from "../../components/firewall/render";
 import { meshScript } from "../../components/mesh/render";
-import { Flip, catchupScript, commitScript, freezeScript, holdScript, precheckScript, promoteScript, resumeScript, routeScript, watchdogScript } from "../../components/runbook/render";
+import { Flip, precheckScript, resumeScript, switchScript } from "../../components/runbook/render";
 
 const publicKey = crypto.generateKeyPairSync("rsa", { modulusLength: 2048 }).publicKey.export({ type: "spki", format: "pem" }) as string;
 const member = { node: "old_db_1", host: "old-db-1", site: "old", publicAddress: "192.0.2.20", port: 655, meshAddress: "198.18.1.110", publicKey };
@@ -27,22 +27,17 @@ function runbookScripts(): Record<string, string> {
             const f: Flip = {
                 from: { site: "old", host: "old-db-1", meshAddress: "198.18.1.110", port: 3306 },
                 to: { site: "new", host: "new-db-1", meshAddress: "198.18.2.110", port: 3306 },
+                edges: [{ name: "old-edge-1", meshAddress: "198.18.1.10" }, { name: "new-edge-1", meshAddress: "198.18.2.10" }],
                 flavor,
                 settings: { strategy, freezeMs: 3000, catchupMs: 1500, maxLagSeconds: 10, postponeFile: "/etc/cutover/postpone", postponeMinutes: 60, precheck: "test -e /etc/ok", validate: "curl -fs http://127.0.0.1/", parity: ["shop.orders"], attempt: 2 },
             };
             const k = `runbook ${flavor} ${strategy}`;
             out[`${k} precheck`] = precheckScript(f);
-            out[`${k} watchdog`] = watchdogScript(f);
             for (const needed of [true, false]) {
                 const n = needed ? "needed" : "nothing to do";
-                out[`${k} hold (${n})`] = holdScript("old-edge-1", f, needed);
-                out[`${k} freeze (${n})`] = freezeScript(f, needed);
-                out[`${k} catchup (${n})`] = catchupScript(f, needed);
-                out[`${k} promote (${n})`] = promoteScript(f, needed);
-                out[`${k} commit (${n})`] = commitScript(f, needed);
-                out[`${k} resume (${n})`] = resumeScript(f, needed, { frozenAt: "0-1-5" });
+                out[`${k} switch (${n})`] = switchScript(f, needed);
+                out[`${k} resume (${n})`] = resumeScript(f, needed, { frozen: "1795398386482" });
             }
-            out[`${k} route`] = routeScript("new-edge-1", f);
         }
     }
     return out;

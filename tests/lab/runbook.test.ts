@@ -1,0 +1,163 @@
+// The cutover runbook on the lab's real HAProxy, probe apps and MariaDB, run by the
+// program exactly as `pulumi up` after a flip of cutover:live, with clients writing
+// through the old site's edge the whole time. Every write is a row in the site database;
+// afterwards each acknowledged write must be in the live database exactly once.
+import { after, before, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { Lab } from "../../lab/lab";
+import { labSkip } from "./requirements";
+import { LAB_STACKS, provision } from "../../lab/runtime";
+import { FlipRun, edgeAdmin, flipFigures, flipUnderLoad, recordedWrites, underLoad } from "../../lab/flip";
+
+const skip = labSkip(["haproxy", "socat", "python3", "tincd", "mariadbd"]);
+
+const URL = "http://192.0.2.10/"; // the old site's edge: clients keep using it, it routes to the live site
+const EDGES = ["old-edge-1", "new-edge-1"];
+const DB = { old: "old-db-1", new: "new-db-1" } as const;
+const PARITY = { parity: ["cutover_probe.writes"] };
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function sql(lab: Lab, host: string, query: string): Promise<string> {
+    const r = await lab.enter(host, `mariadb --batch --skip-column-names -e "${query}"`);
+    assert.equal(r.code, 0, `${host}: ${query}: ${r.stderr}`);
+    return r.stdout.trim();
+}
+
+/** Flips (or re-flips) the new stack's cutover:live under 50 writes/s. */
+function flip(lab: Lab, client: string, live: "old" | "new", runbook: Record<string, unknown> = PARITY): Promise<FlipRun> {
+    return flipUnderLoad(lab, { url: URL, client, rate: 50, seconds: 10, leadMs: 1500, config: { "cutover:live": live, "cutover:runbook": JSON.stringify(runbook) } });
+}
+
+async function figures(lab: Lab, run: FlipRun, client: string, liveDb: string) {
+    return flipFigures(run.writes, await recordedWrites(lab, liveDb, client), run.from, run.to);
+}
+
+/** Where the last second of writes was served. */
+function servedAtTheEnd(run: FlipRun): string[] {
+    const end = Math.max(...run.writes.map((w) => w.sent));
+    return [...new Set(run.writes.filter((w) => w.sent > end - 1000 && w.status === 200).map((w) => w.served))];
+}
+
+/** Until `host` is writable again (the freeze ended at its deadline), at most `ms`. */
+async function writableWithin(lab: Lab, host: string, ms: number): Promise<boolean> {
+    const deadline = Date.now() + ms;
+    while (Date.now() < deadline) {
+        if ((await sql(lab, host, "SELECT @@read_only")) === "0") return true;
+        await sleep(200);
+    }
+    return false;
+}
+
+describe("the cutover runbook, triggered by cutover:live", { skip, timeout: 1_800_000 }, () => {
+    let lab: Lab;
+    before(async () => {
+        lab = new Lab();
+        await lab.up();
+        for (const s of [LAB_STACKS.old, LAB_STACKS.new, LAB_STACKS.old, LAB_STACKS.new]) await provision(lab, s);
+    });
+    after(async () => {
+        await Lab.down();
+    });
+
+    it("serves the old site after provisioning; the edge refuses a site it does not know", async () => {
+        for (const e of EDGES) assert.equal(await edgeAdmin(lab, e, "cutover live"), "live old hold off");
+        assert.match(await edgeAdmin(lab, "old-edge-1", "cutover live elsewhere"), /error: unknown site elsewhere/);
+        assert.equal(await sql(lab, DB.new, "SELECT @@read_only"), "1");
+    });
+
+    it("a hold with no switch releases the writes to the old site at its deadline: none fails", async () => {
+        const writes = await underLoad(lab, { url: URL, client: "holdonly", rate: 50, seconds: 4 }, async () => {
+            await sleep(1000);
+            await edgeAdmin(lab, "old-edge-1", "cutover hold 1000");
+        });
+        const f = flipFigures(writes, await recordedWrites(lab, DB.old, "holdonly"), 0, Number.MAX_SAFE_INTEGER);
+        assert.deepEqual({ failed: f.failed, lost: f.lost, duplicated: f.duplicated }, { failed: 0, lost: 0, duplicated: 0 });
+        assert.ok(f.window.maxMs > 500, "no write was held");
+    });
+
+    it("a postponed cutover changes nothing: the flag file holds it, the timeout aborts before any freeze", async () => {
+        await lab.enter(DB.new, "mkdir -p /etc/cutover && touch /etc/cutover/postpone");
+        const run = await flip(lab, "postponed", "new", { ...PARITY, postponeMinutes: 0 });
+        await lab.enter(DB.new, "rm -f /etc/cutover/postpone");
+        assert.match(run.error ?? "", /precheck on new-db-1: still postponed after 0 min \(\/etc\/cutover\/postpone\); nothing was changed/);
+        assert.deepEqual(run.steps.map((s) => s.step), ["new-runbook-precheck"]);
+        const f = await figures(lab, run, "postponed", DB.old);
+        assert.deepEqual({ failed: f.failed, lost: f.lost }, { failed: 0, lost: 0 });
+        assert.equal(await sql(lab, DB.old, "SELECT @@read_only"), "0");
+    });
+
+    it("the replica is behind when the freeze starts: the runbook waits for it, then cuts over with nothing lost", async () => {
+        // A replica that applies each event one second late (MASTER_DELAY).
+        await sql(lab, DB.new, "STOP SLAVE; CHANGE MASTER TO MASTER_DELAY=1; START SLAVE");
+        const run = await flip(lab, "behind", "new");
+        assert.equal(run.error, undefined);
+        assert.deepEqual(run.steps.map((s) => s.step), ["new-runbook-precheck", "new-runbook-switch", "new-runbook-resume"]);
+        const waited = Number(run.audit?.catchupWaitedMs);
+        assert.ok(waited >= 500, `catch-up should have waited for the delayed replica (${waited} ms)`);
+        assert.equal(run.audit?.lostTransactions, 0);
+        const f = await figures(lab, run, "behind", DB.new);
+        assert.deepEqual({ failed: f.failed, lost: f.lost, duplicated: f.duplicated }, { failed: 0, lost: 0, duplicated: 0 });
+        assert.deepEqual(f.servedAfter, ["new new-app-1"]);
+        // Roles swapped: new writable and not replicating; old read-only, replicating from new.
+        assert.equal(await sql(lab, DB.new, "SELECT @@read_only"), "0");
+        assert.equal((await sql(lab, DB.new, "SHOW SLAVE STATUS")), "");
+        assert.equal(await sql(lab, DB.old, "SELECT @@read_only"), "1");
+        assert.match(await lab.enter(DB.old, "mariadb -e 'SHOW SLAVE STATUS\\G'").then((r) => r.stdout), /Master_Host: 198\.18\.2\.110[\s\S]*Slave_IO_Running: Yes[\s\S]*Slave_SQL_Running: Yes/);
+        for (const e of EDGES) assert.equal(await edgeAdmin(lab, e, "cutover live"), "live new hold off");
+        const audit = (await lab.enter(DB.old, "tail -n 1 /var/log/cutover/audit.jsonl")).stdout;
+        assert.deepEqual(JSON.parse(audit), run.audit, "the audit record on the outgoing host is the stack output's");
+    });
+
+    it("a second run with nothing changed runs no step", async () => {
+        const again = await provision(lab, LAB_STACKS.new, { config: { "cutover:live": "new", "cutover:runbook": JSON.stringify(PARITY) } });
+        assert.deepEqual(again.runs.filter((r) => r.action !== "unchanged").map((r) => r.step), []);
+    });
+
+    it("flipping back is the rollback: nothing lost, none failed, writes end on the old site", async () => {
+        const run = await flip(lab, "rollback", "old");
+        assert.equal(run.error, undefined);
+        const f = await figures(lab, run, "rollback", DB.old);
+        assert.deepEqual({ failed: f.failed, lost: f.lost, duplicated: f.duplicated }, { failed: 0, lost: 0, duplicated: 0 });
+        assert.deepEqual(f.servedAfter, ["old old-app-1"]);
+        assert.equal(await sql(lab, DB.old, "SELECT @@read_only"), "0");
+        assert.equal(await sql(lab, DB.new, "SELECT @@read_only"), "1");
+        // Every row of every client so far, on both databases.
+        assert.equal(await sql(lab, DB.new, "SELECT COUNT(*) FROM cutover_probe.writes"), await sql(lab, DB.old, "SELECT COUNT(*) FROM cutover_probe.writes"));
+    });
+
+    it("validation fails after promotion: the incoming database is demoted again, the old site unfreezes and serves, nothing lost", async () => {
+        const run = await flip(lab, "badvalidate", "new", { ...PARITY, validate: "echo smoke test failed >&2; false" });
+        assert.match(run.error ?? "", /switch on new-db-1: validation failed: cutover:runbook.validate exited non-zero: smoke test failed *; aborted: old stays live and writable, new-db-1 replicates from old-db-1 again/);
+        assert.ok(await writableWithin(lab, DB.old, 5000), "old-db-1 stayed read-only");
+        const f = await figures(lab, run, "badvalidate", DB.old);
+        assert.deepEqual({ failed: f.failed, lost: f.lost, duplicated: f.duplicated }, { failed: 0, lost: 0, duplicated: 0 });
+        assert.deepEqual(servedAtTheEnd(run), ["old old-app-1"]);
+        assert.match(await lab.enter(DB.new, "mariadb -e 'SHOW SLAVE STATUS\\G'").then((r) => r.stdout), /Master_Host: 198\.18\.1\.110[\s\S]*Slave_SQL_Running: Yes/);
+        assert.equal(await sql(lab, DB.new, "SELECT @@read_only"), "1");
+    });
+
+    it("the link between the sites is cut during catch-up: abort after the timeout, the old site unfreezes and serves, nothing lost", async () => {
+        await sql(lab, DB.new, "STOP SLAVE; CHANGE MASTER TO MASTER_DELAY=2; START SLAVE");
+        // Cut as soon as the old database is frozen (the catch-up is then waiting for the delayed replica).
+        const cutter = (async () => {
+            for (let i = 0; i < 400; i++) {
+                if ((await sql(lab, DB.old, "SELECT @@read_only")) === "1") {
+                    await lab.cut("old", "new");
+                    return true;
+                }
+                await sleep(25);
+            }
+            return false;
+        })();
+        const run = await flip(lab, "linkcut", "new", { ...PARITY, attempt: 2 });
+        assert.ok(await cutter, "the freeze was never seen");
+        assert.match(run.error ?? "", /switch on new-db-1: .*aborted: old stays live and writable/);
+        assert.ok(await writableWithin(lab, DB.old, 5000), "old-db-1 stayed read-only");
+        await lab.restore("old", "new");
+        const f = await figures(lab, run, "linkcut", DB.old);
+        assert.deepEqual({ failed: f.failed, lost: f.lost, duplicated: f.duplicated }, { failed: 0, lost: 0, duplicated: 0 });
+        assert.deepEqual(servedAtTheEnd(run), ["old old-app-1"]);
+        assert.equal(await sql(lab, DB.new, "SELECT @@read_only"), "1", "new-db-1 was promoted");
+        for (const e of EDGES) assert.match(await edgeAdmin(lab, e, "cutover live"), /^live old/);
+    });
+});
