@@ -20,10 +20,26 @@ export interface ProbePlan {
 
 export function probePy(p: ProbePlan): string {
     return `# Rendered by cutover: the rehearsal probe app of ${p.host}.
-import http.server, subprocess, urllib.parse
+import http.server, queue, urllib.parse
+import pymysql
 
 SITE, HOST, PORT = ${JSON.stringify(p.site)}, ${JSON.stringify(p.host)}, ${APP_PORT}
-DB = ["mariadb", "--defaults-extra-file=${PROBE_CNF}", "-h", ${JSON.stringify(p.db.address)}, "-P", "${p.db.port}", "--connect-timeout=2", "--batch", "--skip-column-names"]
+DB = dict(read_default_file="${PROBE_CNF}", host=${JSON.stringify(p.db.address)}, port=${p.db.port}, connect_timeout=2, read_timeout=10, write_timeout=10, autocommit=True)
+pool = queue.LifoQueue()  # idle connections: a write borrows one, a failed one is dropped
+
+
+def insert(client, seq):
+    try:
+        conn = pool.get_nowait()
+    except queue.Empty:
+        conn = pymysql.connect(**DB)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("INSERT INTO ${PROBE_TABLE} (client, seq, site, host) VALUES (%s, %s, %s, %s)", (client, int(seq), SITE, HOST))
+    except Exception:
+        conn.close()
+        raise
+    pool.put(conn)
 
 
 class Probe(http.server.BaseHTTPRequestHandler):
@@ -50,11 +66,11 @@ class Probe(http.server.BaseHTTPRequestHandler):
         client, seq = query.get("client", [""])[0], query.get("seq", [""])[0]
         if url.path != "/write" or not client.isalnum() or len(client) > 32 or not seq.isdigit():
             return self.reply(400, "POST /write?client=<name>&seq=<n>")
-        sql = "INSERT INTO ${PROBE_TABLE} (client, seq, site, host) VALUES ('%s', %s, '%s', '%s')" % (client, seq, SITE, HOST)
-        done = subprocess.run(DB + ["-e", sql], capture_output=True, text=True)
-        if done.returncode != 0:
+        try:
+            insert(client, seq)
+        except Exception as e:
             # Read-only (frozen) or unreachable: not acknowledged.
-            return self.reply(503, done.stderr.strip()[:200])
+            return self.reply(503, str(e)[:200])
         self.reply(200, "%s %s" % (SITE, HOST))
 
     def log_message(self, *args):
@@ -72,8 +88,10 @@ Server(("0.0.0.0", PORT), Probe).serve_forever()
 
 export function probeScript(p: ProbePlan): string {
     return `${scriptHeader("probe", p.host, `probe app on ${p.host}`)}
-command -v python3 >/dev/null || fail "python3 is missing (apt-get install python3-minimal)"
-command -v mariadb >/dev/null || apt-get install -y -q mariadb-client >/dev/null 2>&1 || fail "the mariadb client is missing and apt-get install mariadb-client failed"
+# Debian's interpreter, where Debian's python3-pymysql lives (whatever else is first on PATH).
+py=/usr/bin/python3
+[ -x $py ] || apt-get install -y -q python3-minimal >/dev/null 2>&1 || fail "$py is missing and apt-get install python3-minimal failed"
+$py -c "import pymysql" 2>/dev/null || apt-get install -y -q python3-pymysql >/dev/null 2>&1 || fail "python3-pymysql is missing and apt-get install python3-pymysql failed"
 ${readSecrets({ "probe-password": "probe_password" })}
 install -d -m 755 /run/cutover-probe
 ${PUT_FILE}
@@ -88,12 +106,12 @@ else
     restart=1
 fi
 if [ "$restart" = 1 ]; then
-    setsid python3 ${PROBE_PY} </dev/null >/dev/null 2>&1 &
+    setsid $py ${PROBE_PY} </dev/null >/dev/null 2>&1 &
     echo $! > ${PROBE_PID}
     changed=1
 fi
-for _ in $(seq 1 40); do python3 -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:${APP_PORT}/health', timeout=1)" 2>/dev/null && break; sleep 0.25; done
-python3 -c "import urllib.request; print('probe:', urllib.request.urlopen('http://127.0.0.1:${APP_PORT}/health', timeout=1).read().decode().strip())" || fail "the probe app does not answer on port ${APP_PORT}"
+for _ in $(seq 1 40); do $py -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:${APP_PORT}/health', timeout=1)" 2>/dev/null && break; sleep 0.25; done
+$py -c "import urllib.request; print('probe:', urllib.request.urlopen('http://127.0.0.1:${APP_PORT}/health', timeout=1).read().decode().strip())" || fail "the probe app does not answer on port ${APP_PORT}"
 if [ "$changed" = 1 ]; then echo "probe: changed"; else echo "probe: unchanged"; fi
 `;
 }

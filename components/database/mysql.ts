@@ -25,7 +25,7 @@ export interface FlavorSpec {
     /** Server settings that turn GTIDs on. */
     gtidConf: (s: MysqlServer) => string[];
     grants: string;
-    /** What the runbook's switch needs on the other site's server: freeze it, with an event that ends the freeze. */
+    /** What the runbook's switch needs on the other site's server: freeze it (read_only) with an event that ends the freeze, kept out of the binary log (sql_log_bin). */
     runbookGrants: string;
     reloadTls: string;
     changeSource: (src: MysqlSource, caPath: string) => string;
@@ -60,7 +60,7 @@ export const FLAVORS: Record<MysqlFlavor, FlavorSpec> = {
         // Each site writes its own GTID domain, so two writers (dual-primary) never clash in strict mode.
         gtidConf: (s) => ["gtid_strict_mode = ON", `gtid_domain_id = ${s.serverId}`],
         grants: "REPLICATION SLAVE, REPLICATION CLIENT, BINLOG MONITOR, SELECT, RELOAD, LOCK TABLES, SHOW VIEW, EVENT, TRIGGER",
-        runbookGrants: "READ_ONLY ADMIN",
+        runbookGrants: "READ_ONLY ADMIN, BINLOG ADMIN",
         reloadTls: "FLUSH SSL",
         changeSource: (src, ca) =>
             `CHANGE MASTER TO MASTER_HOST='${src.meshAddress}', MASTER_PORT=${src.port}, MASTER_USER='${REPL_USER}', MASTER_PASSWORD='$peer_password', MASTER_SSL=1, MASTER_SSL_CA='${ca}', MASTER_SSL_VERIFY_SERVER_CERT=1, MASTER_USE_GTID=slave_pos`,
@@ -88,7 +88,7 @@ export const FLAVORS: Record<MysqlFlavor, FlavorSpec> = {
         section: "mysqld",
         gtidConf: () => ["gtid_mode = ON", "enforce_gtid_consistency = ON"],
         grants: "REPLICATION SLAVE, REPLICATION CLIENT, SELECT, RELOAD, LOCK TABLES, SHOW VIEW, EVENT, TRIGGER",
-        runbookGrants: "SYSTEM_VARIABLES_ADMIN",
+        runbookGrants: "SYSTEM_VARIABLES_ADMIN, SESSION_VARIABLES_ADMIN",
         reloadTls: "ALTER INSTANCE RELOAD TLS",
         changeSource: (src, ca) =>
             `CHANGE REPLICATION SOURCE TO SOURCE_HOST='${src.meshAddress}', SOURCE_PORT=${src.port}, SOURCE_USER='${REPL_USER}', SOURCE_PASSWORD='$peer_password', SOURCE_SSL=1, SOURCE_SSL_CA='${ca}', SOURCE_SSL_VERIFY_SERVER_CERT=1, SOURCE_AUTO_POSITION=1`,

@@ -333,8 +333,10 @@ if [ "${needed ? 1 : 0}" = 1 ] || [ "$role" = primary ]; then
     for _ in $(seq 1 100); do [ "$(replica_field ${fields.io})" = Yes ] && [ "$(replica_field ${fields.sql})" = Yes ] && break; sleep 0.1; done
     [ "$(replica_field ${fields.io})" = Yes ] || fail "${f.from.host} does not receive from ${f.to.host}: $(replica_field ${fields.ioError})"
 fi`}
-# Lost: transactions of this (outgoing) server the incoming one lacks.
-lost=$(missing "$(pos_there)" "$(pos_here)")
+# Lost: transactions of this (outgoing) server the incoming one lacks. This server first:
+# it may receive the incoming one's new writes meanwhile, never the other way round.
+here=$(pos_here)
+lost=$(missing "$(pos_there)" "$here")
 record="{\\"event\\":\\"cutover\\",\\"at\\":$(now_ms),\\"from\\":\\"${f.from.site}\\",\\"to\\":\\"${f.to.site}\\",\\"strategy\\":\\"${f.settings.strategy}\\",\\"attempt\\":${f.settings.attempt},\\"needed\\":${needed},\\"lostTransactions\\":$lost${audit ? `,${audit}` : ""}}"
 echo "$record" >> ${AUDIT_LOG}
 say "audit $record"

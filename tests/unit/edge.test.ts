@@ -59,9 +59,10 @@ describe("probe app", () => {
     it("acknowledges a write only after its row is inserted in the site's database, else 503", () => {
         const py = probePy(probe);
         assert.match(py, /SITE, HOST, PORT = "old", "old-app-1", 8080/);
-        assert.match(py, /"-h", "198\.18\.1\.110", "-P", "3306"/);
-        assert.match(py, /INSERT INTO cutover_probe\.writes \(client, seq, site, host\)/);
-        assert.match(py, /if done\.returncode != 0:\s*\n(\s*#.*\n)?\s*return self\.reply\(503/);
+        assert.match(py, /host="198\.18\.1\.110", port=3306/);
+        assert.match(py, /INSERT INTO cutover_probe\.writes \(client, seq, site, host\) VALUES \(%s, %s, %s, %s\)/, "parameters, never formatted into the SQL");
+        assert.match(py, /autocommit=True/, "acknowledged means committed");
+        assert.match(py, /except Exception as e:\s*\n(\s*#.*\n)?\s*return self\.reply\(503/);
         assert.doesNotMatch(py, /password/i, "the password is in the options file, not the program");
     });
     it("is valid Python", { skip: spawnSync("bash", ["-c", "command -v python3"]).status !== 0 && "python3 not installed" }, () => {
