@@ -124,7 +124,7 @@ export class Lab {
 
     /** Runs a command on the client (the internet, outside adminCidrs). */
     client(command: string, timeoutMs = 60_000): Promise<RunResult> {
-        return runArgv(["ip", "netns", "exec", this.plan.client.netns, "bash", "-c", command], { timeoutMs });
+        return runArgv(["ip", "netns", "exec", this.plan.client.netns, "bash", "-c", command], { timeoutMs, env: HOST_ENV });
     }
 
     /** Runs a command inside a host's namespaces without SSH (for the lab's own checks). */
@@ -136,7 +136,7 @@ export class Lab {
         const unshare = pids.find((p) => commOf(p) === "unshare");
         const init = unshare ? run(["pgrep", "-P", unshare]).stdout.trim().split("\n")[0] : "";
         if (!init) return Promise.resolve({ code: -1, stdout: "", stderr: `lab host ${h.name} is not running`, ms: 0 });
-        return runArgv(["nsenter", "-t", init, "-m", "-u", "-p", "-n", "bash", "-c", command], { timeoutMs });
+        return runArgv(["nsenter", "-t", init, "-m", "-u", "-p", "-n", "bash", "-c", command], { timeoutMs, env: HOST_ENV });
     }
 
     /** Cuts the link between two segments (e.g. "old" and "new"); each keeps its other links. */
@@ -165,6 +165,9 @@ export class Lab {
         fs.rmSync(LAB_DIR, { recursive: true, force: true });
     }
 }
+
+/** Commands inside lab hosts see the system's PATH, as over SSH (not this machine's language shims). */
+const HOST_ENV: NodeJS.ProcessEnv = { PATH: "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", LC_ALL: "C", HOME: "/root" };
 
 export function runArgv(argv: string[], opts: { stdin?: string; timeoutMs: number; env?: NodeJS.ProcessEnv }): Promise<RunResult> {
     const started = Date.now();

@@ -15,6 +15,7 @@ const URL = "http://192.0.2.10/"; // the old site's edge: clients keep using it,
 const EDGES = ["old-edge-1", "new-edge-1"];
 const DB = { old: "old-db-1", new: "new-db-1" } as const;
 const PARITY = { parity: ["cutover_probe.writes"] };
+const SLOW = { ...PARITY, freezeMs: 4000, catchupMs: 2800 };
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function sql(lab: Lab, host: string, query: string): Promise<string> {
@@ -87,9 +88,10 @@ describe("the cutover runbook, triggered by cutover:live", { skip, timeout: 1_80
     });
 
     it("the replica is behind when the freeze starts: the runbook waits for it, then cuts over with nothing lost", async () => {
-        // A replica that applies each event one second late (MASTER_DELAY).
+        // A replica that applies each event one second late (MASTER_DELAY; timestamps have whole
+        // seconds, so up to 2 s): within a catch-up bound of 2.8 s.
         await sql(lab, DB.new, "STOP SLAVE; CHANGE MASTER TO MASTER_DELAY=1; START SLAVE");
-        const run = await flip(lab, "behind", "new");
+        const run = await flip(lab, "behind", "new", SLOW);
         assert.equal(run.error, undefined);
         assert.deepEqual(run.steps.map((s) => s.step), ["new-runbook-precheck", "new-runbook-switch", "new-runbook-resume"]);
         const waited = Number(run.audit?.catchupWaitedMs);
@@ -109,7 +111,7 @@ describe("the cutover runbook, triggered by cutover:live", { skip, timeout: 1_80
     });
 
     it("a second run with nothing changed runs no step", async () => {
-        const again = await provision(lab, LAB_STACKS.new, { config: { "cutover:live": "new", "cutover:runbook": JSON.stringify(PARITY) } });
+        const again = await provision(lab, LAB_STACKS.new, { config: { "cutover:live": "new", "cutover:runbook": JSON.stringify(SLOW) } });
         assert.deepEqual(again.runs.filter((r) => r.action !== "unchanged").map((r) => r.step), []);
     });
 
@@ -140,12 +142,12 @@ describe("the cutover runbook, triggered by cutover:live", { skip, timeout: 1_80
         await sql(lab, DB.new, "STOP SLAVE; CHANGE MASTER TO MASTER_DELAY=2; START SLAVE");
         // Cut as soon as the old database is frozen (the catch-up is then waiting for the delayed replica).
         const cutter = (async () => {
-            for (let i = 0; i < 400; i++) {
+            for (let i = 0; i < 300; i++) {
                 if ((await sql(lab, DB.old, "SELECT @@read_only")) === "1") {
-                    await lab.cut("old", "new");
+                    lab.cut("old", "new");
                     return true;
                 }
-                await sleep(25);
+                await sleep(50);
             }
             return false;
         })();

@@ -1,0 +1,102 @@
+// The cutover runbook: its config, what its scripts do in which order (the lab runs them
+// on real daemons: tests/lab/runbook.test.ts), and its steps in the reference stacks.
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { spawnSync } from "child_process";
+import { Flip, holdMs, precheckScript, resumeScript, switchScript } from "../../components/runbook/render";
+import { switchMarks } from "../../components/runbook";
+import { configProblems } from "../helpers";
+
+const flip = (extra: Partial<Flip["settings"]> = {}): Flip => ({
+    from: { site: "old", host: "old-db-1", meshAddress: "198.18.1.110", port: 3306 },
+    to: { site: "new", host: "new-db-1", meshAddress: "198.18.2.110", port: 3306 },
+    edges: [{ name: "old-edge-1", meshAddress: "198.18.1.10" }, { name: "new-edge-1", meshAddress: "198.18.2.10" }],
+    flavor: "mariadb",
+    settings: { strategy: "freeze", freezeMs: 3000, catchupMs: 1500, maxLagSeconds: 10, postponeFile: "/etc/cutover/postpone", postponeMinutes: 60, parity: ["shop.orders"], attempt: 1, ...extra },
+});
+
+/** Line numbers of the first line matching each pattern, in order of the patterns. */
+function order(script: string, patterns: RegExp[]): number[] {
+    const lines = script.split("\n");
+    return patterns.map((p) => {
+        const i = lines.findIndex((l) => p.test(l));
+        assert.ok(i >= 0, `no line matches ${p}`);
+        return i;
+    });
+}
+
+describe("runbook config", () => {
+    const dns = JSON.stringify({ zoneId: "0123456789abcdef0123456789abcdef", zone: "example.com", names: ["@"] });
+    it("keeps catch-up inside the freeze and the runbook where the flip is", () => {
+        assert.deepEqual(configProblems({ "cutover:dns": dns, "cutover:live": "new", "cutover:runbook": JSON.stringify({ freezeMs: 2000, catchupMs: 2000 }) }), [
+            "cutover:runbook.catchupMs: 2000 is not allowed: catch-up happens inside the freeze, so it must be shorter than cutover:runbook.freezeMs (2000)",
+        ]);
+        assert.deepEqual(configProblems({ "cutover:runbook": JSON.stringify({ freezeMs: 5000 }) }), ["cutover:runbook: is not allowed without cutover:live: the runbook runs in the stack that owns the flip"]);
+    });
+    it("names bad values with the key and what is allowed", () => {
+        const p = configProblems({ "cutover:dns": dns, "cutover:live": "new", "cutover:runbook": JSON.stringify({ freezeMs: 100, parity: ["orders"], postponeFile: "relative" }) });
+        assert.ok(p.some((x) => x === "cutover:runbook.freezeMs: 100 is too small: must be at least 500"), p.join("\n"));
+        assert.ok(p.some((x) => x.startsWith('cutover:runbook.parity[0]: "orders" is not allowed: must be a table as db.table')), p.join("\n"));
+        assert.ok(p.some((x) => x.startsWith('cutover:runbook.postponeFile: "relative" is not allowed: must be an absolute path')), p.join("\n"));
+    });
+    it("refuses a flip with PostgreSQL (not built) and the probe app without a database it can write to", () => {
+        assert.ok(configProblems({ "cutover:dns": dns, "cutover:live": "new", "cutover:database": JSON.stringify({ engine: "postgres" }) }).includes('cutover:database.engine: "postgres" is not allowed with cutover:live yet: the runbook promotes MySQL/MariaDB only; PostgreSQL switchover is not built'));
+        assert.ok(configProblems({ "cutover:probe": "true" })[0].startsWith("cutover:probe: true is not allowed here"));
+    });
+});
+
+describe("runbook scripts", () => {
+    it("precheck: postponed first, then the hook, then replication and the edges; all before anything changes", () => {
+        const s = precheckScript(flip({ precheck: "/usr/local/bin/ok-to-cut" }));
+        const [postpone, hook, replica, edges] = order(s, [/while \[ -e \/etc\/cutover\/postpone \]/, /\( \/usr\/local\/bin\/ok-to-cut \)/, /is not receiving from old-db-1/, /cannot reach the edge/]);
+        assert.ok(postpone < hook && hook < replica && replica < edges);
+        assert.doesNotMatch(s, /read_only|RESET SLAVE|cutover live [a-z]|cutover hold/, "a precheck changes nothing (it only asks the edges where they route)");
+    });
+    it("switch: hold, freeze with a self-ending event, catch-up, parity, promote, validate, commit, route: in that order", () => {
+        const s = switchScript(flip({ validate: "curl -fs http://127.0.0.1/health" }), true);
+        const marks = order(s, [/"cutover hold 5000"/, /CREATE EVENT cutover\.unfreeze_at_deadline ON SCHEDULE AT CURRENT_TIMESTAMP \+ INTERVAL 3 SECOND DO SET GLOBAL read_only = OFF; SET GLOBAL read_only = ON/, /lacks=\$\(missing/, /CHECKSUM TABLE shop\.orders/, /STOP SLAVE; RESET SLAVE ALL; SET GLOBAL read_only = OFF/, /\( curl -fs http:\/\/127\.0\.0\.1\/health \)/, /DROP EVENT IF EXISTS cutover\.unfreeze_at_deadline"/, /"cutover live new"/]);
+        assert.deepEqual([...marks].sort((a, b) => a - b), marks);
+        assert.match(s, /SET SESSION sql_log_bin = 0; CREATE DATABASE/, "the freeze leaves no transaction in the binary log");
+    });
+    it("switch: every failure before the commit unfreezes, demotes and releases", () => {
+        const s = switchScript(flip(), true);
+        const commit = s.split("\n").findIndex((l) => /mark 4 committed/.test(l));
+        const aborts = s.split("\n").map((l, i) => ({ l, i })).filter((x) => /\|\| abort|abort "/.test(x.l) && !/^abort\(\)/.test(x.l));
+        assert.ok(aborts.length >= 8);
+        assert.ok(aborts.every((a) => a.i < commit), "abort after the commit would unfreeze a committed cutover");
+        const abortFn = s.slice(s.indexOf("abort() {"), s.indexOf("# t0"));
+        assert.match(abortFn, /DROP EVENT IF EXISTS cutover\.unfreeze_at_deadline; SET GLOBAL read_only = OFF/);
+        assert.match(abortFn, /CHANGE MASTER TO MASTER_HOST='198\.18\.1\.110'/);
+        assert.match(abortFn, /"cutover hold off"/);
+    });
+    it("holds the edges past the freeze deadline, so an unreachable outgoing site is writable before its held writes arrive", () => {
+        for (const freezeMs of [500, 3000, 3500, 30000]) assert.ok(holdMs({ ...flip().settings, freezeMs }) >= Math.ceil(freezeMs / 1000) * 1000 + 1000, String(freezeMs));
+    });
+    it("switch with nothing to do, or dual-primary: routes the edges only", () => {
+        for (const s of [switchScript(flip(), false), switchScript(flip({ strategy: "dual-primary" }), true)]) {
+            assert.doesNotMatch(s, /read_only|RESET SLAVE|cutover hold [0-9]/);
+            assert.match(s, /"cutover live new"/);
+        }
+    });
+    it("resume: the outgoing server replicates from the incoming one and the audit record counts lost transactions", () => {
+        const s = resumeScript(flip(), true, { held: "1795398386482", "caught-up": "1795398386500" });
+        assert.match(s, /CHANGE MASTER TO MASTER_HOST='198\.18\.2\.110'/);
+        assert.match(s, /\\"lostTransactions\\":\$lost,\\"held\\":\\"1795398386482\\",\\"caught-up\\":\\"1795398386500\\"/);
+        // Nothing switched in this run: only a server an aborted attempt promoted is touched.
+        const idle = resumeScript(flip(), false, {});
+        assert.ok(idle.indexOf('!= primary ]; then say "resume: nothing to do"; exit 0; fi') < idle.indexOf("CHANGE MASTER"));
+    });
+    it("counts missing MariaDB transactions per GTID domain", () => {
+        // The awk helper, run for real.
+        const helper = /missing\(\) \{ (awk .*); \}/.exec(switchScript(flip(), true))![1];
+        const missing = (have: string, want: string) => spawnSync("bash", ["-c", `have="${have}"; want="${want}"; set -- "$have" "$want"; ${helper}`], { encoding: "utf8" }).stdout.trim();
+        assert.equal(missing("0-1-100,1-2-5", "0-1-100,1-2-5"), "0");
+        assert.equal(missing("0-1-97,1-2-5", "0-1-100,1-2-5"), "3");
+        assert.equal(missing("0-1-100", "0-1-100,1-2-5"), "5");
+        assert.equal(missing("0-1-120,1-2-9", "0-1-100,1-2-5"), "0", "more than wanted is not missing");
+    });
+    it("reads the switch's t0..t5 marks for the audit record", () => {
+        const out = ["runbook: switch t0 held at=100 +5ms", "runbook: switch t1 frozen at=160 +65ms in-flight=0 position=0-1-5", "runbook: switch t2 caught-up at=200 +105ms waited=40", "runbook: switch t5 routed at=400 +305ms"].join("\n");
+        assert.deepEqual(switchMarks(out), { held: "100", frozen: "160", "caught-up": "200", routed: "400", catchupWaitedMs: "40" });
+    });
+});
