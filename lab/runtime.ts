@@ -10,6 +10,9 @@ import { LAB_DIR, Lab, LabError } from "./lab";
 
 export const LAB_STACKS = { old: "lab-old", new: "lab-new" } as const;
 
+/** The lab stacks without the probe app and the flip: for a PostgreSQL database, which the runbook does not switch. */
+export const WITHOUT_FLIP: Record<string, null> = { "cutover:probe": null, "cutover:live": null, "cutover:runbook": null, "cutover:dns": null };
+
 export interface Provisioned {
     stack: string;
     evaluation: Evaluation;
@@ -25,8 +28,8 @@ function outputsFile(stack: string): string {
 export interface ProvisionOptions {
     /** Folder of the Pulumi.<stack>.yaml files (default: the project). */
     stackDir?: string;
-    /** Replaces config values (e.g. a flipped `cutover:live`). */
-    config?: Record<string, string>;
+    /** Replaces config values (e.g. a flipped `cutover:live`); null removes a key. */
+    config?: Record<string, string | null>;
 }
 
 /** Runs the program for one lab stack; throws LabError with the failed step's host, exit code and stderr. */

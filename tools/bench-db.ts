@@ -10,7 +10,7 @@
 // Prints and writes bench-db.json.
 import * as fs from "fs";
 import { Lab, LAB_DIR } from "../lab/lab";
-import { LAB_STACKS, provision } from "../lab/runtime";
+import { LAB_STACKS, WITHOUT_FLIP, provision } from "../lab/runtime";
 
 type Engine = "mariadb" | "postgres" | "redis";
 const PRIMARY = "old-db-1";
@@ -21,7 +21,7 @@ const REDIS = `REDISCLI_AUTH=$(awk '$1 == "requirepass" { gsub(/"/, "", $2); pri
 const ROW_BYTES = 992;
 
 interface EngineBench {
-    config: (phase: string) => Record<string, string>;
+    config: (phase: string) => Record<string, string | null>;
     /** The replica's step on the new site. */
     step: string;
     /** Shell that creates about `mb` MB of data on the primary. */
@@ -56,7 +56,7 @@ mariadb bench -e "${parts.join(" ")}"`;
         latestMarker: `mariadb -N -e "SELECT COALESCE(MAX(seq), 0) FROM bench.lag"`,
     },
     postgres: {
-        config: (phase) => ({ "cutover:database": JSON.stringify({ engine: "postgres", phase }) }),
+        config: (phase) => ({ ...WITHOUT_FLIP, "cutover:database": JSON.stringify({ engine: "postgres", phase }) }),
         step: "new-db-new-db-1",
         generate: (mb) => {
             const rows = Math.ceil((mb * 1024 * 1024) / ROW_BYTES);

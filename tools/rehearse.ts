@@ -34,7 +34,7 @@ function parseArgs(argv: string[]) {
 const seconds = (ms: number) => Math.round(ms / 100) / 10;
 const RATE = 50;
 
-type FlipReport = FlipFigures & { error?: string; runbookMs: number; steps: Array<{ step: string; host: string; ms: number }> };
+type FlipReport = FlipFigures & { error?: string; switchMs: number; steps: Array<{ step: string; host: string; ms: number }>; audit?: Record<string, unknown> };
 
 async function main() {
     const args = parseArgs(process.argv.slice(2));
@@ -122,12 +122,13 @@ async function main() {
                 const run = await flipUnderLoad(lab, { url, client, rate: RATE, seconds: 8, leadMs: 2000, config: { ...extra, "cutover:live": to, "cutover:runbook": JSON.stringify({ parity: ["cutover_probe.writes"] }) } });
                 const f = flipFigures(run.writes, await recordedWrites(lab, `${to}-db-1`, client), run.from, run.to);
                 const steps = run.steps.map((r) => ({ step: r.step.replace(/^new-runbook-/, ""), host: r.host, ms: r.ms, startedAt: (r.endedAt ?? 0) - r.ms }));
-                const audit = /runbook: audit (\{.*\})/.exec(JSON.stringify(run.runs))?.[1];
-                strategies[strategy][name] = { ...f, error: run.error, runbookMs: run.to - run.from, steps: steps.map(({ step, host, ms }) => ({ step, host, ms })) };
-                series.push({ title: `${strategy} ${name}: cutover:live -> ${to}, ${RATE} writes/s through the old edge`, writes: run.writes, marks: steps.map((st) => ({ label: st.step, at: st.startedAt })) });
-                console.log(`   ${run.error ? `FAILED: ${run.error.split("\n")[0]}` : "ok"}; ${f.writes} writes, ${f.failed} failed, ${f.lost} lost, ${f.duplicated} duplicated; unavailable ${f.unavailableMs} ms; runbook ${run.to - run.from} ms; latency inside p50 ${f.window.p50Ms} / p99 ${f.window.p99Ms} / max ${f.window.maxMs} ms; then served by ${f.servedAfter.join(", ")}`);
+                strategies[strategy][name] = { ...f, error: run.error, switchMs: run.to - run.from, steps: steps.map(({ step, host, ms }) => ({ step, host, ms })), audit: run.audit };
+                // The steps as they started, and the switch's t0..t5 from the audit record.
+                const tMarks = ["held", "frozen", "caught-up", "promoted", "committed", "routed"].filter((k) => run.audit?.[k]).map((k, i) => ({ label: `t${i} ${k}`, at: Number(run.audit![k]) }));
+                series.push({ title: `${strategy} ${name}: cutover:live -> ${to}, ${RATE} writes/s through the old edge`, writes: run.writes, marks: [...steps.map((st) => ({ label: st.step, at: st.startedAt })), ...tMarks].sort((a, b) => a.at - b.at) });
+                console.log(`   ${run.error ? `FAILED: ${run.error.split("\n")[0]}` : "ok"}; ${f.writes} writes, ${f.failed} failed, ${f.lost} lost, ${f.duplicated} duplicated; unavailable ${f.unavailableMs} ms; switch step ${run.to - run.from} ms; latency inside p50 ${f.window.p50Ms} / p99 ${f.window.p99Ms} / max ${f.window.maxMs} ms; then served by ${f.servedAfter.join(", ")}`);
                 console.log(`   steps: ${steps.map((st) => `${st.step} ${st.ms} ms`).join(", ")}`);
-                void audit;
+                if (run.audit) console.log(`   audit: lost transactions ${run.audit.lostTransactions}${run.audit.held ? `; t0 held -> t5 routed ${Number(run.audit.routed) - Number(run.audit.held)} ms` : ""}`);
             }
         }
         report.cutover = { ratePerSecond: RATE, clientsVia: url, ...strategies };

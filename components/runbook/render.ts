@@ -322,7 +322,8 @@ function resumeBody(f: Flip, needed: boolean, audit: string): string {
     const fields = spec.statusFields;
     return `${dbHelpers(spec, f.flavor, f.to)}
 ${f.settings.strategy === "dual-primary" ? `# Dual-primary: writes still in flight from ${f.from.host} arrive by replication (bounded wait).
-for _ in $(seq 1 ${Math.ceil(f.settings.catchupMs / 10)}); do [ "$(missing "$(pos_there)" "$(pos_here)")" = 0 ] && break; sleep 0.01; done` : `role=$(cat ${ROLE_MARKER} 2>/dev/null || true)
+# This server's position first: the incoming one only grows, and sends this one its own writes.
+for _ in $(seq 1 ${Math.ceil(f.settings.catchupMs / 10)}); do here=$(pos_here); [ "$(missing "$(pos_there)" "$here")" = 0 ] && break; sleep 0.01; done` : `role=$(cat ${ROLE_MARKER} 2>/dev/null || true)
 if [ "${needed ? 1 : 0}" = 1 ] || [ "$role" = primary ]; then
     # Everything this server holds is on the incoming one (checked at promotion): attach at its own position.
     sql "SET GLOBAL read_only = ON"

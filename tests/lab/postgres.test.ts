@@ -7,7 +7,7 @@ import * as fs from "fs";
 import * as path from "path";
 import { Lab, LAB_DIR } from "../../lab/lab";
 import { labSkip } from "./requirements";
-import { LAB_STACKS, provision } from "../../lab/runtime";
+import { LAB_STACKS, WITHOUT_FLIP, provision } from "../../lab/runtime";
 import { cutWhileWriting, lostOnReplica, replicateWhileWriting, stopWriter, waitIdentical } from "./replication";
 
 const skip = labSkip(["pg_ctlcluster", "tincd"]);
@@ -15,7 +15,7 @@ const skip = labSkip(["pg_ctlcluster", "tincd"]);
 const PRIMARY = "old-db-1";
 const REPLICA = "new-db-1";
 const PRIMARY_MESH = "198.18.1.110";
-const config = (phase: string) => ({ "cutover:database": JSON.stringify({ engine: "postgres", phase }) });
+const config = (phase: string) => ({ ...WITHOUT_FLIP, "cutover:database": JSON.stringify({ engine: "postgres", phase }) });
 
 const PSQL = "runuser -u postgres -- psql -X -q -At";
 /** One INSERT per statement; each acknowledged seq is logged, each failure too. */

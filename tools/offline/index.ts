@@ -26,8 +26,8 @@ export interface EvaluateOptions {
     secrets?: Record<string, string>;
     /** Evaluate the peer stack first and serve its outputs (default true). */
     withPeer?: boolean;
-    /** Overrides the stack file's config (tests). */
-    config?: Record<string, string>;
+    /** Overrides the stack file's config (tests); null removes a key. */
+    config?: Record<string, string | null>;
     /** Timeout per stack. */
     timeoutMs?: number;
     /** The peer's outputs as last recorded (serialized), instead of evaluating the peer. */
@@ -111,7 +111,10 @@ export async function evaluateStack(o: EvaluateOptions): Promise<PlanResult> {
     const timeoutMs = o.timeoutMs ?? 120_000;
     const stackDir = o.stackDir ?? projectDir;
     const stackFile = readStackFile(stackDir, o.stack, o.secrets);
-    if (o.config) Object.assign(stackFile.config, o.config);
+    for (const [key, value] of Object.entries(o.config ?? {})) {
+        if (value === null) delete stackFile.config[key];
+        else stackFile.config[key] = value;
+    }
     const preview = o.preview ?? false;
 
     let peer: Evaluation | undefined;
