@@ -205,7 +205,7 @@ export class Site extends pulumi.ComponentResource {
             const sites = pulumi.all([own, peerApps]).apply(([mine, theirs]) => ({ ...theirs, [c.site]: mine }));
             // After a (re)load the edge serves the live site: this stack's choice, else the peer's.
             const live = c.live ? pulumi.output(c.live) : ref ? ref.getOutput("dns").apply((d) => ((d as DnsOutput | undefined)?.live ?? c.site)) : pulumi.output(c.site);
-            // After the runbook: its route step decides where a reloaded edge sends requests.
+            // After the runbook: its switch step decides where a reloaded edge sends requests.
             new EdgeProxy(`${name}-edge`, { hosts: edgeHosts, sites, live, adminAddresses: c.mesh?.addresses ?? {}, after: [...after, ...(probe?.commands ?? []), ...switched] }, childOpts);
         }
 

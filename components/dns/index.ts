@@ -22,7 +22,7 @@ export interface DnsRecordsArgs {
     live?: string;
     /** The peer's site name and `dns` output, when live names may point at it. */
     peer?: pulumi.Output<{ site?: string; dns?: DnsOutput }>;
-    /** What the public names wait for: the runbook's route steps. */
+    /** What the public names wait for: the runbook's switch step. */
     after?: pulumi.Input<pulumi.Resource[]>;
 }
 

@@ -37,12 +37,12 @@ export function siteBackend(site: string): string {
  * The Lua side: `cutover hold <ms>` holds writes (methods other than GET/HEAD/OPTIONS)
  * until `cutover hold off` or the deadline, whichever is first; `cutover live <site>`
  * routes every request that is released or arrives later. Both are commands of the
- * admin socket, so the runbook drives them over SSH without a reload.
+ * admin socket (also on the mesh address), so the runbook drives them without a reload.
  */
 export function edgeLua(sites: string[]): string {
     return `-- Rendered by cutover.
 local known = { ${sites.map((s) => `[${JSON.stringify(s)}] = true`).join(", ")} }
--- The live site survives reloads: the runbook's route step writes it to a file.
+-- The live site survives reloads: "cutover live <site>" writes it to a file, read here.
 -- (the ensure-step writes the file before HAProxy starts; the first site is only a fallback)
 local live = ${JSON.stringify(sites[0] ?? "")}
 local f = io.open(${JSON.stringify(EDGE_LIVE_FILE)}, "r")
@@ -151,7 +151,7 @@ ${PUT_FILE}
 put ${EDGE_LUA} 644 root:root config <<'CUTOVER_LUA'
 ${edgeLua(Object.keys(p.sites)).trim()}
 CUTOVER_LUA
-# The live site: set here once; from then on only the runbook's route step changes it.
+# The live site: set here once; from then on only the runbook's switch (cutover live) changes it.
 [ -s ${EDGE_LIVE_FILE} ] || { echo ${p.live} > ${EDGE_LIVE_FILE}; changed=1; }
 put ${EDGE_CONF} 644 root:root config <<'CUTOVER_CFG'
 ${haproxyConf(p).trim()}

@@ -24,7 +24,7 @@ export const RUNBOOK_DIR = "/var/lib/cutover";
 /** The event that ends a freeze at its deadline unless the cutover commits (drops it). */
 const UNFREEZE_EVENT = "cutover.unfreeze_at_deadline";
 export const AUDIT_LOG = "/var/log/cutover/audit.jsonl";
-/** Written by the route step: the site a (re)loaded edge serves. */
+/** The site a (re)loaded edge serves: written by the edge on `cutover live <site>` (the switch step), and once by its ensure-step. */
 export const EDGE_LIVE_FILE = "/etc/haproxy/cutover-live";
 
 export type Strategy = "freeze" | "dual-primary";
