@@ -124,8 +124,8 @@ async function main() {
                 const steps = run.steps.map((r) => ({ step: r.step.replace(/^new-runbook-/, ""), host: r.host, ms: r.ms, startedAt: (r.endedAt ?? 0) - r.ms }));
                 strategies[strategy][name] = { ...f, error: run.error, switchMs: run.to - run.from, steps: steps.map(({ step, host, ms }) => ({ step, host, ms })), audit: run.audit };
                 // The steps as they started, and the switch's t0..t5 from the audit record.
-                const tMarks = ["held", "frozen", "caught-up", "promoted", "committed", "routed"].filter((k) => run.audit?.[k]).map((k, i) => ({ label: `t${i} ${k}`, at: Number(run.audit![k]) }));
-                series.push({ title: `${strategy} ${name}: cutover:live -> ${to}, ${RATE} writes/s through the old edge`, writes: run.writes, marks: [...steps.map((st) => ({ label: st.step, at: st.startedAt })), ...tMarks].sort((a, b) => a.at - b.at) });
+                const tMarks = ["held", "frozen", "caught-up", "promoted", "committed", "routed"].map((k, i) => ({ label: `t${i} ${k}`, at: Number(run.audit?.[k]) })).filter((m) => m.at > 0);
+                series.push({ title: `${strategy} ${name}: cutover:live -> ${to}, ${RATE} writes/s through the old edge`, writes: run.writes, marks: [...steps.map((st) => ({ label: `${st.step} step`, at: st.startedAt })), ...tMarks].sort((a, b) => a.at - b.at) });
                 console.log(`   ${run.error ? `FAILED: ${run.error.split("\n")[0]}` : "ok"}; ${f.writes} writes, ${f.failed} failed, ${f.lost} lost, ${f.duplicated} duplicated; unavailable ${f.unavailableMs} ms; switch step ${run.to - run.from} ms; latency inside p50 ${f.window.p50Ms} / p99 ${f.window.p99Ms} / max ${f.window.maxMs} ms; then served by ${f.servedAfter.join(", ")}`);
                 console.log(`   steps: ${steps.map((st) => `${st.step} ${st.ms} ms`).join(", ")}`);
                 if (run.audit) console.log(`   audit: lost transactions ${run.audit.lostTransactions}${run.audit.held ? `; t0 held -> t5 routed ${Number(run.audit.routed) - Number(run.audit.held)} ms` : ""}`);

@@ -1,5 +1,5 @@
 // The rehearsal's timeline as SVG: acknowledged writes per second over time for each
-// flip, failed writes as red ticks, and each runbook step as a marked vertical line (like
+// flip, failed writes as red ticks, and each labelled mark (runbook steps, t0..t5) as a vertical line (like
 // OneSignal's t0..t5 diagram). A pure function of the load generator's records.
 import { Write } from "../lab/flip";
 
@@ -46,7 +46,7 @@ export function timelineSvg(series: Series[]): string {
         const y = (v: number) => top + PANEL - (v / yMax) * PANEL;
         const line = rates.map((v, i) => `${x(start + (i + 0.5) * BUCKET_MS).toFixed(1)},${y(v).toFixed(1)}`).join(" ");
         const failed = s.writes.filter((w) => w.status !== 200).map((w) => `<line class="failed" x1="${x(w.sent).toFixed(1)}" x2="${x(w.sent).toFixed(1)}" y1="${top + PANEL}" y2="${top + PANEL - 8}"/>`);
-        const marks = s.marks.map((m, i) => `<line class="mark" x1="${x(m.at).toFixed(1)}" x2="${x(m.at).toFixed(1)}" y1="${top}" y2="${top + PANEL}"/><text class="mark" x="${(x(m.at) + 3).toFixed(1)}" y="${top + 12 + (i % 3) * 12}">t${i} ${esc(m.label)}</text>`);
+        const marks = s.marks.map((m, i) => `<line class="mark" x1="${x(m.at).toFixed(1)}" x2="${x(m.at).toFixed(1)}" y1="${top}" y2="${top + PANEL}"/><text class="mark" x="${(x(m.at) + 3).toFixed(1)}" y="${top + 12 + (i % 6) * 12}">${esc(m.label)}</text>`);
         const seconds = Math.floor((end - start) / 1000);
         const ticks = Array.from({ length: seconds + 1 }, (_, i) => `<text class="axis" x="${x(start + i * 1000).toFixed(1)}" y="${top + PANEL + 14}">${i}s</text>`);
         return `<g>

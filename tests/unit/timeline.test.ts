@@ -27,7 +27,7 @@ describe("rehearsal timeline", () => {
     });
     it("draws a panel per flip with its steps marked and each failed write as a tick", () => {
         const svg = timelineSvg([
-            { title: "cutover", writes: writes(), marks: [{ label: "hold writes", at: T0 + 1000 }, { label: "route to new", at: T0 + 1900 }, { label: "release", at: T0 + 2000 }] },
+            { title: "cutover", writes: writes(), marks: [{ label: "t0 hold writes", at: T0 + 1000 }, { label: "t1 route to new", at: T0 + 1900 }, { label: "t2 release", at: T0 + 2000 }] },
             { title: "rollback <old>", writes: writes(), marks: [] },
         ]);
         assert.match(svg, /^<svg xmlns="http:\/\/www\.w3\.org\/2000\/svg"/);
