@@ -17,6 +17,6 @@ export const mesh = built.mesh ?? null;
 export const db = built.db ?? null;
 export const cache = built.cache ?? null;
 export const dns = built.dns ?? null;
-/** How the peer's runbook logs in to this site's hosts (with its own deploy key; see README). */
-export const access = { user: config.sshUser };
+/** How the peer's runbook logs in to this site's db host: the user, and this stack's deploy public key (created hosts). */
+export const access = built.access;
 export const runbook = built.runbook ?? null;

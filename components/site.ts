@@ -1,5 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as aws from "@pulumi/aws";
+import * as command from "@pulumi/command";
 import * as random from "@pulumi/random";
 import { overlaps, parseCidr } from "./cidr";
 import { ConfigError, SiteConfig } from "./config";
@@ -7,7 +8,7 @@ import { CloudFirewall, HostFirewall, MeshFirewall } from "./firewall";
 import { CLOUDFLARE_IPV4, CLOUDFLARE_IPV6 } from "./firewall/cloudflare";
 import { APP_PORT, DB_PORTS, InboundRule, Service, hostFirewallScript, inboundRules, meshRules, roleServices } from "./firewall/render";
 import { AppPool } from "./hosts";
-import { cloudInit } from "./hosts/render";
+import { authorizePeerScript, cloudInit } from "./hosts/render";
 import { DnsOutput, DnsRecords } from "./dns";
 import { ProbeApp } from "./app";
 import { Edge as EdgeProxy } from "./edge";
@@ -72,6 +73,8 @@ export class Site extends pulumi.ComponentResource {
     public readonly mesh?: pulumi.Output<PeerMesh>;
     /** The last cutover's audit record, in the stack that owns `cutover:live`. */
     public readonly runbook?: pulumi.Output<RunbookOutput>;
+    /** How the peer's runbook logs in here: the login user, and this stack's deploy public key (created hosts). */
+    public readonly access: { user: string; publicKey: pulumi.Output<string> | null };
 
     constructor(name: string, args: SiteArgs, opts?: pulumi.ComponentResourceOptions) {
         super("cutover:index:Site", name, {}, opts);
@@ -134,14 +137,16 @@ export class Site extends pulumi.ComponentResource {
         // The probe app's database account (config allows the probe only with a db host and a mesh).
         const probePassword = c.probe ? new random.RandomPassword(`${name}-probe-password`, { length: 32, special: false }, { parent: this }).result : undefined;
         let database: Database | undefined;
+        // Whether the peer site has taken in all of ours (then it also authorized our key).
+        let knowsUs: pulumi.Output<boolean> = pulumi.output(false);
         const cacheHost = c.cache ? pool.hosts.find((h) => h.name === c.cache!.host) : undefined;
         if (mesh && c.mesh && (dbHost || cacheHost)) {
             const ca = new ReplicationCa(`${name}-ca`, { site: c.site }, childOpts);
             const peerDeployed = ref ? ref.getOutput("site").apply((s) => typeof s === "string" && s !== "") : false;
             // The peer can be reached over the mesh only once its site has taken in all of ours.
-            const knowsUs = ref
+            knowsUs = ref
                 ? pulumi.all([ref.getOutput("mesh"), mesh.members]).apply(([pm, mine]) => mine.every((m) => ((pm as PeerMesh | undefined)?.peerMembers ?? []).includes(m.node)))
-                : false;
+                : pulumi.output(false);
             const link = <T>(key: string): PeerLink<T> => ({
                 output: ref ? ref.getOutput(key).apply((d) => (d ?? undefined) as T | undefined) : undefined,
                 deployed: peerDeployed,
@@ -163,6 +168,17 @@ export class Site extends pulumi.ComponentResource {
         const probe = c.probe && dbHost && c.mesh && probePassword
             ? new ProbeApp(`${name}-probe`, { site: c.site, hosts: appHosts, db: { address: c.mesh.addresses[dbHost.name], port: DB_PORTS[c.dbEngine], password: probePassword }, after: [...after, ...(database ? [database.step] : [])] }, childOpts)
             : undefined;
+
+        // The peer's runbook (in the stack that owns cutover:live) logs in to this db host with
+        // the peer's deploy key; a detached site takes it away again.
+        this.access = { user: c.sshUser, publicKey: pool.deployPublicKey ?? null };
+        if (ref && dbHost && c.mesh) {
+            const peerKey = pulumi.all([ref.getOutput("site"), ref.getOutput("access")]).apply(([site, a]) => ({ site: (site ?? "") as string, key: c.dbPhase === "detached" ? undefined : ((a ?? {}) as { publicKey?: string }).publicKey ?? undefined }));
+            new command.remote.Command(`${name}-authorize-peer-${dbHost.name}`, {
+                connection: dbHost.connection,
+                create: peerKey.apply((p) => authorizePeerScript(dbHost.name, p.site || "peer", p.key)),
+            }, { parent: this, dependsOn: hostFirewall.commands });
+        }
 
         // The stack that owns `cutover:live` runs the cutover runbook when it changes.
         let switched: pulumi.Resource[] = [];
@@ -190,6 +206,7 @@ export class Site extends pulumi.ComponentResource {
                 live: c.live,
                 flavor: c.dbEngine,
                 settings: c.runbook,
+                peerReady: knowsUs,
                 own: pulumi.output({ site: c.site, host: dbHost.name, meshAddress: plan.addresses[dbHost.name], port: DB_PORTS[c.dbEngine], connection: dbHost.connection, password: database.output.replication!.password }),
                 peer: peerDb,
                 edges,

@@ -67,6 +67,8 @@ export class AppPool extends pulumi.ComponentResource {
     public readonly edge: pulumi.Output<Edge>;
     /** DigitalOcean: the tag on every droplet of the site (the mesh firewall selects by it). */
     public siteTag?: pulumi.Output<string>;
+    /** The public half of the program's deploy key (created hosts only): the peer authorizes it for its runbook. */
+    public deployPublicKey?: pulumi.Output<string>;
 
     constructor(name: string, args: AppPoolArgs, opts?: pulumi.ComponentResourceOptions) {
         super("cutover:index:AppPool", name, {}, opts);
@@ -81,7 +83,9 @@ export class AppPool extends pulumi.ComponentResource {
 
     /** A key pair the program owns for its own SSH steps; the private half is a secret. */
     private deployKey(name: string): tls.PrivateKey {
-        return new tls.PrivateKey(`${name}-deploy-key`, { algorithm: "ED25519" }, { parent: this, additionalSecretOutputs: ["privateKeyOpenssh", "privateKeyPem", "privateKeyPemPkcs8"] });
+        const key = new tls.PrivateKey(`${name}-deploy-key`, { algorithm: "ED25519" }, { parent: this, additionalSecretOutputs: ["privateKeyOpenssh", "privateKeyPem", "privateKeyPemPkcs8"] });
+        this.deployPublicKey = key.publicKeyOpenssh;
+        return key;
     }
 
     private droplets(name: string, args: Extract<AppPoolArgs, { provider: "digitalocean" }>) {

@@ -1,4 +1,6 @@
-// First-boot configuration of created hosts (cloud-init user data).
+// First-boot configuration of created hosts (cloud-init user data), and the step that lets
+// the peer stack's runbook log in to the database host.
+import { scriptHeader } from "../script";
 
 export interface CloudInitInput {
     hostname: string;
@@ -36,5 +38,34 @@ write_files:
 ${indent(i.firewallScript, 6)}
 runcmd:
   - [/usr/local/sbin/cutover-firewall]
+`;
+}
+
+/** Marks the peer's key line in authorized_keys, so it can be replaced or removed. */
+export const PEER_KEY_TAG = "cutover-peer-runbook";
+
+/**
+ * Authorizes the peer stack's deploy key for the login user (the runbook in the stack
+ * that owns cutover:live logs in to both database hosts with its own key). No key
+ * (the peer has none, or this site is detached): a key added earlier is removed.
+ */
+export function authorizePeerScript(host: string, peerSite: string, publicKey: string | undefined): string {
+    const line = publicKey ? `${publicKey.trim().split(/\s+/).slice(0, 2).join(" ")} ${PEER_KEY_TAG}:${peerSite}` : "";
+    return `${scriptHeader("authorize-peer", host, `peer runbook access on ${host}`)}
+keys=$HOME/.ssh/authorized_keys
+install -d -m 700 "$HOME/.ssh"
+touch "$keys"
+chmod 600 "$keys"
+wanted=${line ? `'${line}'` : "''"}
+current=$(grep " ${PEER_KEY_TAG}:" "$keys" || true)
+if [ "$current" = "$wanted" ]; then
+    echo "authorize-peer: unchanged"
+    exit 0
+fi
+grep -v " ${PEER_KEY_TAG}:" "$keys" > "$keys.new" || true
+[ -z "$wanted" ] || echo "$wanted" >> "$keys.new"
+chmod 600 "$keys.new"
+mv "$keys.new" "$keys"
+echo "authorize-peer: ${line ? `the ${peerSite} stack's deploy key may log in` : "no peer key authorized"}"
 `;
 }

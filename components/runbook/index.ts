@@ -1,7 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as command from "@pulumi/command";
 import { secretStdin } from "../database/ca";
-import { MysqlFlavor } from "../database/mysql";
+import { MysqlFlavor, waitingScript } from "../database/mysql";
 import { SshConnection } from "../types";
 import { DbEnd, EdgeEnd, Flip, RunbookSettings, precheckScript, resumeScript, switchScript } from "./render";
 
@@ -21,6 +21,8 @@ export interface RunbookArgs {
     peer: pulumi.Input<RunbookDb>;
     /** Every edge of both sites (the peer's from its mesh output). */
     edges: pulumi.Input<EdgeEnd[]>;
+    /** Whether the peer site has run since this one joined (it knows our mesh members and authorized our key). */
+    peerReady: pulumi.Input<boolean>;
     /** Steps that must be done first (replication set up). */
     after: pulumi.Input<pulumi.Resource[]>;
 }
@@ -56,9 +58,13 @@ export class Runbook extends pulumi.ComponentResource {
     constructor(name: string, args: RunbookArgs, opts?: pulumi.ComponentResourceOptions) {
         super("cutover:index:Runbook", name, {}, opts);
         const s = args.settings;
-        const ends = pulumi.all([args.own, args.peer]).apply(([own, peer]) => (own.site === args.live ? { incoming: own, outgoing: peer } : { incoming: peer, outgoing: own }));
+        // Until the peer site has run after this one, every step waits on this site's db host.
+        const ready = pulumi.output(args.peerReady);
+        const ends = pulumi.all([args.own, args.peer, ready]).apply(([own, peer, r]) =>
+            !r ? { incoming: own, outgoing: own } : own.site === args.live ? { incoming: own, outgoing: peer } : { incoming: peer, outgoing: own });
         const incoming = ends.apply((e) => e.incoming);
         const outgoing = ends.apply((e) => e.outgoing);
+        const waiting = (id: string) => pulumi.unsecret(incoming.apply((i) => waitingScript(`runbook ${id}`, i.host, "the peer site has not run since this one joined (it authorizes this stack's key then); run pulumi up on the peer stack, then here again")));
         // Names and addresses only: public, though they travel with the peer's secrets.
         const flip = pulumi.unsecret(pulumi.all([ends, args.edges]).apply(([e, edges]): Flip => ({
             from: { site: e.outgoing.site, host: e.outgoing.host, meshAddress: e.outgoing.meshAddress, port: e.outgoing.port },
@@ -72,11 +78,12 @@ export class Runbook extends pulumi.ComponentResource {
         const step = (id: string, connection: pulumi.Input<SshConnection>, create: pulumi.Input<string>, after: pulumi.Input<pulumi.Resource[]>, stdin: pulumi.Output<string>) =>
             new command.remote.Command(`${name}-${id}`, { connection, create, stdin }, { parent: this, dependsOn: after });
 
-        const precheck = step("precheck", incoming.apply((i) => i.connection), flip.apply(precheckScript), args.after, toOther(outgoing));
+        const when = (id: string, script: pulumi.Output<string>) => pulumi.all([ready, script, waiting(id)]).apply(([r, real, wait]) => (r ? real : wait));
+        const precheck = step("precheck", incoming.apply((i) => i.connection), when("precheck", flip.apply(precheckScript)), args.after, toOther(outgoing));
         const needed = precheck.stdout.apply((out) => /^runbook: precheck needed=1/m.test(out ?? ""));
-        this.switched = step("switch", incoming.apply((i) => i.connection), pulumi.all([flip, needed]).apply(([f, n]) => switchScript(f, n)), [precheck], toOther(outgoing));
+        this.switched = step("switch", incoming.apply((i) => i.connection), when("switch", pulumi.all([flip, needed]).apply(([f, n]) => switchScript(f, n))), [precheck], toOther(outgoing));
         const marks = this.switched.stdout.apply((out) => switchMarks(out ?? ""));
-        const resume = step("resume", outgoing.apply((o) => o.connection), pulumi.all([flip, needed, marks]).apply(([f, n, m]) => resumeScript(f, n, m)), [this.switched], toOther(incoming));
+        const resume = step("resume", outgoing.apply((o) => o.connection), when("resume", pulumi.all([flip, needed, marks]).apply(([f, n, m]) => resumeScript(f, n, m))), [this.switched], toOther(incoming));
         this.output = pulumi.all([flip, resume.stdout]).apply(([f, out]) => ({
             from: f.from.site,
             to: f.to.site,

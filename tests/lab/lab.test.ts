@@ -125,8 +125,8 @@ describe("the lab", { skip, timeout: 600_000 }, () => {
         it("runs no step when the program runs again with unchanged config", async () => {
             const runs = [...(await provision(lab, LAB_STACKS.old)).runs, ...(await provision(lab, LAB_STACKS.new)).runs];
             const hosts = lab.plan.hosts.filter((h) => !h.spare);
-            const expected = hosts.length * 2 + 2 + hosts.filter((h) => h.role === "app" || h.role === "edge").length + 3;
-            assert.equal(runs.length, expected, "a firewall and a mesh step per host, a database step per site, a probe step per app host, an edge step per edge host, the runbook's three steps in the stack that owns the flip");
+            const expected = hosts.length * 2 + 2 + hosts.filter((h) => h.role === "app" || h.role === "edge").length + 2 + 3;
+            assert.equal(runs.length, expected, "a firewall and a mesh step per host, a database step per site, a probe step per app host, an edge step per edge host, a peer-access step per db host, the runbook's three steps in the stack that owns the flip");
             assert.deepEqual(runs.filter((r) => r.action !== "unchanged").map((r) => `${r.host} ${r.step} ${r.action}`), []);
         });
 

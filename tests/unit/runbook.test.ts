@@ -5,7 +5,9 @@ import assert from "node:assert/strict";
 import { spawnSync } from "child_process";
 import { Flip, holdMs, precheckScript, resumeScript, switchScript } from "../../components/runbook/render";
 import { switchMarks } from "../../components/runbook";
-import { configProblems } from "../helpers";
+import { authorizePeerScript } from "../../components/hosts/render";
+import { evaluateStack, unwrapSecrets } from "../../tools/offline";
+import { configProblems, ofType } from "../helpers";
 
 const flip = (extra: Partial<Flip["settings"]> = {}): Flip => ({
     from: { site: "old", host: "old-db-1", meshAddress: "198.18.1.110", port: 3306 },
@@ -98,5 +100,26 @@ describe("runbook scripts", () => {
     it("reads the switch's t0..t5 marks for the audit record", () => {
         const out = ["runbook: switch t0 held at=100 +5ms", "runbook: switch t1 frozen at=160 +65ms in-flight=0 position=0-1-5", "runbook: switch t2 caught-up at=200 +105ms waited=40", "runbook: switch t5 routed at=400 +305ms"].join("\n");
         assert.deepEqual(switchMarks(out), { held: "100", frozen: "160", "caught-up": "200", routed: "400", catchupWaitedMs: "40" });
+    });
+});
+
+describe("runbook access across stacks, under mocks", () => {
+    it("the old site authorizes the new stack's deploy key on its db host; the new stack's runbook logs in there with it", async () => {
+        const r = await evaluateStack({ stack: "old" });
+        const oldSite = r.main;
+        const newSite = r.peer!;
+        assert.equal(oldSite.error, undefined, oldSite.error?.message);
+        const access = unwrapSecrets(newSite.outputs.access) as { user: string; publicKey: string };
+        assert.match(access.publicKey, /^ssh-ed25519 \S+/, "a created site publishes its deploy public key");
+        const step = ofType(oldSite, "command:remote:Command").find((c) => c.name === "old-authorize-peer-old-db-1");
+        assert.ok(step, "no authorize step on old-db-1");
+        const script = unwrapSecrets(step.inputs.create) as string;
+        assert.ok(script.includes(`${access.publicKey.split(" ").slice(0, 2).join(" ")} cutover-peer-runbook:new`), "the new stack's key is not authorized");
+        assert.doesNotMatch(JSON.stringify(newSite.outputs.access), /PRIVATE KEY/);
+    });
+    it("a detached site takes the key away", () => {
+        const script = authorizePeerScript("old-db-1", "new", undefined);
+        assert.match(script, /grep -v " cutover-peer-runbook:" "\$keys" > "\$keys\.new"/);
+        assert.match(script, /wanted=''/);
     });
 });

@@ -11,6 +11,7 @@ import { redisScript } from "../../components/database/redis";
 import { edgeScript } from "../../components/edge/render";
 import { hostFirewallScript, inboundRules } from "../../components/firewall/render";
 import { meshScript } from "../../components/mesh/render";
+import { authorizePeerScript } from "../../components/hosts/render";
 import { Flip, precheckScript, resumeScript, switchScript } from "../../components/runbook/render";
 
 const publicKey = crypto.generateKeyPairSync("rsa", { modulusLength: 2048 }).publicKey.export({ type: "spki", format: "pem" }) as string;
@@ -54,6 +55,8 @@ const scripts: Record<string, string> = {
     edge: edgeScript({ host: "new-edge-1", bind: ":80", live: "old", sites: { old: [{ name: "old-app-1", address: "198.18.1.30", port: 8080 }], new: [] } }),
     probe: probeScript({ site: "new", host: "new-app-1", db: { address: "198.18.2.110", port: 3306 } }),
     ...runbookScripts(),
+    "authorize peer": authorizePeerScript("old-db-1", "new", "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBvZ new-deploy"),
+    "authorize no peer": authorizePeerScript("old-db-1", "new", undefined),
 };
 
 describe("rendered host scripts", () => {

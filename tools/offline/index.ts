@@ -130,10 +130,17 @@ export async function evaluateStack(o: EvaluateOptions): Promise<PlanResult> {
             }
             throw e;
         }
-        // The documented first deploy, old -> new -> old: this stack as if its peer were not
-        // deployed yet, then the peer seeing those outputs, then this stack seeing the peer's.
-        // (If this stack cannot stand alone, the peer sees no outputs, as if undeployed.)
-        const alone = await runWorker(projectDir, stackFile, { preview: false, keepIn: o.keepIn }, timeoutMs);
+        // The documented first deploy, old -> new -> old -> new: this stack as if its peer were
+        // not deployed yet (or, if it cannot stand alone, after the peer's first deploy), then
+        // the peer seeing those outputs, then this stack seeing the peer's.
+        let alone = await runWorker(projectDir, stackFile, { preview: false, keepIn: o.keepIn }, timeoutMs);
+        if (alone.error) {
+            const peerFirst = await runWorker(projectDir, peerFile, { preview: false, keepIn: o.keepIn }, timeoutMs);
+            if (!peerFirst.error) {
+                const first = asPeerOutputs(peerFirst.outputs);
+                alone = await runWorker(projectDir, stackFile, { preview: false, peerOutputs: first.values, peerSecretOutputNames: first.secretNames, keepIn: o.keepIn }, timeoutMs);
+            }
+        }
         const seen = alone.error ? { values: {}, secretNames: [] } : asPeerOutputs(alone.outputs);
         peer = await runWorker(projectDir, peerFile, { preview: false, peerOutputs: seen.values, peerSecretOutputNames: seen.secretNames, keepIn: o.keepIn }, timeoutMs);
     }
