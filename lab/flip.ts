@@ -94,8 +94,6 @@ export interface FlipRun {
     writes: Write[];
     /** The runbook's steps that ran (not the unchanged ones), in order. */
     steps: StepRun[];
-    /** Every step of the provisioning run. */
-    runs: StepRun[];
     /** Set when the program failed (an aborted cutover). */
     error?: string;
     /** The audit record of the runbook (the `runbook` stack output), when the run succeeded. */
@@ -126,5 +124,5 @@ export async function flipUnderLoad(lab: Lab, o: { url: string; client: string; 
     const runs = readRuns(LAB_DIR).slice(before);
     const steps = runs.filter((r) => r.step.includes("-runbook-") && r.action !== "unchanged");
     const window = steps.find((r) => r.step.endsWith("-switch")) ?? steps[steps.length - 1];
-    return { writes, steps, runs, error, audit, from: window ? (window.endedAt ?? 0) - window.ms : 0, to: window?.endedAt ?? 0 };
+    return { writes, steps, error, audit, from: window ? (window.endedAt ?? 0) - window.ms : 0, to: window?.endedAt ?? 0 };
 }

@@ -198,6 +198,17 @@ ${Object.entries(settings).map(([k, v]) => `${k} = ${v}`).join("\n")}
 `;
 }
 
+/** Client flags for the other site's server: TLS, its certificate verified against the program's CAs. */
+export function clientTls(flavor: MysqlFlavor): string {
+    return `--ssl-ca=${DB_TLS_DIR}/ca.pem ${flavor === "mariadb" ? "--ssl --ssl-verify-server-cert" : "--ssl-mode=VERIFY_IDENTITY"}`;
+}
+
+/** Shell helpers on a database host: \`sql <statement>\` on the local server, \`replica_field <field>\` of its replica status (empty when not replicating). */
+export function localSqlHelpers(f: FlavorSpec): string {
+    return `sql() { ${f.client} --batch --skip-column-names -e "$1"; }
+replica_field() { ${f.client} -e "${f.status}\\G" | awk -F': ' -v k="$1" '{ sub(/^ +/, "", $1) } $1 == k { print $2 }'; }`;
+}
+
 /** The whole ensure-script of one phase. */
 export function mysqlScript(s: MysqlServer, plan: MysqlPlan): string {
     const f = FLAVORS[s.flavor];
@@ -230,7 +241,7 @@ elif [ "$restart" = 1 ]; then
 fi
 for _ in $(seq 1 60); do ${f.admin} ping >/dev/null 2>&1 && break; sleep 0.5; done
 ${f.admin} ping >/dev/null 2>&1 || fail "${f.service} does not answer after 30 s: $(errlog)"
-sql() { ${f.client} --batch --skip-column-names -e "$1"; }
+${localSqlHelpers(f)}
 # Accounts are per site (each has its own password): kept out of the binary log.
 local_sql() { sql "SET SESSION sql_log_bin=0; $1"; }
 # New certificates or CA bundle (the peer's CA added): reloaded online, the server keeps serving.
@@ -238,8 +249,6 @@ if [ "$restart" = 0 ] && [ "$reload_tls" = 1 ]; then sql "${f.reloadTls}" || fai
 ${plan.probe ? probeAccount(meshHostPattern(plan.meshCidr)) : ""}
 ${roleGuard(f, plan.phase)}
 ${Object.entries(settings).map(([k, v]) => `[ "$(sql "SELECT @@GLOBAL.${k}")" = "${k === "event_scheduler" ? v : v === "ON" ? 1 : v === "OFF" ? 0 : v}" ] || { sql "SET GLOBAL ${k} = ${v}"; changed=1; }`).join("\n")}
-# replica_field <field>: one field of the replica status (empty when not replicating).
-replica_field() { ${f.client} -e "${f.status}\\G" | awk -F': ' -v k="$1" '{ sub(/^ +/, "", $1) } $1 == k { print $2 }'; }
 
 ${plan.phase === "detached" ? detachSteps(who) : sourceSteps(f, who)}
 ${plan.source ? attachSteps(s, f, plan.source) : `if [ -n "$(replica_field ${fields.host})" ]; then
@@ -309,7 +318,7 @@ fi`;
  * the data (the old site after the flip) attaches at its own position.
  */
 function attachSteps(s: MysqlServer, f: FlavorSpec, src: MysqlSource): string {
-    const tls = `--ssl-ca=${DB_TLS_DIR}/ca.pem ${s.flavor === "mariadb" ? "--ssl --ssl-verify-server-cert" : "--ssl-mode=VERIFY_IDENTITY"}`;
+    const tls = clientTls(s.flavor);
     const fields = f.statusFields;
     return `if [ "$(replica_field ${fields.host})" != "${src.meshAddress}" ]; then
     # The password goes through a client options file (mode 600), never a command line.

@@ -15,12 +15,10 @@
 // the outgoing site cannot be reached, its event unfreezes it at the deadline and the
 // edges release at theirs. Every step checks on the hosts what it needs, so a repeated
 // or stale step can never promote a diverged replica.
-import { DB_TLS_DIR, FLAVORS, FlavorSpec, MysqlFlavor, REPL_USER, ROLE_MARKER } from "../database/mysql";
+import { DB_TLS_DIR, FLAVORS, FlavorSpec, MysqlFlavor, REPL_USER, ROLE_MARKER, clientTls, localSqlHelpers } from "../database/mysql";
 import { EDGE_ADMIN_PORT } from "../firewall/render";
 import { installIfMissing, readSecrets, scriptHeader } from "../script";
 
-/** Where the runbook keeps its state on a database host. */
-export const RUNBOOK_DIR = "/var/lib/cutover";
 /** The event that ends a freeze at its deadline unless the cutover commits (drops it). */
 const UNFREEZE_EVENT = "cutover.unfreeze_at_deadline";
 export const AUDIT_LOG = "/var/log/cutover/audit.jsonl";
@@ -91,23 +89,21 @@ started=$(now_ms)`;
  * <want>`: how many transactions of the GTID set <want> the set <have> lacks.
  */
 function dbHelpers(f: FlavorSpec, flavor: MysqlFlavor, other: DbEnd): string {
-    const tls = `--ssl-ca=${DB_TLS_DIR}/ca.pem ${flavor === "mariadb" ? "--ssl --ssl-verify-server-cert" : "--ssl-mode=VERIFY_IDENTITY"}`;
     const missing = flavor === "mariadb"
         // MariaDB positions are domain-server-seq lists; seq numbers grow per domain.
         ? `missing() { awk -v have="$1" -v want="$2" 'BEGIN { n = split(have, h, ","); for (i = 1; i <= n; i++) { split(h[i], p, "-"); if (p[1] != "") got[p[1]] = p[3] } m = split(want, w, ","); miss = 0; for (i = 1; i <= m; i++) { split(w[i], p, "-"); if (p[1] == "") continue; d = p[3] - ((p[1] in got) ? got[p[1]] : 0); if (d > 0) miss += d } print miss }'; }`
         // MySQL: GTID_SUBTRACT, then count the transactions in its intervals.
         : `missing() { sql "SELECT GTID_SUBTRACT('$2', '$1')" | tr -d ' \\n' | tr ',' '\\n' | awk -F: '{ for (i = 2; i <= NF; i++) { n = split($i, r, "-"); c += (n == 2 ? r[2] - r[1] + 1 : 1) } } END { print c + 0 }'; }`;
     return `${readSecrets({ "peer-password": "peer_password" })}
-sql() { ${f.client} --batch --skip-column-names -e "$1"; }
+${localSqlHelpers(f)}
 opts=$(mktemp)
 trap 'rm -f "$opts"' EXIT
 printf '[client]\\nuser=${REPL_USER}\\npassword=%s\\n' "$peer_password" > "$opts"
-remote() { ${f.client} --defaults-extra-file="$opts" ${tls} --connect-timeout=2 -h ${other.meshAddress} -P ${other.port} --batch --skip-column-names -e "$1"; }
-replica_field() { ${f.client} -e "${f.status}\\G" | awk -F': ' -v k="$1" '{ sub(/^ +/, "", $1) } $1 == k { print $2 }'; }
+remote() { ${f.client} --defaults-extra-file="$opts" ${clientTls(flavor)} --connect-timeout=2 -h ${other.meshAddress} -P ${other.port} --batch --skip-column-names -e "$1"; }
 ${missing}
 pos_here() { sql "${flavor === "mariadb" ? "SELECT @@gtid_current_pos" : "SELECT @@gtid_executed"}" | tr -d '\\n'; }
 pos_there() { remote "${f.position}" | tr -d '\\n'; }
-install -d -m 755 ${RUNBOOK_DIR} /run/cutover /var/log/cutover`;
+install -d -m 755 $(dirname ${ROLE_MARKER}) $(dirname ${AUDIT_LOG})`;
 }
 
 /** Replicate from `src` (attaching at this server's own position: it holds everything up to the switch). */
