@@ -69,6 +69,10 @@ echo "$name" > /etc/hostname
 printf '127.0.0.1 localhost\\n127.0.1.1 %s\\n' "$name" > /etc/hosts
 rm -f /etc/ssh/ssh_host_*
 ssh-keygen -A -q
+# The machine's own shell setup (pyenv's shims and their lock under /root) has no place
+# on a lab host: sshd sessions would source it and contend for that lock.
+printf '# lab host: no shell setup\\n' > /root/.bashrc
+printf '# lab host: no shell setup\\n' > /root/.profile
 mkdir -p -m 700 /root/.ssh
 printf '%s\\n' "$pubkey" > /root/.ssh/authorized_keys
 chmod 600 /root/.ssh/authorized_keys

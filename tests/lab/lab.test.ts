@@ -68,6 +68,8 @@ describe("the lab", { skip, timeout: 600_000 }, () => {
         assert.ok(!fs.existsSync("/etc/only-on-old-db-1"), "a lab host wrote into the machine's /etc");
         assert.equal((await lab.ssh("new-db-1", "test -e /etc/only-on-old-db-1 && echo shared || echo private")).stdout.trim(), "private");
         assert.notEqual(spawnSync("ping", ["-c1", "-W1", "192.0.2.20"]).status, 0, "the machine's own namespace routes to a lab address");
+        // The machine's own shell setup (pyenv) stays off the hosts: its shim lock once stalled SSH sessions.
+        assert.equal((await lab.ssh("old-db-1", "echo ${PYENV_ROOT:-none}")).stdout.trim(), "none");
     });
 
     it("cuts and restores the link between the two sites, leaving each site's own traffic", async () => {
