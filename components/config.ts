@@ -406,6 +406,13 @@ function crossCheck(raw: Raw, secretKeys: Set<string>, stack: string): string[] 
         if (!raw.peer) problems.push(`${keyPath(["database", "phase"])}: ${show(dbPhase)} is not allowed without cutover:peer: the site replicates from the peer site`);
         if (!raw.mesh) problems.push(`${keyPath(["database", "phase"])}: ${show(dbPhase)} is not allowed without cutover:mesh: replication runs over the mesh`);
     }
+    // Detached ends the migration: nothing of this stack may read the peer any more, so
+    // `pulumi destroy` of the peer's stack touches nothing this site needs.
+    for (const [key, phase] of [["database", dbPhase], ["cache", raw.cache?.phase]] as const) {
+        if (phase === "detached" && raw.peer) {
+            problems.push(`${keyPath([key, "phase"])}: "detached" is not allowed with cutover:peer ${show(raw.peer)}: detached removes every tie to the peer site; remove cutover:peer in the same change`);
+        }
+    }
     if (dbPhase === "dual-primary" && raw.database?.engine === "postgres") {
         problems.push(`${keyPath(["database", "phase"])}: "dual-primary" is not allowed with engine postgres: streaming replication has one writer; use replica, then primary`);
     }

@@ -170,10 +170,12 @@ export class Site extends pulumi.ComponentResource {
             : undefined;
 
         // The peer's runbook (in the stack that owns cutover:live) logs in to this db host with
-        // the peer's deploy key; a detached site takes it away again.
+        // the peer's deploy key; a detached site (which has no peer) takes it away again.
         this.access = { user: c.sshUser, publicKey: pool.deployPublicKey ?? null };
-        if (ref && dbHost && c.mesh) {
-            const peerKey = pulumi.all([ref.getOutput("site"), ref.getOutput("access")]).apply(([site, a]) => ({ site: (site ?? "") as string, key: c.dbPhase === "detached" ? undefined : ((a ?? {}) as { publicKey?: string }).publicKey ?? undefined }));
+        if (dbHost && c.mesh && (ref || c.dbPhase === "detached")) {
+            const peerKey = ref
+                ? pulumi.all([ref.getOutput("site"), ref.getOutput("access")]).apply(([site, a]) => ({ site: (site ?? "") as string, key: ((a ?? {}) as { publicKey?: string }).publicKey ?? undefined }))
+                : pulumi.output({ site: "peer", key: undefined });
             new command.remote.Command(`${name}-authorize-peer-${dbHost.name}`, {
                 connection: dbHost.connection,
                 create: peerKey.apply((p) => authorizePeerScript(dbHost.name, p.site || "peer", p.key)),

@@ -191,6 +191,13 @@ describe("database config", () => {
             'cutover:database.phase: "dual-primary" is not allowed with engine postgres: streaming replication has one writer; use replica, then primary',
         ]);
     });
+    it("refuses detached while the stack still reads its peer, naming the key and the way out", () => {
+        assert.deepEqual(problems({ ...meshed, "cutover:database": JSON.stringify({ engine: "mariadb", phase: "detached" }) }), [
+            'cutover:database.phase: "detached" is not allowed with cutover:peer "o/cutover/old": detached removes every tie to the peer site; remove cutover:peer in the same change',
+        ]);
+        assert.ok(problems({ ...meshed, "cutover:cache": JSON.stringify({ engine: "redis", phase: "detached" }) }).some((p) => p.startsWith('cutover:cache.phase: "detached" is not allowed with cutover:peer')));
+        assert.deepEqual(problems({ "cutover:mesh": meshed["cutover:mesh"], "cutover:database": JSON.stringify({ engine: "mariadb", phase: "detached" }) }), []);
+    });
     it("runs Redis on the cache host, or on the db host when there is none", () => {
         const onDb = parseSiteConfig({ ...SMALL_SITE, ...meshed, "cutover:cache": JSON.stringify({ engine: "redis", phase: "replica" }) }, [], "new");
         assert.equal(onDb.cache?.host, "new-db-1");
