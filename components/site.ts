@@ -15,6 +15,7 @@ import { Edge as EdgeProxy } from "./edge";
 import { Backend } from "./edge/render";
 import { Cache, CacheOutput, Database, DbOutput, PeerLink, ReplicationCa } from "./database";
 import { TincMesh } from "./mesh";
+import { HostInventory, Inventory } from "./inventory";
 import { Runbook, RunbookDb, RunbookOutput } from "./runbook";
 import { MeshHost } from "./mesh/render";
 import { SiteNetwork } from "./network";
@@ -35,6 +36,8 @@ export interface InventoryEntry {
     /** Hosts behind an auto-scaling group are counted, not named. */
     autoscaled: boolean;
     services: Service[];
+    /** Existing hosts: what the host ran before the program changed it (see components/inventory). */
+    observed?: HostInventory | null;
 }
 
 /** A site's `mesh` output. */
@@ -120,7 +123,9 @@ export class Site extends pulumi.ComponentResource {
             meshRulesOut = addresses.apply((a) => meshRules(plan.port, a));
             new MeshFirewall(`${name}-meshfw`, { site: c.site, provider: c.provider, rules: meshRulesOut, siteTag: pool.siteTag, meshGroupId: cloudFirewall.meshGroupId }, childOpts);
         }
-        const hostFirewall = new HostFirewall(`${name}-hostfw`, { hosts: pool.hosts, rules, extraRules: meshRulesOut }, childOpts);
+        // Existing hosts are inventoried before the first step that changes them (Ghost(Pro)'s step 1).
+        const inventory = c.provider === "existing" ? new Inventory(`${name}-inventory`, { hosts: pool.hosts }, childOpts) : undefined;
+        const hostFirewall = new HostFirewall(`${name}-hostfw`, { hosts: pool.hosts, rules, extraRules: meshRulesOut }, { ...childOpts, dependsOn: inventory?.steps ?? [] });
         if (c.mesh) {
             mesh = new TincMesh(`${name}-mesh`, { site: c.site, hosts: pool.hosts, plan: c.mesh, peerMembers: peerMesh, after: hostFirewall.commands }, childOpts);
             // peerMembers: the other site's members this site has taken in (the peer checks it knows them).
@@ -240,10 +245,12 @@ export class Site extends pulumi.ComponentResource {
         this.hosts = pulumi.all(pool.hosts.map((h) => pulumi.all([h.publicAddress, h.privateAddress]).apply(([publicAddress, privateAddress]): HostSummary => ({ name: h.name, role: h.role, publicAddress, privateAddress }))));
         this.edge = pool.edge;
 
-        const inventory: Record<string, InventoryEntry> = {};
-        for (const h of pool.hosts) inventory[h.name] = { site: c.site, role: h.role, provider: c.provider, autoscaled: false, services: roleServices(h.role, c.dbEngine, cacheOnDb) };
-        if (autoscaled) inventory[`${c.site}-app-asg`] = { site: c.site, role: "app", provider: c.provider, autoscaled: true, services: roleServices("app", c.dbEngine) };
-        this.inventory = pulumi.output(inventory);
+        const planned: Record<string, InventoryEntry> = {};
+        for (const h of pool.hosts) planned[h.name] = { site: c.site, role: h.role, provider: c.provider, autoscaled: false, services: roleServices(h.role, c.dbEngine, cacheOnDb) };
+        if (autoscaled) planned[`${c.site}-app-asg`] = { site: c.site, role: "app", provider: c.provider, autoscaled: true, services: roleServices("app", c.dbEngine) };
+        this.inventory = inventory
+            ? inventory.observed.apply((seen) => Object.fromEntries(Object.entries(planned).map(([host, entry]) => [host, { ...entry, observed: seen[host] ?? null }])))
+            : pulumi.output(planned);
 
         if (ref && c.peer) {
             const peerStack = c.peer;

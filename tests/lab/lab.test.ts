@@ -12,6 +12,8 @@ import { labSkip } from "./requirements";
 import { LAB_STACKS, provision } from "../../lab/runtime";
 import { ADMIN_CIDR, LabHost } from "../../lab/topology";
 import { referenceConfig, stackDir } from "../helpers";
+import { HostInventory } from "../../components/inventory";
+import { unwrapSecrets } from "../../tools/offline";
 
 const skip = labSkip(["ufw", "nc", "sshd"]);
 
@@ -88,8 +90,12 @@ describe("the lab", { skip, timeout: 600_000 }, () => {
 
     describe("provisioned through the program", () => {
         // old, new, old, new: old learns new's mesh members on its second run, new's replica seeds on its second.
+        let firstOld: Record<string, unknown>;
         before(async () => {
-            await provision(lab, LAB_STACKS.old);
+            // What an operator left on an existing host, for the inventory to find.
+            await lab.enter("old-app-1", "echo '17 3 * * * root /usr/local/bin/backup --password=hunter2 >/dev/null' > /etc/cron.d/nightly-backup");
+            await lab.enter("old-app-1", "setsid nohup socat TCP-LISTEN:7070,fork,reuseaddr EXEC:/bin/true </dev/null >/dev/null 2>&1 &");
+            firstOld = unwrapSecrets((await provision(lab, LAB_STACKS.old)).evaluation.outputs) as Record<string, unknown>;
             await provision(lab, LAB_STACKS.new);
             await provision(lab, LAB_STACKS.old);
             await provision(lab, LAB_STACKS.new);
@@ -113,6 +119,30 @@ describe("the lab", { skip, timeout: 600_000 }, () => {
             assert.equal(open("new-app-2", "old-db-1", 655), false, "a host outside the mesh reaches the tinc port");
         });
 
+        it("the inventory output holds what each existing host ran before the program changed it", async () => {
+            const inventory = firstOld.inventory as Record<string, { observed: HostInventory | null }>;
+            const sh = async (host: string, cmd: string) => (await lab.enter(host, cmd)).stdout.trim();
+            for (const h of lab.plan.hosts.filter((x) => x.site === "old" && !x.spare)) {
+                const seen = inventory[h.name]?.observed;
+                assert.ok(seen, `no inventory of ${h.name}`);
+                assert.equal(seen.packages.length, Number(await sh(h.name, "dpkg-query -W -f '${db:Status-Status}\\n' | grep -c '^installed$'")), `${h.name}: package count`);
+                const ssh = seen.packages.find((p) => p.name === "openssh-server");
+                assert.equal(ssh?.version, await sh(h.name, "dpkg-query -W -f '${Version}' openssh-server"));
+                assert.ok(seen.listening.some((l) => l.proto === "tcp" && l.port === 22 && l.process === "sshd"), `${h.name}: sshd not listed`);
+                const root = seen.disks.find((d) => d.mount === "/");
+                assert.equal(root?.sizeKb, Number(await sh(h.name, "df -P -k / | awk 'NR == 2 { print $2 }'")));
+                // Collected before the firewall step: ufw is active now, it was not then.
+                assert.notEqual(seen.firewall.tool, "ufw", `${h.name}: the inventory ran after the firewall step`);
+                assert.match(await sh(h.name, "ufw status | head -1"), /Status: active/);
+            }
+            const app = inventory["old-app-1"].observed!;
+            assert.ok(app.listening.some((l) => l.port === 7070 && l.process === "socat"), "the operator's listener is missing");
+            const cron = app.cron.find((c) => c.source === "/etc/cron.d/nightly-backup");
+            assert.equal(cron?.line, "17 3 * * * root /usr/local/bin/backup --password=[redacted] >/dev/null");
+            assert.doesNotMatch(JSON.stringify(firstOld), /hunter2/);
+            assert.ok(inventory["old-db-1"].observed!.data.some((d) => d.path === "/var/lib/mysql" && d.kb > 0), "the database folder's size is missing");
+        });
+
         it("notices a host whose firewall is off (the check can fail)", async () => {
             const h = lab.host("new-db-1");
             await lab.enter(h.name, "ufw --force disable");
@@ -127,8 +157,8 @@ describe("the lab", { skip, timeout: 600_000 }, () => {
         it("runs no step when the program runs again with unchanged config", async () => {
             const runs = [...(await provision(lab, LAB_STACKS.old)).runs, ...(await provision(lab, LAB_STACKS.new)).runs];
             const hosts = lab.plan.hosts.filter((h) => !h.spare);
-            const expected = hosts.length * 2 + 2 + hosts.filter((h) => h.role === "app" || h.role === "edge").length + 2 + 3;
-            assert.equal(runs.length, expected, "a firewall and a mesh step per host, a database step per site, a probe step per app host, an edge step per edge host, a peer-access step per db host, the runbook's three steps in the stack that owns the flip");
+            const expected = hosts.length * 3 + 2 + hosts.filter((h) => h.role === "app" || h.role === "edge").length + 2 + 3;
+            assert.equal(runs.length, expected, "an inventory, a firewall and a mesh step per host, a database step per site, a probe step per app host, an edge step per edge host, a peer-access step per db host, the runbook's three steps in the stack that owns the flip");
             assert.deepEqual(runs.filter((r) => r.action !== "unchanged").map((r) => `${r.host} ${r.step} ${r.action}`), []);
         });
 
@@ -150,7 +180,7 @@ describe("the lab", { skip, timeout: 600_000 }, () => {
             const dir = stackDir({ "lab-old": { ...config, "cutover:hosts": hosts } });
             await assert.rejects(provision(lab, LAB_STACKS.old, { stackDir: dir }), (e: Error) => {
                 assert.ok(e instanceof LabError);
-                assert.match(e.message, /step old-(hostfw|mesh)-old-ghost-1 on host 192\.0\.2\.99 failed during create: exit code 255\nstderr:\n.*(timed out|No route|unreachable)/s);
+                assert.match(e.message, /step old-(inventory|hostfw|mesh)-old-ghost-1 on host 192\.0\.2\.99 failed during create: exit code 255\nstderr:\n.*(timed out|No route|unreachable)/s);
                 return true;
             });
             // The live hosts are untouched and still serving SSH behind their firewall.
