@@ -47,6 +47,30 @@ const existingHostSchema = z.strictObject({
     meshAddress: address.optional(),
 });
 
+const remoteSchema = z.discriminatedUnion("type", [
+    z.strictObject({
+        type: z.literal("s3"),
+        /** rclone's S3 provider: AWS, DigitalOcean (Spaces) or Other (any S3-compatible store). */
+        provider: z.enum(["AWS", "DigitalOcean", "Other"]).optional(),
+        endpoint: z.string().regex(/^[a-z0-9.-]+(:\d+)?$/, { message: "a host name such as ams3.digitaloceanspaces.com" }).optional(),
+        region: z.string().min(1).optional(),
+        bucket: z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, { message: "a bucket name" }),
+        path: z.string().regex(/^[A-Za-z0-9._\/-]*$/, { message: "a folder inside the bucket" }).optional(),
+    }),
+    z.strictObject({
+        type: z.literal("sftp"),
+        host: z.string().min(1),
+        user: z.string().min(1).optional(),
+        port: port.optional(),
+        path: z.string().regex(/^\/[A-Za-z0-9._\/-]*$/, { message: "an absolute path" }),
+    }),
+]);
+
+const credentialsSchema = z.union([
+    z.strictObject({ accessKeyId: z.string().min(1), secretAccessKey: z.string().min(1) }),
+    z.strictObject({ privateKey: z.string().min(1) }),
+]);
+
 const schema = z.strictObject({
     /** This stack's site name: what `cutover:live` and the peer call it. */
     site: name,
@@ -121,6 +145,49 @@ const schema = z.strictObject({
             ttl: z.number().int().min(30).max(86400).optional(),
             /** Existing Cloudflare record ids to adopt, by name: imported, never recreated. */
             adopt: z.record(z.string(), z.string().regex(/^[0-9a-f]{32}$/, { message: "a Cloudflare record id (32 hex digits)" })).optional(),
+        })
+        .optional(),
+    /** Object storage migration with rclone (see components/media). */
+    media: z
+        .strictObject({
+            /** The host of this stack that runs rclone. */
+            host: name,
+            source: remoteSchema,
+            /** Default with provider aws: the stack's own media bucket. */
+            target: remoteSchema.optional(),
+            transfers: z.number().int().min(1).max(256).optional(),
+            checkers: z.number().int().min(1).max(512).optional(),
+            retries: z.number().int().min(1).max(20).optional(),
+            lowLevelRetries: z.number().int().min(1).max(100).optional(),
+            rewrite: z.strictObject({ command: z.string().min(1), from: z.url(), to: z.url() }).optional(),
+            run: z.number().int().min(1).optional(),
+        })
+        .optional(),
+    /** Credentials of the media remotes (a secret): S3 keys, or an SFTP private key, per side. */
+    mediaCredentials: z
+        .strictObject({ source: credentialsSchema.optional(), target: credentialsSchema.optional() })
+        .optional(),
+    /** Encrypted off-site backups of the site's database into an S3 bucket the stack owns. */
+    backups: z
+        .strictObject({
+            /** AWS region of the bucket (any provider's site can back up to S3). */
+            region: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d$/, { message: "an AWS region such as eu-west-1" }),
+            /** When the job runs (cron fields, host time). */
+            schedule: z.string().regex(/^(\S+\s+){4}\S+$/, { message: "five cron fields such as \"30 2 * * *\"" }).optional(),
+            /** Days a backup is kept (then expires, also as an older version). */
+            keepDays: z.number().int().min(1).max(3650).optional(),
+        })
+        .optional(),
+    /** Alerts created before anything else, and uptime checks of the edge (see components/monitoring). */
+    monitoring: z
+        .strictObject({
+            /** Who is alerted. */
+            emails: z.array(z.email()).min(1),
+            cpuPercent: z.number().int().min(10).max(100).optional(),
+            memoryPercent: z.number().int().min(10).max(100).optional(),
+            diskPercent: z.number().int().min(10).max(100).optional(),
+            /** Path the uptime checks request on the edge. */
+            path: z.string().regex(/^\/[\x21-\x7e]*$/, { message: "a URL path such as /healthz" }).optional(),
         })
         .optional(),
     /** The tinc mesh across both sites: the whole range, and this site's part of it. */

@@ -31,7 +31,8 @@ export function remoteSecrets(side: "source" | "target", r: MediaRemote): string
 
 const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
 
-function remoteEnv(name: "SRC" | "DST", side: "source" | "target", r: MediaRemote): string {
+/** Exports an rclone remote named src or dst; its secrets are in the shell variables `readSecrets` filled. */
+export function remoteEnv(name: "SRC" | "DST", side: "source" | "target", r: MediaRemote): string {
     const v = (key: string, value: string) => `export RCLONE_CONFIG_${name}_${key}=${value}`;
     const vars = side === "source" ? { id: "src_key_id", secret: "src_secret", key: "src_key" } : { id: "dst_key_id", secret: "dst_secret", key: "dst_key" };
     if (r.type === "s3") {
@@ -50,7 +51,7 @@ function remoteEnv(name: "SRC" | "DST", side: "source" | "target", r: MediaRemot
     return [v("TYPE", "sftp"), v("HOST", q(r.host)), v("USER", q(r.user)), v("PORT", String(r.port)), v("KEY_PEM", `"$(printf '%s' "$${vars.key}" | awk '{ printf "%s\\\\n", $0 }')"`)].join("\n");
 }
 
-function location(name: "src" | "dst", r: MediaRemote): string {
+export function location(name: "src" | "dst", r: MediaRemote): string {
     return r.type === "s3" ? `${name}:${r.bucket}${r.path ? `/${r.path.replace(/^\/+/, "")}` : ""}` : `${name}:${r.path}`;
 }
 
