@@ -20,3 +20,6 @@ export const dns = built.dns ?? null;
 /** How the peer's runbook logs in to this site's db host: the user, and this stack's deploy public key (created hosts). */
 export const access = built.access;
 export const runbook = built.runbook ?? null;
+/** Where the database's encrypted backups are; the passphrase is a secret (pulumi stack output backups --show-secrets). */
+export const backups = built.backups ?? null;
+export const media = built.media ?? null;

@@ -3,6 +3,9 @@ import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
 import { containsAddress, hostAddress, isWholeInternet, overlaps, parseAddress, parseCidr } from "./cidr";
 import type { RunbookSettings } from "./runbook/render";
+import type { BackupSettings } from "./backup";
+import type { MediaCredentials, MediaPlan, MediaRemote } from "./media";
+import type { MonitoringSettings } from "./monitoring";
 import { CACHE_PHASES, CachePhase, DB_ENGINES, DB_PHASES, DbPhase, PROVIDERS, ROLES, Provider, Role, DbEngine } from "./types";
 
 const NAMESPACE = "cutover";
@@ -186,6 +189,8 @@ const schema = z.strictObject({
             cpuPercent: z.number().int().min(10).max(100).optional(),
             memoryPercent: z.number().int().min(10).max(100).optional(),
             diskPercent: z.number().int().min(10).max(100).optional(),
+            /** provider existing: the Cloudflare account whose health checks watch the edge. */
+            cloudflareAccountId: z.string().regex(/^[0-9a-f]{32}$/, { message: "a Cloudflare account id (32 hex digits)" }).optional(),
             /** Path the uptime checks request on the edge. */
             path: z.string().regex(/^\/[\x21-\x7e]*$/, { message: "a URL path such as /healthz" }).optional(),
         })
@@ -251,6 +256,10 @@ export interface SiteConfig {
     /** The cutover runbook's settings (used by the stack that owns `live`). */
     runbook: RunbookSettings;
     dns?: DnsPlan;
+    /** Object storage migration: which host runs it, the plan (no target: the stack's own bucket). */
+    media?: { host: string; plan: Omit<MediaPlan, "target"> & { target?: MediaRemote }; credentials: { source?: MediaCredentials; target?: MediaCredentials } };
+    backups?: BackupSettings;
+    monitoring?: MonitoringSettings;
 }
 
 export interface DnsPlan {
@@ -516,6 +525,15 @@ function crossCheck(raw: Raw, secretKeys: Set<string>, stack: string): string[] 
             if (!seen.has(n)) problems.push(`${keyPath(["dns", "adopt", n])}: is not allowed: ${show(n)} is not in cutover:dns.names`);
         }
     }
+    if (raw.media) problems.push(...mediaProblems(raw, secretKeys));
+    else if (raw.mediaCredentials) problems.push(`${keyPath(["mediaCredentials"])}: is not allowed without cutover:media`);
+    if (raw.backups && !hasRole(raw, "db")) problems.push(`${keyPath(["backups"])}: is not allowed: the site has no db host to back up`);
+    if (raw.monitoring && raw.provider === "existing") {
+        if (!raw.dns) problems.push(`${keyPath(["monitoring"])}: needs cutover:dns with provider existing: the edge's uptime checks are Cloudflare health checks in that zone`);
+        if (!raw.monitoring.cloudflareAccountId) problems.push(`${keyPath(["monitoring", "cloudflareAccountId"])}: is required with provider existing (the account that sends the health-check notifications)`);
+    } else if (raw.monitoring?.cloudflareAccountId) {
+        problems.push(`${keyPath(["monitoring", "cloudflareAccountId"])}: is not allowed with provider ${raw.provider}: its own alerts and uptime checks are used`);
+    }
     if (raw.sshPrivateKey && !secretKeys.has(`${NAMESPACE}:sshPrivateKey`)) {
         problems.push(`${keyPath(["sshPrivateKey"])}: (value hidden) must be a secret: set it with pulumi config set --secret`);
     }
@@ -523,6 +541,42 @@ function crossCheck(raw: Raw, secretKeys: Set<string>, stack: string): string[] 
         problems.push(`${keyPath(["peer"])}: ${show(raw.peer)} is not allowed: a stack cannot be its own peer`);
     }
     return problems;
+}
+
+/** The media sync's host, target and keys: each remote needs the keys of its kind, as a secret. */
+function mediaProblems(raw: Raw, secretKeys: Set<string>): string[] {
+    const m = raw.media!;
+    const problems: string[] = [];
+    const hosts = ROLES.flatMap((r) => namesOf(raw, r));
+    if (!hosts.includes(m.host)) problems.push(`${keyPath(["media", "host"])}: ${showValue(m.host)} is not a host of this stack; allowed: ${hosts.join(", ")}`);
+    if (!m.target && raw.provider !== "aws") problems.push(`${keyPath(["media", "target"])}: is required with provider ${raw.provider} (only an aws stack has a media bucket of its own)`);
+    const creds = raw.mediaCredentials ?? {};
+    if (raw.mediaCredentials && !secretKeys.has(`${NAMESPACE}:mediaCredentials`)) {
+        problems.push(`${keyPath(["mediaCredentials"])}: (value hidden) must be a secret: set it with pulumi config set --secret --path`);
+    }
+    for (const side of ["source", "target"] as const) {
+        const remote = m[side];
+        const given = creds[side];
+        if (!remote) {
+            if (given) problems.push(`${keyPath(["mediaCredentials", side])}: is not allowed: the target is the stack's own bucket, whose key the stack creates`);
+            continue;
+        }
+        const needs = remote.type === "s3" ? "accessKeyId and secretAccessKey" : "privateKey";
+        const has = remote.type === "s3" ? given !== undefined && "accessKeyId" in given : given !== undefined && "privateKey" in given;
+        if (!has) problems.push(`${keyPath(["mediaCredentials", side])}: (value hidden) is required for the ${remote.type} ${side}: ${needs}, with pulumi config set --secret --path`);
+    }
+    return problems;
+}
+
+function mediaRemote(r: z.infer<typeof remoteSchema>, user: string): MediaRemote {
+    return r.type === "s3"
+        ? { type: "s3", provider: r.provider ?? (r.endpoint ? "Other" : "AWS"), endpoint: r.endpoint, region: r.region, bucket: r.bucket, path: r.path ?? "" }
+        : { type: "sftp", host: r.host, user: r.user ?? user, port: r.port ?? 22, path: r.path };
+}
+
+function mediaCredentials(c: z.infer<typeof credentialsSchema> | undefined): MediaCredentials | undefined {
+    if (!c) return undefined;
+    return "privateKey" in c ? { privateKey: pulumi.secret(c.privateKey) } : { accessKeyId: pulumi.secret(c.accessKeyId), secretAccessKey: pulumi.secret(c.secretAccessKey) };
 }
 
 /**
@@ -537,7 +591,8 @@ export function parseSiteConfig(values: Record<string, string>, secretKeys: stri
     }
     const parsed = schema.safeParse(mine, { reportInput: true });
     if (!parsed.success) {
-        const secretTop = new Set(secretKeys.filter((k) => k.startsWith(`${NAMESPACE}:`)).map((k) => k.slice(NAMESPACE.length + 1)));
+        // Keys that hold secrets are never echoed, even when set in plain text by mistake.
+        const secretTop = new Set([...secretKeys.filter((k) => k.startsWith(`${NAMESPACE}:`)).map((k) => k.slice(NAMESPACE.length + 1)), "sshPrivateKey", "mediaCredentials"]);
         throw new ConfigError(parsed.error.issues.map((i) => describeIssue(i, secretTop)));
     }
     const raw = parsed.data;
@@ -580,6 +635,33 @@ export function parseSiteConfig(values: Record<string, string>, secretKeys: stri
             parity: raw.runbook?.parity ?? [],
             attempt: raw.runbook?.attempt ?? 1,
         },
+        media: raw.media
+            ? {
+                  host: raw.media.host,
+                  plan: {
+                      source: mediaRemote(raw.media.source, user),
+                      target: raw.media.target ? mediaRemote(raw.media.target, user) : undefined,
+                      transfers: raw.media.transfers ?? 16,
+                      checkers: raw.media.checkers ?? 32,
+                      retries: raw.media.retries ?? 5,
+                      lowLevelRetries: raw.media.lowLevelRetries ?? 10,
+                      rewrite: raw.media.rewrite,
+                      run: raw.media.run ?? 1,
+                  },
+                  credentials: { source: mediaCredentials(raw.mediaCredentials?.source), target: mediaCredentials(raw.mediaCredentials?.target) },
+              }
+            : undefined,
+        backups: raw.backups ? { region: raw.backups.region, schedule: raw.backups.schedule ?? "30 2 * * *", keepDays: raw.backups.keepDays ?? 35 } : undefined,
+        monitoring: raw.monitoring
+            ? {
+                  emails: raw.monitoring.emails,
+                  cpuPercent: raw.monitoring.cpuPercent ?? 90,
+                  memoryPercent: raw.monitoring.memoryPercent ?? 90,
+                  diskPercent: raw.monitoring.diskPercent ?? 85,
+                  path: raw.monitoring.path ?? "/",
+                  cloudflareAccountId: raw.monitoring.cloudflareAccountId,
+              }
+            : undefined,
         dns: raw.dns
             ? { zoneId: raw.dns.zoneId, zone: raw.dns.zone, names: raw.dns.names ?? [], origin: raw.dns.origin ?? "origin", ttl: raw.dns.ttl ?? 60, adopt: raw.dns.adopt ?? {} }
             : undefined,

@@ -16,6 +16,9 @@ import { Backend } from "./edge/render";
 import { Cache, CacheOutput, Database, DbOutput, PeerLink, ReplicationCa } from "./database";
 import { TincMesh } from "./mesh";
 import { HostInventory, Inventory } from "./inventory";
+import { Monitoring } from "./monitoring";
+import { Backups, BackupsOutput } from "./backup";
+import { MediaSync } from "./media";
 import { Runbook, RunbookDb, RunbookOutput } from "./runbook";
 import { MeshHost } from "./mesh/render";
 import { SiteNetwork } from "./network";
@@ -76,6 +79,10 @@ export class Site extends pulumi.ComponentResource {
     public readonly mesh?: pulumi.Output<PeerMesh>;
     /** The last cutover's audit record, in the stack that owns `cutover:live`. */
     public readonly runbook?: pulumi.Output<RunbookOutput>;
+    /** Where the database's encrypted backups go, and their passphrase (secret). */
+    public readonly backups?: BackupsOutput;
+    /** Where the migrated media is. */
+    public readonly media?: pulumi.Output<string>;
     /** How the peer's runbook logs in here: the login user, and this stack's deploy public key (created hosts). */
     public readonly access: { user: string; publicKey: pulumi.Output<string> | null };
 
@@ -100,6 +107,18 @@ export class Site extends pulumi.ComponentResource {
         const autoscaled = c.pools.app?.autoscaling !== undefined;
         const cloudFirewall = new CloudFirewall(`${name}-firewall`, { site: c.site, provider: c.provider, rules, vpcId: network.vpcId, loadBalancer: autoscaled, mesh: c.mesh !== undefined }, childOpts);
 
+        // Monitoring first: whoever is alerted exists before the first host does.
+        const monitoring = c.monitoring
+            ? new Monitoring(`${name}-monitoring`, {
+                  site: c.site,
+                  provider: c.provider,
+                  settings: c.monitoring,
+                  roleTags: Object.values(cloudFirewall.roleTags),
+                  zoneId: c.dns?.zoneId,
+                  existingEdges: c.existingHosts.filter((h) => h.role === "edge").map((h) => ({ name: h.name, address: h.publicAddress })),
+              }, { ...childOpts, dependsOn: [cloudFirewall] })
+            : undefined;
+
         const userData = (hostname: string, role: Role) =>
             cloudInit({ hostname, authorizedKeys: c.sshPublicKeys, firewallScript: hostFirewallScript(hostname, rules[role] ?? []) });
         const common = { site: c.site, sshUser: c.sshUser, userData };
@@ -109,7 +128,15 @@ export class Site extends pulumi.ComponentResource {
                 : c.provider === "aws"
                   ? { ...common, provider: "aws", image: c.image, pools: c.pools, subnetIds: network.subnetIds, vpcId: network.vpcId, securityGroupIds: cloudFirewall.securityGroupIds, loadBalancerGroupId: cloudFirewall.loadBalancerGroupId, meshGroupId: cloudFirewall.meshGroupId }
                   : { ...common, provider: "existing", hosts: c.existingHosts, privateKey: c.sshPrivateKey!, bastion: c.bastion },
-            { ...childOpts, dependsOn: [cloudFirewall] });
+            { ...childOpts, dependsOn: [cloudFirewall, ...(monitoring?.first ?? [])] });
+        if (monitoring) {
+            for (const [host, id] of Object.entries(pool.instanceIds)) monitoring.watchInstance(host, id);
+            if (c.provider !== "existing") {
+                monitoring.watchEdge(autoscaled
+                    ? [{ name: `${c.site}-lb`, hostname: pool.edge.apply((e) => e.hostname) }]
+                    : pool.hosts.filter((h) => h.role === "edge").map((h) => ({ name: h.name, address: h.publicAddress })));
+            }
+        }
 
         // The peer's outputs, as last deployed: its edge and hosts, its mesh members.
         const ref = c.peer ? new pulumi.StackReference(`${name}-peer`, { name: c.peer }, { parent: this }) : undefined;
@@ -221,6 +248,14 @@ export class Site extends pulumi.ComponentResource {
             }, childOpts);
             switched = [runbook.switched];
             this.runbook = runbook.output;
+        }
+
+        if (c.backups && dbHost) {
+            this.backups = new Backups(`${name}-backups`, { site: c.site, engine: c.dbEngine, host: dbHost, settings: c.backups, after: database ? [database.step] : after }, childOpts).output;
+        }
+        if (c.media) {
+            const host = pool.hosts.find((h) => h.name === c.media!.host)!;
+            this.media = new MediaSync(`${name}-media`, { site: c.site, host, plan: c.media.plan, region: c.region, credentials: c.media.credentials, after }, childOpts).target;
         }
 
         if (c.edgeManaged && edgeHosts.length > 0 && !autoscaled) {

@@ -67,6 +67,8 @@ export class AppPool extends pulumi.ComponentResource {
     public readonly edge: pulumi.Output<Edge>;
     /** DigitalOcean: the tag on every droplet of the site (the mesh firewall selects by it). */
     public siteTag?: pulumi.Output<string>;
+    /** AWS: instance ids by host name (for per-instance alarms). */
+    public readonly instanceIds: Record<string, pulumi.Output<string>> = {};
     /** The public half of the program's deploy key (created hosts only): the peer authorizes it for its runbook. */
     public deployPublicKey?: pulumi.Output<string>;
 
@@ -162,6 +164,7 @@ export class AppPool extends pulumi.ComponentResource {
                     tags: { ...tags, Name: hn },
                     volumeTags: { ...tags, Name: hn },
                 }, { parent: this, ignoreChanges: ["userData"] });
+                this.instanceIds[hn] = instance.id;
                 hosts.push({
                     name: hn,
                     site: args.site,

@@ -24,11 +24,6 @@ export interface MediaPlan {
 export const MEDIA_STATE = "/var/lib/cutover/media-sync";
 export const MEDIA_LOG = "/var/log/cutover/media-sync.log";
 
-/** The stdin sections a remote needs: S3 keys, or the SFTP private key. */
-export function remoteSecrets(side: "source" | "target", r: MediaRemote): string[] {
-    return r.type === "s3" ? [`${side}-access-key-id`, `${side}-secret-access-key`] : [`${side}-private-key`];
-}
-
 const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
 
 /** Exports an rclone remote named src or dst; its secrets are in the shell variables `readSecrets` filled. */

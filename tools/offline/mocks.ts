@@ -227,6 +227,23 @@ export class CloudMocks implements pulumi.runtime.Mocks {
                 id = inputs.name;
                 state.arn = `arn:aws:autoscaling:eu-west-1:123456789012:autoScalingGroup:${h.slice(0, 8)}:autoScalingGroupName/${inputs.name}`;
                 break;
+            case "aws:s3/bucket:Bucket":
+                // The provider names a bucket from its prefix and a unique suffix.
+                id = `${inputs.bucketPrefix ?? inputs.bucket ?? "bucket-"}${h.slice(0, 12)}`;
+                Object.assign(state, { bucket: id, arn: `arn:aws:s3:::${id}`, region: "eu-west-1" });
+                break;
+            case "aws:iam/user:User":
+                id = inputs.name;
+                state.arn = `arn:aws:iam::123456789012:user/${inputs.name}`;
+                break;
+            case "aws:iam/accessKey:AccessKey":
+                id = `AKIA${h.slice(0, 16).toUpperCase()}`;
+                state.secret = new Secret(crypto.randomBytes(30).toString("base64"));
+                break;
+            case "aws:sns/topic:Topic":
+                id = `arn:aws:sns:eu-west-1:123456789012:${inputs.name}`;
+                state.arn = id;
+                break;
             case "tls:index/privateKey:PrivateKey": {
                 // A real key pair in the provider's formats (RSA private keys PKCS#1, public
                 // keys SPKI), so the lab's daemons can use them; private halves come back as
