@@ -6,6 +6,7 @@ import type { RunbookSettings } from "./runbook/render";
 import type { BackupSettings } from "./backup";
 import type { MediaCredentials, MediaPlan, MediaRemote } from "./media";
 import type { MonitoringSettings } from "./monitoring";
+import type { ManagedDbSettings } from "./database/managed";
 import { CACHE_PHASES, CachePhase, DB_ENGINES, DB_PHASES, DbPhase, PROVIDERS, ROLES, Provider, Role, DbEngine } from "./types";
 
 const NAMESPACE = "cutover";
@@ -109,7 +110,21 @@ const schema = z.strictObject({
         })
         .optional(),
     /** The site's database and its part in the migration (see "Data: replication phases"). */
-    database: z.strictObject({ engine: z.enum(DB_ENGINES), phase: z.enum(DB_PHASES).optional() }).optional(),
+    database: z
+        .strictObject({
+            engine: z.enum(DB_ENGINES),
+            phase: z.enum(DB_PHASES).optional(),
+            /** aws, mysql: the database is RDS instead of a db host (replicating through a worker host, see components/database/rds.ts). */
+            managed: z
+                .strictObject({
+                    instanceClass: z.string().regex(/^db\.[a-z0-9]+\.[a-z0-9]+$/, { message: "an RDS instance class such as db.r6g.large" }),
+                    storageGb: z.number().int().min(20).max(65536),
+                    engineVersion: z.string().regex(/^\d+\.\d+(\.\d+)?$/, { message: "a MySQL version such as 8.0" }).optional(),
+                    multiAz: z.boolean().optional(),
+                })
+                .optional(),
+        })
+        .optional(),
     /** Redis, on the site's cache host (or its db host when it has none), replicated through stunnel. */
     cache: z.strictObject({ engine: z.literal("redis"), phase: z.enum(CACHE_PHASES).optional() }).optional(),
     /** Rehearsals: run the probe app on the app hosts (see components/app/probe.ts). */
@@ -260,6 +275,8 @@ export interface SiteConfig {
     media?: { host: string; plan: Omit<MediaPlan, "target"> & { target?: MediaRemote }; credentials: { source?: MediaCredentials; target?: MediaCredentials } };
     backups?: BackupSettings;
     monitoring?: MonitoringSettings;
+    /** The database is RDS (aws), relayed by the first worker host. */
+    managedDb?: ManagedDbSettings;
 }
 
 export interface DnsPlan {
@@ -527,7 +544,18 @@ function crossCheck(raw: Raw, secretKeys: Set<string>, stack: string): string[] 
     }
     if (raw.media) problems.push(...mediaProblems(raw, secretKeys));
     else if (raw.mediaCredentials) problems.push(`${keyPath(["mediaCredentials"])}: is not allowed without cutover:media`);
-    if (raw.backups && !hasRole(raw, "db")) problems.push(`${keyPath(["backups"])}: is not allowed: the site has no db host to back up`);
+    const managed = raw.database?.managed;
+    if (managed) {
+        const at = keyPath(["database", "managed"]);
+        if (raw.provider !== "aws") problems.push(`${at}: is not allowed with provider ${raw.provider}: RDS needs provider aws`);
+        if (raw.database?.engine !== "mysql") problems.push(`${at}: is not allowed with engine ${showValue(raw.database?.engine)}: the RDS path is MySQL (mysql.rds_set_external_master)`);
+        if (dbPhase === "dual-primary") problems.push(`${at}: is not allowed with phase "dual-primary": RDS replicates one way`);
+        if (hasRole(raw, "db")) problems.push(`${at}: is not allowed with a db pool: RDS is the site's database`);
+        if (!hasRole(raw, "worker")) problems.push(`${at}: needs a worker pool: its first host relays replication between RDS and the old site over the mesh`);
+        if (!raw.mesh) problems.push(`${at}: needs cutover:mesh: the relay reaches the old site over it`);
+        if (raw.backups) problems.push(`${keyPath(["backups"])}: is not allowed with an RDS database: RDS keeps its own automated backups`);
+    }
+    if (raw.backups && !hasRole(raw, "db") && !managed) problems.push(`${keyPath(["backups"])}: is not allowed: the site has no db host to back up`);
     if (raw.monitoring && raw.provider === "existing") {
         if (!raw.dns) problems.push(`${keyPath(["monitoring"])}: needs cutover:dns with provider existing: the edge's uptime checks are Cloudflare health checks in that zone`);
         if (!raw.monitoring.cloudflareAccountId) problems.push(`${keyPath(["monitoring", "cloudflareAccountId"])}: is required with provider existing (the account that sends the health-check notifications)`);
@@ -650,6 +678,9 @@ export function parseSiteConfig(values: Record<string, string>, secretKeys: stri
                   },
                   credentials: { source: mediaCredentials(raw.mediaCredentials?.source), target: mediaCredentials(raw.mediaCredentials?.target) },
               }
+            : undefined,
+        managedDb: raw.database?.managed
+            ? { instanceClass: raw.database.managed.instanceClass, storageGb: raw.database.managed.storageGb, engineVersion: raw.database.managed.engineVersion ?? "8.0", multiAz: raw.database.managed.multiAz ?? true }
             : undefined,
         backups: raw.backups ? { region: raw.backups.region, schedule: raw.backups.schedule ?? "30 2 * * *", keepDays: raw.backups.keepDays ?? 35 } : undefined,
         monitoring: raw.monitoring

@@ -14,6 +14,9 @@ import { ProbeApp } from "./app";
 import { Edge as EdgeProxy } from "./edge";
 import { Backend } from "./edge/render";
 import { Cache, CacheOutput, Database, DbOutput, PeerLink, ReplicationCa } from "./database";
+import { ManagedDatabase } from "./database/managed";
+import { rdsSwitchScript } from "./database/rds";
+import { waitingScript } from "./database/mysql";
 import { TincMesh } from "./mesh";
 import { HostInventory, Inventory } from "./inventory";
 import { Monitoring } from "./monitoring";
@@ -22,6 +25,7 @@ import { MediaSync } from "./media";
 import { Runbook, RunbookDb, RunbookOutput } from "./runbook";
 import { MeshHost } from "./mesh/render";
 import { SiteNetwork } from "./network";
+import { secretStdin } from "./database/ca";
 import { SSH_DIAL_ERROR_LIMIT, SSH_PER_DIAL_TIMEOUT } from "./hosts";
 import { Edge, ROLES, Role, SshConnection } from "./types";
 
@@ -100,7 +104,7 @@ export class Site extends pulumi.ComponentResource {
         const cacheOnDb = c.cache !== undefined && !roles.includes("cache");
         const rules: Partial<Record<Role, InboundRule[]>> = {};
         for (const role of roles) {
-            rules[role] = inboundRules({ role, dbEngine: c.dbEngine, adminCidrs: c.adminCidrs, siteCidr: c.networkCidr, publicSources, meshCidr: c.mesh?.cidr, cacheOnDb });
+            rules[role] = inboundRules({ role, dbEngine: c.dbEngine, adminCidrs: c.adminCidrs, siteCidr: c.networkCidr, publicSources, meshCidr: c.mesh?.cidr, cacheOnDb, rdsRelay: c.managedDb !== undefined });
         }
 
         const network = new SiteNetwork(`${name}-network`, { site: c.site, provider: c.provider, region: c.region, cidr: c.networkCidr }, childOpts);
@@ -172,7 +176,10 @@ export class Site extends pulumi.ComponentResource {
         // Whether the peer site has taken in all of ours (then it also authorized our key).
         let knowsUs: pulumi.Output<boolean> = pulumi.output(false);
         const cacheHost = c.cache ? pool.hosts.find((h) => h.name === c.cache!.host) : undefined;
-        if (mesh && c.mesh && (dbHost || cacheHost)) {
+        // RDS (Adido): replication relayed by the first worker host.
+        let managedDb: ManagedDatabase | undefined;
+        const relayHost = c.managedDb ? pool.hosts.find((h) => h.role === "worker") : undefined;
+        if (mesh && c.mesh && (dbHost || cacheHost || relayHost)) {
             const ca = new ReplicationCa(`${name}-ca`, { site: c.site }, childOpts);
             const peerDeployed = ref ? ref.getOutput("site").apply((s) => typeof s === "string" && s !== "") : false;
             // The peer can be reached over the mesh only once its site has taken in all of ours.
@@ -187,6 +194,22 @@ export class Site extends pulumi.ComponentResource {
             if (dbHost) {
                 database = new Database(`${name}-db`, { engine: c.dbEngine, phase: c.dbPhase, host: dbHost, mesh: c.mesh, ca, peer: link<DbOutput>("db"), probePassword, after: mesh.commands }, childOpts);
                 this.db = database.output;
+            }
+            if (relayHost && c.managedDb) {
+                managedDb = new ManagedDatabase(`${name}-rds`, {
+                    site: c.site,
+                    phase: c.dbPhase,
+                    settings: c.managedDb,
+                    vpcId: network.vpcId,
+                    subnetIds: network.subnetIds,
+                    siteCidr: c.networkCidr,
+                    relay: relayHost,
+                    relayMeshAddress: c.mesh.addresses[relayHost.name],
+                    peer: link<DbOutput>("db"),
+                    peerSite: ref ? ref.getOutput("site").apply((x) => (x ?? "") as string) : "",
+                    after: mesh.commands,
+                }, childOpts);
+                this.db = managedDb.output as unknown as Database["output"];
             }
             if (cacheHost && c.cache) {
                 this.cache = new Cache(`${name}-cache`, { phase: c.cache.phase, host: cacheHost, mesh: c.mesh, ca, peer: link<CacheOutput>("cache"), after: mesh.commands }, childOpts).output;
@@ -258,6 +281,22 @@ export class Site extends pulumi.ComponentResource {
             this.media = new MediaSync(`${name}-media`, { site: c.site, host, plan: c.media.plan, region: c.region, credentials: c.media.credentials, after }, childOpts).target;
         }
 
+        // With RDS the flip is one switch on the relay host: freeze the old server, catch up, promote RDS.
+        if (c.live && ref && managedDb && relayHost) {
+            const m = managedDb;
+            const rdsSwitch = new command.remote.Command(`${name}-runbook-switch`, {
+                connection: relayHost.connection,
+                create: pulumi.all([m.plan, ref.getOutput("site")]).apply(([p, peerSite]) => {
+                    const oldSite = (peerSite ?? "") as string;
+                    return p
+                        ? rdsSwitchScript(p, c.live === c.site ? oldSite : c.site, c.live!, c.runbook)
+                        : waitingScript("switch", relayHost.name, `RDS does not replicate from ${oldSite || "the old site"} yet`);
+                }),
+                stdin: secretStdin({ "admin-password": m.adminPassword, "peer-password": m.peerPassword }),
+            }, { parent: this, dependsOn: [m.step] });
+            switched = [rdsSwitch];
+        }
+
         if (c.edgeManaged && edgeHosts.length > 0 && !autoscaled) {
             const own = pulumi.all(appHosts.map((h) => (c.mesh ? pulumi.output(c.mesh.addresses[h.name]) : h.privateAddress).apply((address): Backend => ({ name: h.name, address, port: APP_PORT }))));
             const peerApps = ref && c.mesh ? pulumi.all([ref.getOutput("site"), ref.getOutput("hosts"), ref.getOutput("mesh")]).apply(([site, hosts, m]) => peerBackends(site, hosts, m)) : pulumi.output({});
@@ -281,7 +320,7 @@ export class Site extends pulumi.ComponentResource {
         this.edge = pool.edge;
 
         const planned: Record<string, InventoryEntry> = {};
-        for (const h of pool.hosts) planned[h.name] = { site: c.site, role: h.role, provider: c.provider, autoscaled: false, services: roleServices(h.role, c.dbEngine, cacheOnDb) };
+        for (const h of pool.hosts) planned[h.name] = { site: c.site, role: h.role, provider: c.provider, autoscaled: false, services: roleServices(h.role, c.dbEngine, cacheOnDb, c.managedDb !== undefined) };
         if (autoscaled) planned[`${c.site}-app-asg`] = { site: c.site, role: "app", provider: c.provider, autoscaled: true, services: roleServices("app", c.dbEngine) };
         this.inventory = inventory
             ? inventory.observed.apply((seen) => Object.fromEntries(Object.entries(planned).map(([host, entry]) => [host, { ...entry, observed: seen[host] ?? null }])))

@@ -5,6 +5,7 @@ import * as path from "path";
 import YAML from "yaml";
 import { ConfigError, parseSiteConfig } from "../components/config";
 import { Evaluation, Registration, isSecretValue, unwrapSecrets } from "../tools/offline";
+import type { RdsReplicaPlan } from "../components/database/rds";
 
 export const ROOT = path.resolve(__dirname, "..");
 
@@ -73,3 +74,11 @@ export function configProblems(extra: Record<string, string>): string[] {
         return e.problems;
     }
 }
+
+/** An RDS replica plan (Adido's shape) for the renderer tests. */
+export const RDS_PLAN: RdsReplicaPlan = {
+    relay: { host: "new-worker-1", privateAddress: "10.30.1.17", port: 3306 },
+    source: { site: "old", host: "rs-db-1", meshAddress: "10.250.1.110", port: 3306, flavor: "mysql" },
+    rds: { endpoint: "cutover-new-1.abc.eu-west-1.rds.amazonaws.com", port: 3306 },
+    caBundle: "-----BEGIN CERTIFICATE-----\nOLD-CA\n-----END CERTIFICATE-----",
+};

@@ -32,6 +32,8 @@ export interface DbOutput {
     /** MySQL/MariaDB replication credentials (secret); PostgreSQL authenticates by certificate. */
     replication?: { user: string; password: string };
     state: ReplicationState;
+    /** The RDS endpoint, when the site's database is managed (host is then its relay). */
+    managed?: string;
 }
 
 /** A site's `cache` output (Redis through stunnel). */
@@ -65,7 +67,7 @@ type Readiness<T> = { ready: true; peer: T } | { ready: false; why: string };
  * our mesh members yet, makes the step wait (it becomes the real one on the next `pulumi
  * up`); a deployed peer with nothing to copy from is a config mistake.
  */
-function readiness<T extends { phase: string }>(key: string, link: PeerLink<T>, accepts: (p: T) => boolean, wanted: string): pulumi.Output<Readiness<T>> {
+export function readiness<T extends { phase: string }>(key: string, link: PeerLink<T>, accepts: (p: T) => boolean, wanted: string): pulumi.Output<Readiness<T>> {
     return pulumi.all([link.output, link.deployed, link.knowsUs]).apply(([p, deployed, known]): Readiness<T> => {
         if (deployed && (!p || !accepts(p as T))) {
             throw new ConfigError([`cutover:${key}: this phase is not allowed while the peer stack's ${key} is ${p ? JSON.stringify((p as T).phase) : "absent"}: it needs ${wanted}`]);
@@ -77,7 +79,7 @@ function readiness<T extends { phase: string }>(key: string, link: PeerLink<T>, 
 }
 
 /** "key: value" pairs a step prints on its `role=` line. */
-function reportedState(stdout: pulumi.Output<string>, prefix: string): pulumi.Output<ReplicationState> {
+export function reportedState(stdout: pulumi.Output<string>, prefix: string): pulumi.Output<ReplicationState> {
     return stdout.apply((out) => {
         const line = (out ?? "").split("\n").reverse().find((l) => l.startsWith(`${prefix}: role=`)) ?? "";
         const field = (k: string) => new RegExp(`${k}=(\\S*)`).exec(line)?.[1] ?? "";

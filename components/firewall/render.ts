@@ -39,7 +39,7 @@ const REDIS_SERVICES: Service[] = [
  * What a host of a role listens on. The inventory output and the firewall both come from
  * here. `cacheOnDb`: the site has Redis but no cache host, so its db host runs it.
  */
-export function roleServices(role: Role, dbEngine: DbEngine, cacheOnDb = false): Service[] {
+export function roleServices(role: Role, dbEngine: DbEngine, cacheOnDb = false, rdsRelay = false): Service[] {
     const ssh: Service = { name: "ssh", protocol: "tcp", port: 22, exposure: "admin" };
     switch (role) {
         case "edge":
@@ -52,7 +52,8 @@ export function roleServices(role: Role, dbEngine: DbEngine, cacheOnDb = false):
         case "cache":
             return [ssh, ...REDIS_SERVICES];
         case "worker":
-            return [ssh];
+            // With an RDS database, workers relay its replication to the old site (components/database/rds.ts).
+            return [ssh, ...(rdsRelay ? [{ name: "rds-relay", protocol: "tcp", port: 3306, exposure: "site" } as Service] : [])];
     }
 }
 
@@ -68,11 +69,13 @@ export interface PolicyInput {
     meshCidr?: string;
     /** Redis runs on the db host (the site has no cache host). */
     cacheOnDb?: boolean;
+    /** The database is RDS, reached through a relay on the workers. */
+    rdsRelay?: boolean;
 }
 
 /** Default deny, then exactly these. Database and cache ports only ever admit private sources. */
 export function inboundRules(p: PolicyInput): InboundRule[] {
-    return roleServices(p.role, p.dbEngine, p.cacheOnDb).map((s) => ({
+    return roleServices(p.role, p.dbEngine, p.cacheOnDb, p.rdsRelay).map((s) => ({
         protocol: s.protocol,
         port: s.port,
         sources:

@@ -13,6 +13,11 @@ import { hostFirewallScript, inboundRules } from "../../components/firewall/rend
 import { meshScript } from "../../components/mesh/render";
 import { authorizePeerScript } from "../../components/hosts/render";
 import { Flip, precheckScript, resumeScript, switchScript } from "../../components/runbook/render";
+import { backupJob, backupScript, restoreJob } from "../../components/backup/render";
+import { mediaSyncScript } from "../../components/media/render";
+import { inventoryScript } from "../../components/inventory/render";
+import { RDS_PLAN } from "../helpers";
+import { rdsReplicaScript, rdsSwitchScript } from "../../components/database/rds";
 
 const publicKey = crypto.generateKeyPairSync("rsa", { modulusLength: 2048 }).publicKey.export({ type: "spki", format: "pem" }) as string;
 const member = { node: "old_db_1", host: "old-db-1", site: "old", publicAddress: "192.0.2.20", port: 655, meshAddress: "198.18.1.110", publicKey };
@@ -57,6 +62,19 @@ const scripts: Record<string, string> = {
     ...runbookScripts(),
     "authorize peer": authorizePeerScript("old-db-1", "new", "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBvZ new-deploy"),
     "authorize no peer": authorizePeerScript("old-db-1", "new", undefined),
+    ...Object.fromEntries((["mariadb", "mysql", "postgres"] as const).flatMap((engine) => {
+        const plan = { engine, schedule: "30 2 * * *", target: { type: "s3" as const, provider: "AWS" as const, region: "eu-west-1", bucket: "cutover-new-backup-1", path: "" } };
+        return [[`backup ${engine}`, backupScript("new-db-1", plan)], [`backup job ${engine}`, backupJob("new-db-1", plan)], [`restore ${engine}`, restoreJob(plan)]];
+    })),
+    "media s3 -> sftp": mediaSyncScript("new-app-1", {
+        source: { type: "s3", provider: "DigitalOcean", endpoint: "ams3.digitaloceanspaces.com", bucket: "old-media", path: "uploads" },
+        target: { type: "sftp", host: "198.18.2.30", user: "root", port: 22, path: "/var/www/media" },
+        transfers: 16, checkers: 32, retries: 5, lowLevelRetries: 10, run: 2,
+        rewrite: { command: "wp search-replace \"$CUTOVER_MEDIA_FROM\" \"$CUTOVER_MEDIA_TO\"", from: "https://old.example/m/", to: "https://media.example.com/" },
+    }),
+    "rds replica": rdsReplicaScript(RDS_PLAN),
+    "rds switch to rds": rdsSwitchScript(RDS_PLAN, "old", "new", { strategy: "freeze", freezeMs: 10000, catchupMs: 8000, maxLagSeconds: 10, postponeFile: "/etc/cutover/postpone", postponeMinutes: 60, parity: [], attempt: 1 }),
+    "rds switch back": rdsSwitchScript(RDS_PLAN, "new", "old", { strategy: "freeze", freezeMs: 10000, catchupMs: 8000, maxLagSeconds: 10, postponeFile: "/etc/cutover/postpone", postponeMinutes: 60, parity: [], attempt: 1 }),
 };
 
 describe("rendered host scripts", () => {
@@ -67,4 +85,9 @@ describe("rendered host scripts", () => {
             assert.match(script, /^#!\/bin\/bash\n[\s\S]*?set -euo pipefail/);
         });
     }
+    it("inventory: bash accepts it; it reads on past a failing probe (it changes nothing)", () => {
+        const script = inventoryScript("old-app-1");
+        assert.equal(spawnSync("bash", ["-n"], { input: script, encoding: "utf8" }).status, 0);
+        assert.match(script, /^#!\/bin\/bash\n[\s\S]*?set -uo pipefail/);
+    });
 });

@@ -44,7 +44,10 @@ export function readStackFile(dir: string, stack: string, secrets: Record<string
             secretKeys.push(key);
             config[key] = secrets[key] ?? OFFLINE_SECRET_PLACEHOLDER;
         } else {
-            config[key] = typeof value === "string" ? value : JSON.stringify(value);
+            // Structured values may hold secure leaves (pulumi config set --secret --path): the key is then secret.
+            const [plain, secret] = withPlaceholders(value);
+            if (secret) secretKeys.push(key);
+            config[key] = secret && secrets[key] !== undefined ? secrets[key] : typeof plain === "string" ? plain : JSON.stringify(plain);
         }
     }
     for (const [key, value] of Object.entries(secrets)) {
@@ -54,4 +57,24 @@ export function readStackFile(dir: string, stack: string, secrets: Record<string
         }
     }
     return { stack, file, config, secretKeys };
+}
+
+/** A structured config value with each `secure:` leaf replaced by the placeholder, and whether it had one. */
+function withPlaceholders(v: unknown): [unknown, boolean] {
+    if (Array.isArray(v)) {
+        const parts = v.map(withPlaceholders);
+        return [parts.map((p) => p[0]), parts.some((p) => p[1])];
+    }
+    if (v !== null && typeof v === "object") {
+        if (Object.keys(v).length === 1 && "secure" in v) return [OFFLINE_SECRET_PLACEHOLDER, true];
+        let secret = false;
+        const out: Record<string, unknown> = {};
+        for (const [k, x] of Object.entries(v)) {
+            const [p, s] = withPlaceholders(x);
+            out[k] = p;
+            secret ||= s;
+        }
+        return [out, secret];
+    }
+    return [v, false];
 }
