@@ -526,8 +526,8 @@ function crossCheck(raw: Raw, secretKeys: Set<string>, stack: string): string[] 
         problems.push(`${keyPath(["runbook", "catchupMs"])}: ${show(rb.catchupMs ?? 1500)} is not allowed: catch-up happens inside the freeze, so it must be shorter than cutover:runbook.freezeMs (${rb.freezeMs ?? 3000})`);
     }
     if (rb && !raw.live) problems.push(`${keyPath(["runbook"])}: is not allowed without cutover:live: the runbook runs in the stack that owns the flip`);
-    if (raw.live && raw.database?.engine === "postgres") {
-        problems.push(`${keyPath(["database", "engine"])}: "postgres" is not allowed with cutover:live yet: the runbook promotes MySQL/MariaDB only; PostgreSQL switchover is not built`);
+    if (raw.database?.engine === "postgres" && (rb?.parity?.length ?? 0) > 0) {
+        problems.push(`${keyPath(["runbook", "parity"])}: ${show(rb!.parity)} is not allowed with engine postgres: its switch waits for the exact WAL position instead (CHECKSUM TABLE is MySQL's)`);
     }
     if (raw.probe && (!raw.mesh || raw.database?.engine === "postgres" || !hasRole(raw, "db"))) {
         problems.push(`${keyPath(["probe"])}: true is not allowed here: the probe app writes rows to the site's MySQL/MariaDB database over the mesh (needs cutover:mesh and a db host)`);

@@ -239,7 +239,7 @@ export class Site extends pulumi.ComponentResource {
 
         // The stack that owns `cutover:live` runs the cutover runbook when it changes.
         let switched: pulumi.Resource[] = [];
-        if (c.live && ref && database && dbHost && c.mesh && c.dbEngine !== "postgres") {
+        if (c.live && ref && database && dbHost && c.mesh) {
             const plan = c.mesh;
             const peerInfo = pulumi.all([ref.getOutput("site"), ref.getOutput("hosts"), ref.getOutput("db"), ref.getOutput("access"), ref.getOutput("mesh")]).apply(([site, hosts, db, access, mesh]) => ({
                 site: (site ?? "") as string,
@@ -264,7 +264,8 @@ export class Site extends pulumi.ComponentResource {
                 flavor: c.dbEngine,
                 settings: c.runbook,
                 peerReady: knowsUs,
-                own: pulumi.output({ site: c.site, host: dbHost.name, meshAddress: plan.addresses[dbHost.name], port: DB_PORTS[c.dbEngine], connection: dbHost.connection, password: database.output.replication!.password }),
+                // PostgreSQL authenticates by certificate: no password.
+                own: pulumi.all([database.output.replication?.password ?? ""]).apply(([password]) => ({ site: c.site, host: dbHost.name, meshAddress: plan.addresses[dbHost.name], port: DB_PORTS[c.dbEngine], connection: dbHost.connection, password })),
                 peer: peerDb,
                 edges,
                 after: [database.step, ...(probe?.commands ?? [])],

@@ -3,6 +3,7 @@
 // Private keys arrive on stdin, never in the script text.
 import { DbPhase } from "../types";
 import { PUT_FILE, installIfMissing, putTlsFiles, readSecrets, scriptHeader } from "../script";
+import { ROLE_MARKER } from "./mysql";
 
 export const PG_TLS_DIR = "/etc/postgresql/cutover";
 /** The replication role; its client certificate's common name (pg_hba `cert` maps CN to role). */
@@ -106,6 +107,8 @@ cluster() { pg_ctlcluster "$ver" main "$1" || fail "pg_ctlcluster $ver main $1 f
 running() { pg_ctlcluster "$ver" main status >/dev/null 2>&1; }
 sql() { runuser -u postgres -- psql -X -q -At -p ${s.port} -c "$1"; }
 ready() { for _ in $(seq 1 60); do sql "SELECT 1" >/dev/null 2>&1 && return 0; sleep 0.5; done; fail "PostgreSQL does not answer after 30 s"; }
+${plan.phase === "replica" ? abortedRebuild() : ""}
+${roleGuardPg(plan.phase)}
 if ! running; then
     cluster start
     changed=1
@@ -185,4 +188,39 @@ for _ in $(seq 1 60); do
 done
 [ "$status" = streaming ] || fail "not streaming from ${src.host} (wal receiver: \${status:-none}): $(tail -n 3 /var/log/postgresql/postgresql-$ver-main.log 2>/dev/null)"
 echo "database: role=replica position=$(sql "SELECT pg_last_wal_replay_lsn()") lag=$(sql "SELECT pg_wal_lsn_diff(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn())")"`;
+}
+
+/**
+ * After a cutover the runbook's role (ROLE_MARKER) wins over cutover:database.phase: an
+ * ensure-step never promotes a standby the runbook demoted, nor rebuilds a promoted primary.
+ */
+function roleGuardPg(phase: PgPlan["phase"]): string {
+    if (phase === "detached") return `rm -f ${ROLE_MARKER}`;
+    return `runbook_role=$(cat ${ROLE_MARKER} 2>/dev/null || true)
+if [ -n "$runbook_role" ] && [ "$runbook_role" != ${phase} ]; then
+    running || cluster start
+    ready
+    echo "database: kept as the cutover runbook left it ($runbook_role); cutover:database.phase says ${phase}"
+    echo "database: role=$runbook_role position=$(sql "SELECT COALESCE(pg_last_wal_replay_lsn(), pg_current_wal_lsn())") lag="
+    echo "database: unchanged"
+    exit 0
+fi`;
+}
+
+/**
+ * A server promoted by an aborted cutover was shut down by the runbook: it never served,
+ * the outgoing server has everything. Its data is moved aside (kept) and an empty cluster
+ * put in its place, which the replica steps then rebuild with pg_basebackup.
+ */
+function abortedRebuild(): string {
+    return `if [ "$(cat ${ROLE_MARKER} 2>/dev/null || true)" = aborted ]; then
+    cluster stop -m fast >/dev/null 2>&1 || true
+    kept="$data.cutover-aborted-$(date +%s)"
+    mv "$data" "$kept"
+    install -d -m 700 -o postgres -g postgres "$data"
+    runuser -u postgres -- /usr/lib/postgresql/$ver/bin/initdb -D "$data" >/dev/null || fail "initdb for the rebuild failed"
+    rm -f ${ROLE_MARKER}
+    echo "database: the server an aborted cutover promoted is rebuilt as a replica (its data kept in $kept)"
+    changed=1
+fi`;
 }

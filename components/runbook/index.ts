@@ -4,6 +4,7 @@ import { secretStdin } from "../database/ca";
 import { MysqlFlavor, waitingScript } from "../database/mysql";
 import { SshConnection } from "../types";
 import { DbEnd, EdgeEnd, Flip, RunbookSettings, precheckScript, resumeScript, switchScript } from "./render";
+import { PgFlip, pgFreezeScript, pgFrozen, pgPrecheckScript, pgResumeScript, pgSwitchScript } from "./postgres";
 
 /** A database end of the flip: how the program logs in there, and the password its replication user accepts (secret). */
 export interface RunbookDb extends DbEnd {
@@ -14,7 +15,7 @@ export interface RunbookDb extends DbEnd {
 export interface RunbookArgs {
     /** The site `cutover:live` names: the incoming one. */
     live: string;
-    flavor: MysqlFlavor;
+    flavor: MysqlFlavor | "postgres";
     settings: RunbookSettings;
     /** This site's and the peer's database. */
     own: pulumi.Input<RunbookDb>;
@@ -66,11 +67,10 @@ export class Runbook extends pulumi.ComponentResource {
         const outgoing = ends.apply((e) => e.outgoing);
         const waiting = (id: string) => pulumi.unsecret(incoming.apply((i) => waitingScript(`runbook ${id}`, i.host, "the peer site has not run since this one joined (it authorizes this stack's key then); run pulumi up on the peer stack, then here again")));
         // Names and addresses only: public, though they travel with the peer's secrets.
-        const flip = pulumi.unsecret(pulumi.all([ends, args.edges]).apply(([e, edges]): Flip => ({
+        const flip = pulumi.unsecret(pulumi.all([ends, args.edges]).apply(([e, edges]): PgFlip => ({
             from: { site: e.outgoing.site, host: e.outgoing.host, meshAddress: e.outgoing.meshAddress, port: e.outgoing.port },
             to: { site: e.incoming.site, host: e.incoming.host, meshAddress: e.incoming.meshAddress, port: e.incoming.port },
             edges,
-            flavor: args.flavor,
             settings: s,
         })));
         // A step on one database host reaches the other's server as its replication user.
@@ -79,11 +79,25 @@ export class Runbook extends pulumi.ComponentResource {
             new command.remote.Command(`${name}-${id}`, { connection, create, stdin }, { parent: this, dependsOn: after });
 
         const when = (id: string, script: pulumi.Output<string>) => pulumi.all([ready, script, waiting(id)]).apply(([r, real, wait]) => (r ? real : wait));
-        const precheck = step("precheck", incoming.apply((i) => i.connection), when("precheck", flip.apply(precheckScript)), args.after, toOther(outgoing));
-        const needed = precheck.stdout.apply((out) => /^runbook: precheck needed=1/m.test(out ?? ""));
-        this.switched = step("switch", incoming.apply((i) => i.connection), when("switch", pulumi.all([flip, needed]).apply(([f, n]) => switchScript(f, n))), [precheck], toOther(outgoing));
-        const marks = this.switched.stdout.apply((out) => switchMarks(out ?? ""));
-        const resume = step("resume", outgoing.apply((o) => o.connection), when("resume", pulumi.all([flip, needed, marks]).apply(([f, n, m]) => resumeScript(f, n, m))), [this.switched], toOther(incoming));
+        let resume: command.remote.Command;
+        if (args.flavor === "postgres") {
+            // PostgreSQL: the outgoing host stops its own server (freeze) between precheck and switch; certificates authenticate, no password.
+            const none = pulumi.secret("");
+            const precheck = step("precheck", incoming.apply((i) => i.connection), when("precheck", flip.apply(pgPrecheckScript)), args.after, none);
+            const needed = precheck.stdout.apply((out) => /^runbook: precheck needed=1/m.test(out ?? ""));
+            const freeze = step("freeze", outgoing.apply((o) => o.connection), when("freeze", pulumi.all([flip, needed]).apply(([f, n]) => pgFreezeScript(f, n))), [precheck], none);
+            const frozen = freeze.stdout.apply((out) => pgFrozen(out ?? ""));
+            this.switched = step("switch", incoming.apply((i) => i.connection), when("switch", pulumi.all([flip, needed, frozen]).apply(([f, n, fr]) => pgSwitchScript(f, n, fr))), [freeze], none);
+            const marks = pulumi.all([freeze.stdout, this.switched.stdout]).apply(([a, b]) => switchMarks(`${a ?? ""}\n${b ?? ""}`));
+            resume = step("resume", outgoing.apply((o) => o.connection), when("resume", pulumi.all([flip, needed, marks]).apply(([f, n, m]) => pgResumeScript(f, n, m))), [this.switched], none);
+        } else {
+            const mysql: pulumi.Output<Flip> = flip.apply((f) => ({ ...f, flavor: args.flavor as MysqlFlavor }));
+            const precheck = step("precheck", incoming.apply((i) => i.connection), when("precheck", mysql.apply(precheckScript)), args.after, toOther(outgoing));
+            const needed = precheck.stdout.apply((out) => /^runbook: precheck needed=1/m.test(out ?? ""));
+            this.switched = step("switch", incoming.apply((i) => i.connection), when("switch", pulumi.all([mysql, needed]).apply(([f, n]) => switchScript(f, n))), [precheck], toOther(outgoing));
+            const marks = this.switched.stdout.apply((out) => switchMarks(out ?? ""));
+            resume = step("resume", outgoing.apply((o) => o.connection), when("resume", pulumi.all([mysql, needed, marks]).apply(([f, n, m]) => resumeScript(f, n, m))), [this.switched], toOther(incoming));
+        }
         this.output = pulumi.all([flip, resume.stdout]).apply(([f, out]) => ({
             from: f.from.site,
             to: f.to.site,

@@ -76,7 +76,7 @@ export function holdMs(s: RunbookSettings): number {
     return Math.ceil(s.freezeMs / 1000) * 1000 + 2000;
 }
 
-function header(step: string, host: string, f: Flip): string {
+export function header(step: string, host: string, f: Pick<Flip, "from" | "to" | "settings">): string {
     return `${scriptHeader(step, host, `cutover runbook: ${step} on ${host} (${f.from.site} -> ${f.to.site}, attempt ${f.settings.attempt})`)}
 now_ms() { date +%s%3N; }
 say() { echo "runbook: $*"; }
@@ -178,16 +178,16 @@ say "precheck needed=$needed position=$(pos_here) in $(( $(now_ms) - started )) 
 }
 
 /** Talking to the edges' admin sockets over the mesh (socat), for the precheck and the switch. */
-function edgeHelpers(f: Flip): string {
+export function edgeHelpers(f: Pick<Flip, "edges">): string {
     return `EDGES="${f.edges.map((e) => `${e.name}=${e.meshAddress}`).join(" ")}"
 edge() { echo "$2" | socat -t 2 - TCP:$1:${EDGE_ADMIN_PORT},connect-timeout=2; }`;
 }
 
 /** t<n> lines: the switch's phases with their time, for the audit record and the timeline. */
-const MARK = `mark() { say "switch t$1 $2 at=$(now_ms) +$(( $(now_ms) - started ))ms \${3:-}"; }`;
+export const MARK = `mark() { say "switch t$1 $2 at=$(now_ms) +$(( $(now_ms) - started ))ms \${3:-}"; }`;
 
 /** Route every edge to the incoming site and release held writes (idempotent). `strict`: an unreachable edge fails. */
-function routeEdges(f: Flip, strict: boolean): string {
+export function routeEdges(f: Pick<Flip, "to">, strict: boolean): string {
     return `for e in $EDGES; do
     answer=$(edge "\${e#*=}" "cutover live ${f.to.site}" 2>/dev/null || true)
     case "$answer" in

@@ -41,8 +41,11 @@ describe("runbook config", () => {
         assert.ok(p.some((x) => x.startsWith('cutover:runbook.parity[0]: "orders" is not allowed: must be a table as db.table')), p.join("\n"));
         assert.ok(p.some((x) => x.startsWith('cutover:runbook.postponeFile: "relative" is not allowed: must be an absolute path')), p.join("\n"));
     });
-    it("refuses a flip with PostgreSQL (not built) and the probe app without a database it can write to", () => {
-        assert.ok(configProblems({ "cutover:dns": dns, "cutover:live": "new", "cutover:database": JSON.stringify({ engine: "postgres" }) }).includes('cutover:database.engine: "postgres" is not allowed with cutover:live yet: the runbook promotes MySQL/MariaDB only; PostgreSQL switchover is not built'));
+    it("refuses table parity with PostgreSQL (it compares WAL positions) and the probe app without a database it can write to", () => {
+        assert.deepEqual(configProblems({ "cutover:dns": dns, "cutover:live": "new", "cutover:database": JSON.stringify({ engine: "postgres" }) }), []);
+        assert.deepEqual(configProblems({ "cutover:dns": dns, "cutover:live": "new", "cutover:database": JSON.stringify({ engine: "postgres" }), "cutover:runbook": JSON.stringify({ parity: ["shop.orders"] }) }), [
+            'cutover:runbook.parity: ["shop.orders"] is not allowed with engine postgres: its switch waits for the exact WAL position instead (CHECKSUM TABLE is MySQL\'s)',
+        ]);
         assert.ok(configProblems({ "cutover:probe": "true" })[0].startsWith("cutover:probe: true is not allowed here"));
     });
 });

@@ -1,0 +1,247 @@
+// The cutover runbook for PostgreSQL (OneSignal's t0..t5), four ordered steps:
+//   precheck (incoming)  postpone flag, hook, streaming from the outgoing server, edges reachable
+//   freeze   (outgoing)  t0 hold writes on every edge and drain; t1 stop the outgoing server
+//                        cleanly (its WAL senders ship everything, the shutdown checkpoint
+//                        included, before it exits) and start a watchdog that restarts it at
+//                        the freeze deadline unless the incoming server was promoted
+//   switch   (incoming)  t2 replay up to the outgoing server's last checkpoint (bounded);
+//                        t3 promote and validate; t4 commit: the outgoing server is still
+//                        down; t5 route every edge to the incoming site and release
+//   resume   (outgoing)  becomes a standby of the incoming server on its new timeline (possible
+//                        only because it holds nothing the incoming one lacks: lost = 0)
+// A failure before t4 leaves the outgoing site to come back: promoted-then-failed incoming
+// servers shut themselves down (the watchdog then restarts the outgoing one at the deadline)
+// and are rebuilt as replicas by their next ensure-step; the edges hold until it answers.
+import { ROLE_MARKER } from "../database/mysql";
+import { PG_REPL_ROLE, PG_TLS_DIR } from "../database/postgres";
+import { installIfMissing } from "../script";
+import { AUDIT_LOG, DbEnd, EdgeEnd, MARK, RunbookSettings, edgeHelpers, header, holdMs, routeEdges } from "./render";
+
+export interface PgFlip {
+    from: DbEnd;
+    to: DbEnd;
+    edges: EdgeEnd[];
+    settings: RunbookSettings;
+}
+
+/** What the freeze step reports to the switch. */
+export interface PgFrozen {
+    /** The outgoing server's last checkpoint (the shutdown's). */
+    stoppedAt: string;
+    timeline: string;
+    /** Epoch ms after which the watchdog restarts the outgoing server unless promoted. */
+    deadline: string;
+}
+
+export const WATCHDOG_LOG = "/var/log/cutover/freeze-watchdog.log";
+
+/** Shell helpers on a PostgreSQL host: the cluster, local SQL, and replication-protocol commands to the other server. */
+function pgHelpers(local: DbEnd, other: DbEnd): string {
+    const conninfo = `host=${other.meshAddress} port=${other.port} user=${PG_REPL_ROLE} sslmode=verify-full sslrootcert=${PG_TLS_DIR}/ca.pem sslcert=${PG_TLS_DIR}/replication.pem sslkey=${PG_TLS_DIR}/replication.key replication=true connect_timeout=2`;
+    return `ver=$(ls /usr/lib/postgresql | sort -V | tail -n 1)
+conf=/etc/postgresql/$ver/main
+data=$(awk -F"'" '/^data_directory/ { print $2 }' "$conf/postgresql.conf")
+cluster() { pg_ctlcluster "$ver" main "$@"; }
+sql() { runuser -u postgres -- psql -X -q -At -p ${local.port} -c "$1"; }
+# The other server, over the replication protocol (client certificate, verified TLS).
+other() { runuser -u postgres -- psql -X -q -At -F ' ' "${conninfo}" -c "$1"; }
+other_timeline() { other "IDENTIFY_SYSTEM" 2>/dev/null | awk '{ print $2 }'; }
+install -d -m 755 $(dirname ${ROLE_MARKER}) $(dirname ${AUDIT_LOG})`;
+}
+
+/** precheck, on the incoming host: `needed=1` while it is a standby of the outgoing server. */
+export function pgPrecheckScript(f: PgFlip): string {
+    const s = f.settings;
+    return `${header("precheck", f.to.host, f)}
+${installIfMissing("socat", "socat")}
+${pgHelpers(f.to, f.from)}
+waited=0
+while [ -e ${s.postponeFile} ]; do
+    [ $((waited % 30)) = 0 ] && say "postponed: remove ${s.postponeFile} on ${f.to.host} to proceed (waited $waited s of ${s.postponeMinutes * 60})"
+    [ "$waited" -lt ${s.postponeMinutes * 60} ] || fail "still postponed after ${s.postponeMinutes} min (${s.postponeFile}); nothing was changed"
+    sleep 1; waited=$((waited + 1))
+done
+${s.precheck ? `hook_err=$(mktemp)
+( ${s.precheck} ) >/dev/null 2>"$hook_err" || fail "vetoed by cutover:runbook.precheck (exit $?): $(tail -n 5 "$hook_err")"` : "# No pre-check hook configured (cutover:runbook.precheck)."}
+if [ "$(sql "SELECT pg_is_in_recovery()")" = t ]; then
+    for _ in $(seq 1 100); do [ "$(sql "SELECT status FROM pg_stat_wal_receiver")" = streaming ] && break; sleep 0.1; done
+    [ "$(sql "SELECT status FROM pg_stat_wal_receiver")" = streaming ] || fail "vetoed: ${f.to.host} is not streaming from ${f.from.host}"
+    sender=$(sql "SELECT sender_host FROM pg_stat_wal_receiver")
+    [ "$sender" = "${f.from.meshAddress}" ] || fail "vetoed: ${f.to.host} streams from $sender, not from ${f.from.host} (${f.from.meshAddress})"
+    # Replay delay behind what was received, in seconds of the outgoing server's clock.
+    lag=$(sql "SELECT COALESCE(floor(extract(epoch FROM now() - pg_last_xact_replay_timestamp()))::int * (pg_last_wal_receive_lsn() <> pg_last_wal_replay_lsn())::int, 0)")
+    [ "$lag" -le ${s.maxLagSeconds} ] || fail "vetoed: ${f.to.host} replays $lag s behind ${f.from.host}; at most ${s.maxLagSeconds} s (cutover:runbook.maxLagSeconds)"
+    needed=1
+elif [ "$(other_timeline)" != "" ]; then
+    fail "${f.to.host} is a primary while ${f.from.host} still runs (an earlier attempt aborted after promotion?): set cutover:live back to ${f.from.site} and run pulumi up"
+else
+    needed=0
+fi
+${edgeHelpers(f)}
+if [ "$needed" = 1 ]; then
+    for e in $EDGES; do
+        answer=$(edge "\${e#*=}" "cutover live" 2>/dev/null || true)
+        case "$answer" in
+            "live "*" hold off") ;;
+            "") fail "vetoed: cannot reach the edge \${e%%=*} (\${e#*=}) over the mesh" ;;
+            *) fail "vetoed: the edge \${e%%=*} is busy: $answer" ;;
+        esac
+    done
+fi
+say "precheck needed=$needed position=$(sql "SELECT COALESCE(pg_last_wal_replay_lsn(), pg_current_wal_lsn())") in $(( $(now_ms) - started )) ms"
+`;
+}
+
+/** The watchdog left on the outgoing host: at the deadline it restarts the server unless the incoming one was promoted. */
+function watchdog(f: PgFlip): string {
+    return `deadline=$1; timeline=$2
+while [ "$(date +%s%3N)" -lt "$deadline" ]; do sleep 0.1; done
+t=$(other_timeline)
+if [ -n "$t" ] && [ "$t" -gt "$timeline" ]; then echo "$(date -Is) ${f.to.host} promoted (timeline $t): staying down"; exit 0; fi
+echo "$(date -Is) ${f.to.host} not promoted (timeline \${t:-unreachable}): restarting as primary"
+cluster start
+# Promoted meanwhile after all (it was late): no edge sends writes here; stand down again.
+sleep 1
+t=$(other_timeline)
+if [ -n "$t" ] && [ "$t" -gt "$timeline" ]; then echo "$(date -Is) ${f.to.host} promoted late: stopping again"; cluster stop -m fast; fi`;
+}
+
+/** freeze, on the outgoing host: t0 hold and drain, t1 clean stop + watchdog. Prints the stop position. */
+export function pgFreezeScript(f: PgFlip, needed: boolean): string {
+    const s = f.settings;
+    if (!needed) return `${header("freeze", f.from.host, f)}
+say "freeze: nothing to do (${f.to.host} is already the primary)"
+`;
+    return `${header("freeze", f.from.host, f)}
+${pgHelpers(f.from, f.to)}
+${edgeHelpers(f)}
+${MARK}
+held=0
+abort() {
+    set +e
+    cluster status >/dev/null 2>&1 || cluster start
+    if [ "$held" = 1 ]; then for e in $EDGES; do edge "\${e#*=}" "cutover hold off" >/dev/null 2>&1; done; fi
+    fail "$1; aborted: ${f.from.site} stays live"
+}
+[ "$(sql "SELECT pg_is_in_recovery()")" = f ] || fail "${f.from.host} is not a running primary"
+timeline=$(sql "SELECT timeline_id FROM pg_control_checkpoint()")
+# t0: hold writes on every edge (they release by themselves at the deadline), then drain.
+for e in $EDGES; do
+    answer=$(edge "\${e#*=}" "cutover hold ${holdMs(s)}" 2>/dev/null || true)
+    [ "$answer" = "hold on" ] || abort "cannot hold writes on the edge \${e%%=*}: \${answer:-unreachable}"
+    held=1
+done
+mark 0 held
+drain_until=$(( $(now_ms) + 500 ))
+while :; do
+    busy=0
+    for e in $EDGES; do n=$(edge "\${e#*=}" "show stat" | awk -F, '$1 == "site_${f.from.site}" && $2 == "BACKEND" { print $5 }'); busy=$((busy + \${n:-0})); done
+    [ "$busy" = 0 ] || [ "$(now_ms)" -ge "$drain_until" ] && break
+    sleep 0.01
+done
+# t1: a clean (fast) stop: the WAL senders ship everything, the shutdown checkpoint too, to the standby.
+deadline=$(( $(now_ms) + ${s.freezeMs} ))
+cluster stop -m fast || abort "stopping ${f.from.host} failed"
+control=$(runuser -u postgres -- /usr/lib/postgresql/$ver/bin/pg_controldata "$data")
+state=$(echo "$control" | awk -F': *' '/^Database cluster state/ { print $2 }')
+[ "$state" = "shut down" ] || abort "${f.from.host} stopped in state '$state', not a clean shut down"
+stopped_at=$(echo "$control" | awk -F': *' '/^Latest checkpoint location/ { print $2 }')
+setsid nohup bash -c "$(declare -f cluster other other_timeline); ver=$ver; $(cat <<'CUTOVER_WATCHDOG'
+${watchdog(f)}
+CUTOVER_WATCHDOG
+)" watchdog "$deadline" "$timeline" >> ${WATCHDOG_LOG} 2>&1 < /dev/null &
+mark 1 frozen "in-flight=$busy position=$stopped_at"
+say "freeze stopped_at=$stopped_at timeline=$timeline deadline=$deadline"
+`;
+}
+
+/** Reads the freeze step's report. */
+export function pgFrozen(stdout: string): PgFrozen | undefined {
+    const m = /^runbook: freeze stopped_at=(\S+) timeline=(\d+) deadline=(\d+)/m.exec(stdout);
+    return m ? { stoppedAt: m[1], timeline: m[2], deadline: m[3] } : undefined;
+}
+
+/** switch, on the incoming host: t2..t5. */
+export function pgSwitchScript(f: PgFlip, needed: boolean, frozen: PgFrozen | undefined): string {
+    const s = f.settings;
+    if (!needed || !frozen) {
+        return `${header("switch", f.to.host, f)}
+${edgeHelpers(f)}
+${MARK}
+${needed ? `fail "the freeze step reported no stop position; nothing was promoted"` : routeEdges(f, false)}
+mark 5 routed
+`;
+    }
+    return `${header("switch", f.to.host, f)}
+${pgHelpers(f.to, f.from)}
+${edgeHelpers(f)}
+${MARK}
+stopped_at=${frozen.stoppedAt}; timeline=${frozen.timeline}; deadline=${frozen.deadline}
+promoted=0
+# Before the commit every failure ends here: the outgoing server comes back (its watchdog
+# restarts it at the deadline), the edges keep holding until it answers, then release to it.
+abort() {
+    set +e
+    if [ "$promoted" = 1 ]; then
+        cluster stop -m immediate
+        echo aborted > ${ROLE_MARKER}
+    fi
+    for _ in $(seq 1 $(( (${holdMs(s)} + 5000) / 100 ))); do [ -n "$(other_timeline)" ] && break; sleep 0.1; done
+    for e in $EDGES; do edge "\${e#*=}" "cutover hold off" >/dev/null 2>&1 || echo "switch: edge \${e%%=*} releases at its deadline" >&2; done
+    fail "$1; aborted: ${f.from.site} stays live$([ "$promoted" = 1 ] && echo "; ${f.to.host} was shut down and is rebuilt as a replica by its next pulumi up")"
+}
+[ "$(sql "SELECT pg_is_in_recovery()")" = t ] || abort "${f.to.host} is not a standby"
+# t2: replay up to the outgoing server's shutdown checkpoint (bounded).
+until_ms=$(( $(now_ms) + ${s.catchupMs} ))
+caught_from=$(now_ms)
+until [ "$(sql "SELECT pg_wal_lsn_diff(pg_last_wal_replay_lsn(), '$stopped_at') >= 0")" = t ]; do
+    [ "$(now_ms)" -lt "$until_ms" ] || abort "${f.to.host} replayed only to $(sql "SELECT pg_last_wal_replay_lsn()") of $stopped_at after ${s.catchupMs} ms (cutover:runbook.catchupMs)"
+    sleep 0.01
+done
+mark 2 caught-up "waited=$(( $(now_ms) - caught_from ))"
+# t3: promote (only well before the watchdog's deadline), then validate.
+[ "$(( deadline - $(now_ms) ))" -gt 1000 ] || abort "too close to the freeze deadline to promote safely"
+promoted=1
+[ "$(sql "SELECT pg_promote(true, 10)")" = t ] || abort "pg_promote() did not finish"
+echo primary > ${ROLE_MARKER}
+sql "ALTER SYSTEM RESET primary_conninfo" && sql "SELECT pg_reload_conf()" >/dev/null
+[ "$(sql "SELECT pg_is_in_recovery()")" = f ] || abort "validation: ${f.to.host} is still in recovery"
+${s.validate ? `hook_err=$(mktemp)
+( ${s.validate} ) >/dev/null 2>"$hook_err" || abort "validation failed: cutover:runbook.validate exited non-zero: $(tail -n 5 "$hook_err" | tr '\\n' ' ')"` : "# No validation hook configured (cutover:runbook.validate)."}
+mark 3 promoted
+# t4: commit only while the outgoing server is still down (its watchdog did not restart it).
+[ -z "$(other_timeline)" ] || abort "${f.from.host} answers again (its watchdog restarted it at the deadline)"
+mark 4 committed "lost=0"
+# t5: route every edge to the incoming site and release the held writes there.
+${routeEdges(f, true)}
+mark 5 routed
+`;
+}
+
+/** resume, on the outgoing host: a standby of the incoming server, then the audit record. */
+export function pgResumeScript(f: PgFlip, needed: boolean, marks: Record<string, string>): string {
+    const audit = Object.entries(marks).map(([k, v]) => `\\"${k}\\":\\"${v.replace(/[^A-Za-z0-9,:._/-]/g, "")}\\"`).join(",");
+    if (!needed) return `${header("resume", f.from.host, f)}
+say "resume: nothing to do"
+`;
+    const conninfo = `host=${f.to.meshAddress} port=${f.to.port} user=${PG_REPL_ROLE} sslmode=verify-full sslrootcert=${PG_TLS_DIR}/ca.pem sslcert=${PG_TLS_DIR}/replication.pem sslkey=${PG_TLS_DIR}/replication.key application_name=${f.from.host.replace(/[^A-Za-z0-9_]/g, "_")}`;
+    return `${header("resume", f.from.host, f)}
+${pgHelpers(f.from, f.to)}
+# Stopped cleanly at the switch point, this server can follow the incoming one's new timeline.
+cluster status >/dev/null 2>&1 && cluster stop -m fast
+touch "$data/standby.signal" && chown postgres:postgres "$data/standby.signal"
+auto="$data/postgresql.auto.conf"
+{ grep -v '^primary_conninfo' "$auto" 2>/dev/null || true; echo "primary_conninfo = '${conninfo}'"; } > "$auto.new"
+chown postgres:postgres "$auto.new" && mv "$auto.new" "$auto"
+cluster start || fail "${f.from.host} does not start as a standby: $(tail -n 3 /var/log/postgresql/postgresql-$ver-main.log)"
+for _ in $(seq 1 100); do [ "$(sql "SELECT status FROM pg_stat_wal_receiver" 2>/dev/null)" = streaming ] && break; sleep 0.1; done
+[ "$(sql "SELECT status FROM pg_stat_wal_receiver")" = streaming ] \\
+    || fail "${f.from.host} does not stream from ${f.to.host}: $(tail -n 3 /var/log/postgresql/postgresql-$ver-main.log)"
+echo replica > ${ROLE_MARKER}
+# Streaming on the new timeline is only possible when this server holds nothing the incoming one lacks.
+lost=0
+record="{\\"event\\":\\"cutover\\",\\"at\\":$(now_ms),\\"from\\":\\"${f.from.site}\\",\\"to\\":\\"${f.to.site}\\",\\"strategy\\":\\"freeze\\",\\"engine\\":\\"postgres\\",\\"attempt\\":${f.settings.attempt},\\"needed\\":true,\\"lostTransactions\\":$lost${audit ? `,${audit}` : ""}}"
+echo "$record" >> ${AUDIT_LOG}
+say "audit $record"
+`;
+}
