@@ -529,8 +529,8 @@ function crossCheck(raw: Raw, secretKeys: Set<string>, stack: string): string[] 
     if (raw.database?.engine === "postgres" && (rb?.parity?.length ?? 0) > 0) {
         problems.push(`${keyPath(["runbook", "parity"])}: ${show(rb!.parity)} is not allowed with engine postgres: its switch waits for the exact WAL position instead (CHECKSUM TABLE is MySQL's)`);
     }
-    if (raw.probe && (!raw.mesh || raw.database?.engine === "postgres" || !hasRole(raw, "db"))) {
-        problems.push(`${keyPath(["probe"])}: true is not allowed here: the probe app writes rows to the site's MySQL/MariaDB database over the mesh (needs cutover:mesh and a db host)`);
+    if (raw.probe && (!raw.mesh || !hasRole(raw, "db"))) {
+        problems.push(`${keyPath(["probe"])}: true is not allowed here: the probe app writes rows to the site's database over the mesh (needs cutover:mesh and a db host)`);
     }
     if (raw.dns) {
         const seen = new Set<string>();

@@ -17,6 +17,7 @@ import { Cache, CacheOutput, Database, DbOutput, PeerLink, ReplicationCa } from 
 import { ManagedDatabase } from "./database/managed";
 import { rdsSwitchScript } from "./database/rds";
 import { waitingScript } from "./database/mysql";
+import { PG_PROBE_ROLE } from "./database/postgres";
 import { TincMesh } from "./mesh";
 import { HostInventory, Inventory } from "./inventory";
 import { Monitoring } from "./monitoring";
@@ -171,7 +172,9 @@ export class Site extends pulumi.ComponentResource {
         // Cross-site replication runs over the mesh; a site without one keeps its data to itself.
         const dbHost = pool.hosts.find((h) => h.role === "db");
         // The probe app's database account (config allows the probe only with a db host and a mesh).
-        const probePassword = c.probe ? new random.RandomPassword(`${name}-probe-password`, { length: 32, special: false }, { parent: this }).result : undefined;
+        // MySQL/MariaDB: a password; PostgreSQL: a client certificate of the site's CA (issued below).
+        const probePassword = c.probe && c.dbEngine !== "postgres" ? new random.RandomPassword(`${name}-probe-password`, { length: 32, special: false }, { parent: this }).result : undefined;
+        let probeTls: { caCert: pulumi.Output<string>; clientCert: pulumi.Output<string>; clientKey: pulumi.Output<string> } | undefined;
         let database: Database | undefined;
         // Whether the peer site has taken in all of ours (then it also authorized our key).
         let knowsUs: pulumi.Output<boolean> = pulumi.output(false);
@@ -192,7 +195,11 @@ export class Site extends pulumi.ComponentResource {
                 knowsUs,
             });
             if (dbHost) {
-                database = new Database(`${name}-db`, { engine: c.dbEngine, phase: c.dbPhase, host: dbHost, mesh: c.mesh, ca, peer: link<DbOutput>("db"), probePassword, after: mesh.commands }, childOpts);
+                database = new Database(`${name}-db`, { engine: c.dbEngine, phase: c.dbPhase, host: dbHost, mesh: c.mesh, ca, peer: link<DbOutput>("db"), probe: c.probe, probePassword, after: mesh.commands }, childOpts);
+                if (c.probe && c.dbEngine === "postgres") {
+                    const client = ca.issue(`${name}-probe-client`, { commonName: PG_PROBE_ROLE, usage: "client" });
+                    probeTls = { caCert: ca.certPem, clientCert: client.certPem, clientKey: client.keyPem };
+                }
                 this.db = database.output;
             }
             if (relayHost && c.managedDb) {
@@ -220,8 +227,8 @@ export class Site extends pulumi.ComponentResource {
         const appHosts = pool.hosts.filter((h) => h.role === "app");
         const edgeHosts = pool.hosts.filter((h) => h.role === "edge");
         const after = mesh ? mesh.commands : hostFirewall.commands;
-        const probe = c.probe && dbHost && c.mesh && probePassword
-            ? new ProbeApp(`${name}-probe`, { site: c.site, hosts: appHosts, db: { address: c.mesh.addresses[dbHost.name], port: DB_PORTS[c.dbEngine], password: probePassword }, after: [...after, ...(database ? [database.step] : [])] }, childOpts)
+        const probe = c.probe && dbHost && c.mesh && (probePassword || probeTls)
+            ? new ProbeApp(`${name}-probe`, { site: c.site, hosts: appHosts, db: { address: c.mesh.addresses[dbHost.name], port: DB_PORTS[c.dbEngine], engine: c.dbEngine, password: probePassword, tls: probeTls }, after: [...after, ...(database ? [database.step] : [])] }, childOpts)
             : undefined;
 
         // The peer's runbook (in the stack that owns cutover:live) logs in to this db host with

@@ -3,6 +3,7 @@
 // and released; afterwards every write is checked against the rows in the live database.
 import * as path from "path";
 import { PROBE_TABLE } from "../components/database/mysql";
+import { PG_PROBE_DB } from "../components/database/postgres";
 import { EDGE_SOCKET } from "../components/edge/render";
 import { LAB_DIR, Lab } from "./lab";
 import { StepRun, readRuns } from "./executor";
@@ -45,8 +46,11 @@ export async function underLoad(lab: Lab, o: { url: string; client: string; rate
 }
 
 /** How often each sequence number of a client is in the probe table of the database on `dbHost`. */
-export async function recordedWrites(lab: Lab, dbHost: string, client: string): Promise<Map<number, number>> {
-    const r = await lab.enter(dbHost, `mariadb --batch --skip-column-names -e "SELECT seq, COUNT(*) FROM ${PROBE_TABLE} WHERE client = '${client}' GROUP BY seq"`);
+export async function recordedWrites(lab: Lab, dbHost: string, client: string, engine: "mariadb" | "postgres" = "mariadb"): Promise<Map<number, number>> {
+    const query = `SELECT seq, COUNT(*) FROM ${engine === "postgres" ? "writes" : PROBE_TABLE} WHERE client = '${client}' GROUP BY seq`;
+    const r = await lab.enter(dbHost, engine === "postgres"
+        ? `runuser -u postgres -- psql -X -q -At -F '	' -d ${PG_PROBE_DB} -c "${query}"`
+        : `mariadb --batch --skip-column-names -e "${query}"`);
     if (r.code !== 0) throw new Error(`${dbHost}: reading ${PROBE_TABLE} failed: ${r.stderr.trim()}`);
     const counts = new Map<number, number>();
     for (const line of r.stdout.split("\n").filter(Boolean)) {
@@ -123,6 +127,8 @@ export async function flipUnderLoad(lab: Lab, o: { url: string; client: string; 
     });
     const runs = readRuns(LAB_DIR).slice(before);
     const steps = runs.filter((r) => r.step.includes("-runbook-") && r.action !== "unchanged");
+    // Writes are held from the first of freeze (PostgreSQL) or switch to the end of the switch.
     const window = steps.find((r) => r.step.endsWith("-switch")) ?? steps[steps.length - 1];
-    return { writes, steps, error, audit, from: window ? (window.endedAt ?? 0) - window.ms : 0, to: window?.endedAt ?? 0 };
+    const first = steps.find((r) => r.step.endsWith("-freeze")) ?? window;
+    return { writes, steps, error, audit, from: first ? (first.endedAt ?? 0) - first.ms : 0, to: window?.endedAt ?? 0 };
 }

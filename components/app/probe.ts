@@ -5,7 +5,9 @@
 // While the site's database is read-only (the runbook's freeze) writes get 503.
 import { APP_PORT } from "../firewall/render";
 import { PROBE_TABLE, PROBE_USER } from "../database/mysql";
-import { PUT_FILE, readSecrets, scriptHeader } from "../script";
+import { PG_PROBE_DB, PG_PROBE_ROLE } from "../database/postgres";
+import { DbEngine } from "../types";
+import { PUT_FILE, putTlsFiles, readSecrets, scriptHeader } from "../script";
 
 const PROBE_PY = "/usr/local/lib/cutover/probe.py";
 const PROBE_CNF = "/etc/cutover-probe/db.cnf";
@@ -14,28 +16,68 @@ const PROBE_PID = "/run/cutover-probe/probe.pid";
 export interface ProbePlan {
     site: string;
     host: string;
-    /** The site's database server (mesh address and port). */
-    db: { address: string; port: number };
+    /** The site's database server (mesh address and port) and its engine. */
+    db: { address: string; port: number; engine: DbEngine };
 }
+
+const PROBE_TLS = "/etc/cutover-probe";
 
 export function probePy(p: ProbePlan): string {
     return `# Rendered by cutover: the rehearsal probe app of ${p.host}.
 import http.server, queue, urllib.parse
-import pymysql
+${p.db.engine === "postgres" ? `import psycopg2
+
+SITE, HOST, PORT = ${JSON.stringify(p.site)}, ${JSON.stringify(p.host)}, ${APP_PORT}
+# Certificate login (CN ${PG_PROBE_ROLE}), the server verified against the site's CA.
+DB = dict(host=${JSON.stringify(p.db.address)}, port=${p.db.port}, dbname="${PG_PROBE_DB}", user="${PG_PROBE_ROLE}", sslmode="verify-full", sslrootcert="${PROBE_TLS}/ca.pem", sslcert="${PROBE_TLS}/client.pem", sslkey="${PROBE_TLS}/client.key", connect_timeout=2)
+TABLE = "writes"
+
+
+def connect():
+    conn = psycopg2.connect(**DB)
+    conn.autocommit = True
+    return conn
+
+
+def usable(conn):
+    # A cutover stops and restarts servers: a pooled connection may be dead (pre-ping).
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT 1")
+        return True
+    except Exception:
+        conn.close()
+        return False` : `import pymysql
 
 SITE, HOST, PORT = ${JSON.stringify(p.site)}, ${JSON.stringify(p.host)}, ${APP_PORT}
 DB = dict(read_default_file="${PROBE_CNF}", host=${JSON.stringify(p.db.address)}, port=${p.db.port}, connect_timeout=2, read_timeout=10, write_timeout=10, autocommit=True)
+TABLE = "${PROBE_TABLE}"
+
+
+def connect():
+    return pymysql.connect(**DB)
+
+
+def usable(conn):
+    return True`}
+
+
 pool = queue.LifoQueue()  # idle connections: a write borrows one, a failed one is dropped
 
 
 def insert(client, seq):
-    try:
-        conn = pool.get_nowait()
-    except queue.Empty:
-        conn = pymysql.connect(**DB)
+    conn = None
+    while conn is None:
+        try:
+            conn = pool.get_nowait()
+        except queue.Empty:
+            conn = connect()
+            break
+        if not usable(conn):
+            conn = None
     try:
         with conn.cursor() as cur:
-            cur.execute("INSERT INTO ${PROBE_TABLE} (client, seq, site, host) VALUES (%s, %s, %s, %s)", (client, int(seq), SITE, HOST))
+            cur.execute("INSERT INTO " + TABLE + " (client, seq, site, host) VALUES (%s, %s, %s, %s)", (client, int(seq), SITE, HOST))
     except Exception:
         conn.close()
         raise
@@ -86,16 +128,24 @@ Server(("0.0.0.0", PORT), Probe).serve_forever()
 `;
 }
 
-export function probeScript(p: ProbePlan): string {
+/** `tls`: PostgreSQL's certificates (CA and client certificate; the key arrives on stdin as probe-key). */
+export function probeScript(p: ProbePlan, tls?: { caCert: string; clientCert: string }): string {
     return `${scriptHeader("probe", p.host, `probe app on ${p.host}`)}
 # Debian's interpreter, where Debian's python3-pymysql lives (whatever else is first on PATH).
 py=/usr/bin/python3
 [ -x $py ] || apt-get install -y -q python3-minimal >/dev/null 2>&1 || fail "$py is missing and apt-get install python3-minimal failed"
-$py -c "import pymysql" 2>/dev/null || apt-get install -y -q python3-pymysql >/dev/null 2>&1 || fail "python3-pymysql is missing and apt-get install python3-pymysql failed"
+${p.db.engine === "postgres"
+        ? `$py -c "import psycopg2" 2>/dev/null || apt-get install -y -q python3-psycopg2 >/dev/null 2>&1 || fail "python3-psycopg2 is missing and apt-get install python3-psycopg2 failed"
+${readSecrets({ "probe-key": "probe_key" })}
+install -d -m 755 /run/cutover-probe
+${PUT_FILE}
+${putTlsFiles(PROBE_TLS, "root:root", { "ca.pem": tls!.caCert, "client.pem": tls!.clientCert }, { "client.key": "probe_key" })}`
+        : `$py -c "import pymysql" 2>/dev/null || apt-get install -y -q python3-pymysql >/dev/null 2>&1 || fail "python3-pymysql is missing and apt-get install python3-pymysql failed"
 ${readSecrets({ "probe-password": "probe_password" })}
 install -d -m 755 /run/cutover-probe
 ${PUT_FILE}
-printf '[client]\\nuser=${PROBE_USER}\\npassword=%s\\n' "$probe_password" | put ${PROBE_CNF} 600 root:root config
+printf '[client]\\nuser=${PROBE_USER}\\npassword=%s\\n' "$probe_password" | put ${PROBE_CNF} 600 root:root config`}
+[ "$reload_tls" = 0 ] || restart=1
 put ${PROBE_PY} 644 root:root config <<'CUTOVER_PROBE'
 ${probePy(p).trim()}
 CUTOVER_PROBE

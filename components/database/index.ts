@@ -94,7 +94,8 @@ export interface DatabaseArgs {
     mesh: MeshPlan;
     ca: ReplicationCa;
     peer: PeerLink<DbOutput>;
-    /** The rehearsal probe app's account password (secret), when the site runs the probe app. */
+    /** The site runs the rehearsal probe app: its account (MySQL/MariaDB: with this password, secret; PostgreSQL: certificate login). */
+    probe?: boolean;
     probePassword?: pulumi.Output<string>;
     /** Steps that must be done first (the mesh the replication runs over). */
     after: pulumi.Resource[];
@@ -138,7 +139,7 @@ export class Database extends pulumi.ComponentResource {
             script = pulumi.all([bundle, server.certPem, client.certPem, ready]).apply(([caBundle, serverCert, clientCert, r]) =>
                 r && !r.ready
                     ? waitingScript("database", args.host.name, r.why)
-                    : pgScript(s, { phase, meshCidr: args.mesh.cidr, caBundle, serverCert, clientCert, source: r?.ready ? { host: r.peer.host, meshAddress: r.peer.meshAddress, port: r.peer.port } : undefined }),
+                    : pgScript(s, { phase, meshCidr: args.mesh.cidr, caBundle, serverCert, clientCert, probe: args.probe, source: r?.ready ? { host: r.peer.host, meshAddress: r.peer.meshAddress, port: r.peer.port } : undefined }),
             );
             stdin = secretStdin({ "server-key": server.keyPem, "client-key": client.keyPem });
         } else {

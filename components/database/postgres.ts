@@ -31,6 +31,8 @@ export interface PgPlan {
     clientCert: string;
     /** The peer's server to copy (replica). */
     source?: PgSource;
+    /** The rehearsal probe app's role (client certificate, CN probe), database and table. */
+    probe?: boolean;
 }
 
 /** Server settings: WAL for streaming replicas, TLS, listening on loopback and the mesh only. */
@@ -54,13 +56,24 @@ ssl_ca_file = '${PG_TLS_DIR}/ca.pem'
  * The lines cutover owns at the top of pg_hba.conf (first match wins): replication only
  * from mesh addresses, only over TLS, only with a client certificate from the CAs.
  */
-export function pgHbaBlock(meshCidr: string): string {
+export function pgHbaBlock(meshCidr: string, probe = false): string {
     return `# BEGIN cutover (rendered; do not edit)
 hostssl replication ${PG_REPL_ROLE} ${meshCidr} cert
 hostnossl replication all ${meshCidr} reject
 hostssl replication all ${meshCidr} reject
-# END cutover
+${probe ? `hostssl ${PG_PROBE_DB} ${PG_PROBE_ROLE} ${meshCidr} cert
+` : ""}# END cutover
 `;
+}
+
+export const PG_PROBE_ROLE = "probe";
+export const PG_PROBE_DB = "cutover_probe";
+
+/** On the primary: the probe's role (certificate login), database and table; standbys get them by replication. */
+function probeObjects(): string {
+    return `if [ "$(sql "SELECT count(*) FROM pg_roles WHERE rolname = '${PG_PROBE_ROLE}'")" = 0 ]; then sql "CREATE ROLE ${PG_PROBE_ROLE} LOGIN"; changed=1; fi
+if [ "$(sql "SELECT count(*) FROM pg_database WHERE datname = '${PG_PROBE_DB}'")" = 0 ]; then sql "CREATE DATABASE ${PG_PROBE_DB}"; changed=1; fi
+runuser -u postgres -- psql -X -q -At -p "$port" -d ${PG_PROBE_DB} -c "CREATE TABLE IF NOT EXISTS writes (id bigserial PRIMARY KEY, client varchar(32) NOT NULL, seq int NOT NULL, site varchar(32) NOT NULL, host varchar(64) NOT NULL, at timestamptz NOT NULL DEFAULT now()); GRANT INSERT, SELECT ON writes TO ${PG_PROBE_ROLE}; GRANT USAGE ON SEQUENCE writes_id_seq TO ${PG_PROBE_ROLE}" >/dev/null`;
 }
 
 /** libpq connection string of the replica to its primary: verify-full against the CAs, client certificate. */
@@ -99,15 +112,15 @@ ${pgConf(s).trim()}
 CUTOVER_CONF
 # pg_hba: our block first, the rest of the file as it was.
 { cat <<'CUTOVER_HBA'
-${pgHbaBlock(plan.meshCidr).trim()}
+${pgHbaBlock(plan.meshCidr, plan.probe).trim()}
 CUTOVER_HBA
 awk '/^# BEGIN cutover/ { skip = 1 } !skip { print } /^# END cutover/ { skip = 0 }' "$conf/pg_hba.conf"; } | put "$conf/pg_hba.conf" 640 postgres:postgres config
 
 cluster() { pg_ctlcluster "$ver" main "$1" || fail "pg_ctlcluster $ver main $1 failed: $(tail -n 5 /var/log/postgresql/postgresql-$ver-main.log 2>/dev/null)"; }
 running() { pg_ctlcluster "$ver" main status >/dev/null 2>&1; }
+port=${s.port}
 sql() { runuser -u postgres -- psql -X -q -At -p ${s.port} -c "$1"; }
 ready() { for _ in $(seq 1 60); do sql "SELECT 1" >/dev/null 2>&1 && return 0; sleep 0.5; done; fail "PostgreSQL does not answer after 30 s"; }
-${plan.phase === "replica" ? abortedRebuild() : ""}
 ${roleGuardPg(plan.phase)}
 if ! running; then
     cluster start
@@ -123,6 +136,7 @@ if [ "$(sql "SELECT count(*) FROM pg_settings WHERE pending_restart")" != 0 ]; t
 fi
 
 ${plan.phase === "replica" ? replicaSteps(s, plan.source!) : primarySteps(plan.phase)}
+${plan.probe && plan.phase === "primary" ? probeObjects() : ""}
 if [ "$changed" = 1 ]; then echo "database: changed"; else echo "database: unchanged"; fi
 `;
 }
@@ -163,19 +177,7 @@ case " $current " in
 *)
     user_dbs=$(sql "SELECT count(*) FROM pg_database WHERE datname NOT IN ('postgres', 'template0', 'template1')")
     [ "$user_dbs" = 0 ] || fail "this cluster holds $user_dbs database(s); a replica is rebuilt from ${src.host} with pg_basebackup, which would replace them. Move them away first"
-    seed="$data.cutover-seed"
-    rm -rf "$seed"
-    started=$(date +%s%N)
-    if ! err=$(runuser -u postgres -- pg_basebackup -D "$seed" -X stream -R --checkpoint=fast -d "${conninfo}" 2>&1); then
-        rm -rf "$seed"
-        fail "pg_basebackup from ${src.host} failed: $err"
-    fi
-    echo "database: seeded from ${src.host} in $(( ($(date +%s%N) - started) / 1000000 )) ms ($(du -sm "$seed" | cut -f1) MB)"
-    cluster stop
-    rm -rf "$data.cutover-previous"
-    mv "$data" "$data.cutover-previous"
-    mv "$seed" "$data"
-    cluster start
+    ${pgBaseBackup(conninfo, src.host, `"$data.cutover-previous"`)}
     ready
     rm -rf "$data.cutover-previous"
     changed=1
@@ -188,6 +190,27 @@ for _ in $(seq 1 60); do
 done
 [ "$status" = streaming ] || fail "not streaming from ${src.host} (wal receiver: \${status:-none}): $(tail -n 3 /var/log/postgresql/postgresql-$ver-main.log 2>/dev/null)"
 echo "database: role=replica position=$(sql "SELECT pg_last_wal_replay_lsn()") lag=$(sql "SELECT pg_wal_lsn_diff(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn())")"`;
+}
+
+/**
+ * Rebuilds this cluster as a standby of `conninfo`: a streamed pg_basebackup next to the
+ * data directory, then swapped in; the old directory is moved to `keep` (the caller
+ * decides whether to delete it). Needs the shell function `cluster` and $data.
+ */
+export function pgBaseBackup(conninfo: string, srcHost: string, keep: string): string {
+    return `seed="$data.cutover-seed"
+    rm -rf "$seed"
+    started=$(date +%s%N)
+    if ! err=$(runuser -u postgres -- pg_basebackup -D "$seed" -X stream -R --checkpoint=fast -d "${conninfo}" 2>&1); then
+        rm -rf "$seed"
+        fail "pg_basebackup from ${srcHost} failed: $err"
+    fi
+    echo "database: seeded from ${srcHost} in $(( ($(date +%s%N) - started) / 1000000 )) ms ($(du -sm "$seed" | cut -f1) MB)"
+    cluster stop >/dev/null 2>&1 || true
+    rm -rf ${keep}
+    mv "$data" ${keep}
+    mv "$seed" "$data"
+    cluster start`;
 }
 
 /**
@@ -204,23 +227,5 @@ if [ -n "$runbook_role" ] && [ "$runbook_role" != ${phase} ]; then
     echo "database: role=$runbook_role position=$(sql "SELECT COALESCE(pg_last_wal_replay_lsn(), pg_current_wal_lsn())") lag="
     echo "database: unchanged"
     exit 0
-fi`;
-}
-
-/**
- * A server promoted by an aborted cutover was shut down by the runbook: it never served,
- * the outgoing server has everything. Its data is moved aside (kept) and an empty cluster
- * put in its place, which the replica steps then rebuild with pg_basebackup.
- */
-function abortedRebuild(): string {
-    return `if [ "$(cat ${ROLE_MARKER} 2>/dev/null || true)" = aborted ]; then
-    cluster stop -m fast >/dev/null 2>&1 || true
-    kept="$data.cutover-aborted-$(date +%s)"
-    mv "$data" "$kept"
-    install -d -m 700 -o postgres -g postgres "$data"
-    runuser -u postgres -- /usr/lib/postgresql/$ver/bin/initdb -D "$data" >/dev/null || fail "initdb for the rebuild failed"
-    rm -f ${ROLE_MARKER}
-    echo "database: the server an aborted cutover promoted is rebuilt as a replica (its data kept in $kept)"
-    changed=1
 fi`;
 }

@@ -11,9 +11,9 @@
 //                        only because it holds nothing the incoming one lacks: lost = 0)
 // A failure before t4 leaves the outgoing site to come back: promoted-then-failed incoming
 // servers shut themselves down (the watchdog then restarts the outgoing one at the deadline)
-// and are rebuilt as replicas by their next ensure-step; the edges hold until it answers.
+// and are rebuilt as standbys by the resume of the next run; the edges hold until it answers.
 import { ROLE_MARKER } from "../database/mysql";
-import { PG_REPL_ROLE, PG_TLS_DIR } from "../database/postgres";
+import { PG_REPL_ROLE, PG_TLS_DIR, pgBaseBackup } from "../database/postgres";
 import { installIfMissing } from "../script";
 import { AUDIT_LOG, DbEnd, EdgeEnd, MARK, RunbookSettings, edgeHelpers, header, holdMs, routeEdges } from "./render";
 
@@ -72,7 +72,7 @@ if [ "$(sql "SELECT pg_is_in_recovery()")" = t ]; then
     lag=$(sql "SELECT COALESCE(floor(extract(epoch FROM now() - pg_last_xact_replay_timestamp()))::int * (pg_last_wal_receive_lsn() <> pg_last_wal_replay_lsn())::int, 0)")
     [ "$lag" -le ${s.maxLagSeconds} ] || fail "vetoed: ${f.to.host} replays $lag s behind ${f.from.host}; at most ${s.maxLagSeconds} s (cutover:runbook.maxLagSeconds)"
     needed=1
-elif [ "$(other_timeline)" != "" ]; then
+elif [ "$(other "SHOW in_hot_standby" 2>/dev/null)" = off ]; then
     fail "${f.to.host} is a primary while ${f.from.host} still runs (an earlier attempt aborted after promotion?): set cutover:live back to ${f.from.site} and run pulumi up"
 else
     needed=0
@@ -188,7 +188,7 @@ abort() {
     fi
     for _ in $(seq 1 $(( (${holdMs(s)} + 5000) / 100 ))); do [ -n "$(other_timeline)" ] && break; sleep 0.1; done
     for e in $EDGES; do edge "\${e#*=}" "cutover hold off" >/dev/null 2>&1 || echo "switch: edge \${e%%=*} releases at its deadline" >&2; done
-    fail "$1; aborted: ${f.from.site} stays live$([ "$promoted" = 1 ] && echo "; ${f.to.host} was shut down and is rebuilt as a replica by its next pulumi up")"
+    fail "$1; aborted: ${f.from.site} stays live$([ "$promoted" = 1 ] && echo "; ${f.to.host} was shut down: set cutover:live back to ${f.from.site} and run pulumi up to rebuild it as a standby")"
 }
 [ "$(sql "SELECT pg_is_in_recovery()")" = t ] || abort "${f.to.host} is not a standby"
 # t2: replay up to the outgoing server's shutdown checkpoint (bounded).
@@ -221,10 +221,20 @@ mark 5 routed
 /** resume, on the outgoing host: a standby of the incoming server, then the audit record. */
 export function pgResumeScript(f: PgFlip, needed: boolean, marks: Record<string, string>): string {
     const audit = Object.entries(marks).map(([k, v]) => `\\"${k}\\":\\"${v.replace(/[^A-Za-z0-9,:._/-]/g, "")}\\"`).join(",");
-    if (!needed) return `${header("resume", f.from.host, f)}
-say "resume: nothing to do"
-`;
     const conninfo = `host=${f.to.meshAddress} port=${f.to.port} user=${PG_REPL_ROLE} sslmode=verify-full sslrootcert=${PG_TLS_DIR}/ca.pem sslcert=${PG_TLS_DIR}/replication.pem sslkey=${PG_TLS_DIR}/replication.key application_name=${f.from.host.replace(/[^A-Za-z0-9_]/g, "_")}`;
+    if (!needed) {
+        // Nothing was switched; only a server an aborted attempt promoted (and shut down) is rebuilt.
+        return `${header("resume", f.from.host, f)}
+${pgHelpers(f.from, f.to)}
+if [ "$(cat ${ROLE_MARKER} 2>/dev/null || true)" != aborted ]; then say "resume: nothing to do"; exit 0; fi
+# It never served (the edges held writes); ${f.to.host} has everything. Its data is kept aside.
+${pgBaseBackup(conninfo, f.to.host, `"$data.cutover-aborted-$(date +%s)"`)}
+for _ in $(seq 1 100); do [ "$(sql "SELECT status FROM pg_stat_wal_receiver" 2>/dev/null)" = streaming ] && break; sleep 0.1; done
+[ "$(sql "SELECT status FROM pg_stat_wal_receiver")" = streaming ] || fail "the rebuilt ${f.from.host} does not stream from ${f.to.host}"
+echo replica > ${ROLE_MARKER}
+say "resume: ${f.from.host}, promoted by an aborted attempt, rebuilt as a standby of ${f.to.host}"
+`;
+    }
     return `${header("resume", f.from.host, f)}
 ${pgHelpers(f.from, f.to)}
 # Stopped cleanly at the switch point, this server can follow the incoming one's new timeline.

@@ -55,19 +55,30 @@ describe("edge renderers", () => {
 });
 
 describe("probe app", () => {
-    const probe = { site: "old", host: "old-app-1", db: { address: "198.18.1.110", port: 3306 } };
+    const probe = { site: "old", host: "old-app-1", db: { address: "198.18.1.110", port: 3306, engine: "mariadb" as const } };
+    const pgProbe = { ...probe, db: { ...probe.db, port: 5432, engine: "postgres" as const } };
     it("acknowledges a write only after its row is inserted in the site's database, else 503", () => {
         const py = probePy(probe);
         assert.match(py, /SITE, HOST, PORT = "old", "old-app-1", 8080/);
         assert.match(py, /host="198\.18\.1\.110", port=3306/);
-        assert.match(py, /INSERT INTO cutover_probe\.writes \(client, seq, site, host\) VALUES \(%s, %s, %s, %s\)/, "parameters, never formatted into the SQL");
+        assert.match(py, /TABLE = "cutover_probe\.writes"/);
+        assert.match(py, /"INSERT INTO " \+ TABLE \+ " \(client, seq, site, host\) VALUES \(%s, %s, %s, %s\)", \(client/, "parameters, never formatted into the SQL");
         assert.match(py, /autocommit=True/, "acknowledged means committed");
         assert.match(py, /except Exception as e:\s*\n(\s*#.*\n)?\s*return self\.reply\(503/);
         assert.doesNotMatch(py, /password/i, "the password is in the options file, not the program");
     });
+    it("on PostgreSQL logs in with its client certificate and verifies the server, committing each write", () => {
+        const py = probePy(pgProbe);
+        assert.match(py, /import psycopg2/);
+        assert.match(py, /user="probe", sslmode="verify-full", sslrootcert="\/etc\/cutover-probe\/ca\.pem", sslcert="\/etc\/cutover-probe\/client\.pem", sslkey="\/etc\/cutover-probe\/client\.key"/);
+        assert.match(py, /conn\.autocommit = True/);
+        assert.doesNotMatch(py, /password/i);
+    });
     it("is valid Python", { skip: spawnSync("bash", ["-c", "command -v python3"]).status !== 0 && "python3 not installed" }, () => {
-        const r = spawnSync("python3", ["-c", "import ast, sys; ast.parse(sys.stdin.read())"], { input: probePy(probe), encoding: "utf8" });
-        assert.equal(r.status, 0, r.stderr);
+        for (const p of [probe, pgProbe]) {
+            const r = spawnSync("python3", ["-c", "import ast, sys; ast.parse(sys.stdin.read())"], { input: probePy(p), encoding: "utf8" });
+            assert.equal(r.status, 0, r.stderr);
+        }
     });
 });
 
