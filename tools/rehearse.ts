@@ -103,24 +103,36 @@ async function main() {
 
         // The cutover as an engineer runs it: flip cutover:live in the new stack and run the
         // program (the runbook), with clients writing through the old site's edge; then flip
-        // back. First freeze-and-promote, then both databases dual-primary.
+        // back. First freeze-and-promote on MariaDB, then both databases dual-primary
+        // (Ghost(Pro)'s master/master), then PostgreSQL freeze-and-promote (OneSignal's t0..t5).
         const url = `http://${lab.plan.hosts.find((h) => h.role === "edge" && h.site === "old")!.address}/`;
         const strategies: Record<string, Record<string, FlipReport>> = {};
         const series: Series[] = [];
-        for (const strategy of ["freeze", "dual-primary"] as const) {
+        const db = (engine: string, phase: string) => JSON.stringify({ engine, phase });
+        const scenarios = [
+            { strategy: "freeze", client: "freeze", engine: "mariadb", extra: {}, runbook: { parity: ["cutover_probe.writes"] } },
+            { strategy: "dual-primary", client: "dual", engine: "mariadb", extra: { "cutover:database": db("mariadb", "dual-primary") }, runbook: { parity: ["cutover_probe.writes"] } },
+            { strategy: "postgres", client: "pg", engine: "postgres", extra: { "cutover:database": db("postgres", "replica") }, runbook: {} },
+        ] as const;
+        for (const sc of scenarios) {
+            const strategy = sc.strategy;
             if (strategy === "dual-primary") {
                 console.log("== both databases dual-primary (old, then new)");
-                const dual = JSON.stringify({ engine: "mariadb", phase: "dual-primary" });
-                await provision(lab, LAB_STACKS.old, { config: { "cutover:database": dual } });
-                await provision(lab, LAB_STACKS.new, { config: { "cutover:database": dual, "cutover:live": "old" } });
+                await provision(lab, LAB_STACKS.old, { config: { "cutover:database": db("mariadb", "dual-primary") } });
+                await provision(lab, LAB_STACKS.new, { config: { "cutover:database": db("mariadb", "dual-primary"), "cutover:live": "old" } });
             }
-            const extra: Record<string, string> = strategy === "dual-primary" ? { "cutover:database": JSON.stringify({ engine: "mariadb", phase: "dual-primary" }) } : {};
+            if (strategy === "postgres") {
+                console.log("== PostgreSQL: old primary, new a standby over the mesh with client certificates (old, new, old, new)");
+                for (const stack of [LAB_STACKS.old, LAB_STACKS.new, LAB_STACKS.old, LAB_STACKS.new]) {
+                    await provision(lab, stack, { config: stack === LAB_STACKS.old ? { "cutover:database": db("postgres", "primary") } : { ...sc.extra, "cutover:live": "old", "cutover:runbook": "{}" } });
+                }
+            }
             strategies[strategy] = {};
             for (const [name, to] of [["cutover", "new"], ["rollback", "old"]] as const) {
                 console.log(`== ${strategy}: ${name}: cutover:live -> ${to} under ${RATE} writes/s`);
-                const client = `${strategy === "freeze" ? "freeze" : "dual"}${name}`;
-                const run = await flipUnderLoad(lab, { url, client, rate: RATE, seconds: 8, leadMs: 2000, config: { ...extra, "cutover:live": to, "cutover:runbook": JSON.stringify({ parity: ["cutover_probe.writes"] }) } });
-                const f = flipFigures(run.writes, await recordedWrites(lab, `${to}-db-1`, client), run.from, run.to);
+                const client = `${sc.client}${name}`;
+                const run = await flipUnderLoad(lab, { url, client, rate: RATE, seconds: 8, leadMs: 2000, config: { ...sc.extra, "cutover:live": to, "cutover:runbook": JSON.stringify(sc.runbook) } });
+                const f = flipFigures(run.writes, await recordedWrites(lab, `${to}-db-1`, client, sc.engine), run.from, run.to);
                 const steps = run.steps.map((r) => ({ step: r.step.replace(/^new-runbook-/, ""), host: r.host, ms: r.ms, startedAt: (r.endedAt ?? 0) - r.ms }));
                 strategies[strategy][name] = { ...f, error: run.error, switchMs: run.to - run.from, steps: steps.map(({ step, host, ms }) => ({ step, host, ms })), audit: run.audit };
                 // The steps as they started, and the switch's t0..t5 from the audit record.
