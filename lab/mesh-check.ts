@@ -1,4 +1,5 @@
 // Reachability over the mesh, from inside lab hosts.
+import { spawnSync } from "child_process";
 import { Lab } from "./lab";
 
 export interface MeshTarget {
@@ -8,6 +9,8 @@ export interface MeshTarget {
 
 /** Pings every `to` mesh address from every `from` host until all answer or `withinMs` passes; the pairs that never did. */
 export async function unreachablePairs(lab: Lab, from: MeshTarget[], to: MeshTarget[], withinMs = 60_000): Promise<string[]> {
+    // A missing ping would read as "every pair unreachable": say what is missing instead.
+    if (spawnSync("bash", ["-c", "command -v ping"]).status !== 0) throw new Error("ping is missing on this machine (the lab hosts share its /usr): run lab/install-packages.sh");
     const deadline = Date.now() + withinMs;
     let failed: string[] = [];
     do {
