@@ -15,7 +15,7 @@
 import { ROLE_MARKER } from "../database/mysql";
 import { PG_REPL_ROLE, PG_TLS_DIR, pgBaseBackup } from "../database/postgres";
 import { installIfMissing } from "../script";
-import { AUDIT_LOG, DbEnd, EdgeEnd, MARK, RunbookSettings, edgeHelpers, header, holdMs, routeEdges } from "./render";
+import { AUDIT_LOG, DbEnd, EdgeEnd, MARK, RunbookSettings, edgeHelpers, header, holdAndDrain, holdMs, routeEdges } from "./render";
 
 export interface PgFlip {
     from: DbEnd;
@@ -125,20 +125,7 @@ abort() {
 }
 [ "$(sql "SELECT pg_is_in_recovery()")" = f ] || fail "${f.from.host} is not a running primary"
 timeline=$(sql "SELECT timeline_id FROM pg_control_checkpoint()")
-# t0: hold writes on every edge (they release by themselves at the deadline), then drain.
-for e in $EDGES; do
-    answer=$(edge "\${e#*=}" "cutover hold ${holdMs(s)}" 2>/dev/null || true)
-    [ "$answer" = "hold on" ] || abort "cannot hold writes on the edge \${e%%=*}: \${answer:-unreachable}"
-    held=1
-done
-mark 0 held
-drain_until=$(( $(now_ms) + 500 ))
-while :; do
-    busy=0
-    for e in $EDGES; do n=$(edge "\${e#*=}" "show stat" | awk -F, '$1 == "site_${f.from.site}" && $2 == "BACKEND" { print $5 }'); busy=$((busy + \${n:-0})); done
-    [ "$busy" = 0 ] || [ "$(now_ms)" -ge "$drain_until" ] && break
-    sleep 0.01
-done
+${holdAndDrain(f)}
 # t1: a clean (fast) stop: the WAL senders ship everything, the shutdown checkpoint too, to the standby.
 deadline=$(( $(now_ms) + ${s.freezeMs} ))
 cluster stop -m fast || abort "stopping ${f.from.host} failed"

@@ -199,6 +199,30 @@ done`;
 }
 
 /**
+ * t0: every edge holds writes (each releases by itself at its deadline), then a drain of
+ * at most 0.5 s while requests to the outgoing site are in flight. Needs \`edge\`, \`mark\`,
+ * \`abort\` and sets \`held=1\`, \`busy\` (in flight when the drain ended).
+ */
+export function holdAndDrain(f: Pick<Flip, "from" | "settings">): string {
+    const s = f.settings;
+    return `# t0: hold writes on every edge (they release by themselves at the deadline), then drain.
+for e in $EDGES; do
+    answer=$(edge "\${e#*=}" "cutover hold ${holdMs(s)}" 2>/dev/null || true)
+    [ "$answer" = "hold on" ] || abort "cannot hold writes on the edge \${e%%=*}: \${answer:-unreachable}"
+    held=1
+done
+mark 0 held
+drain_until=$(( $(now_ms) + 500 ))
+while :; do
+    busy=0
+    for e in $EDGES; do n=$(edge "\${e#*=}" "show stat" | awk -F, '$1 == "site_${f.from.site}" && $2 == "BACKEND" { print $5 }'); busy=$((busy + \${n:-0})); done
+    [ "$busy" = 0 ] || [ "$(now_ms)" -ge "$drain_until" ] && break
+    sleep 0.01
+done
+`;
+}
+
+/**
  * switch, on the incoming database host: the write-holding window (t0..t5) in one
  * session. Nothing to do (already primary) or dual-primary: routing only.
  */
@@ -239,20 +263,7 @@ abort() {
     fail "$1; aborted: ${f.from.site} stays live and writable$([ "$promoted" = 1 ] && echo ", ${f.to.host} replicates from ${f.from.host} again")"
 }
 
-# t0: hold writes on every edge (they release by themselves at the deadline), then drain.
-for e in $EDGES; do
-    answer=$(edge "\${e#*=}" "cutover hold ${holdMs(s)}" 2>/dev/null || true)
-    [ "$answer" = "hold on" ] || abort "cannot hold writes on the edge \${e%%=*}: \${answer:-unreachable}"
-    held=1
-done
-mark 0 held
-drain_until=$(( $(now_ms) + 500 ))
-while :; do
-    busy=0
-    for e in $EDGES; do n=$(edge "\${e#*=}" "show stat" | awk -F, '$1 == "site_${f.from.site}" && $2 == "BACKEND" { print $5 }'); busy=$((busy + \${n:-0})); done
-    [ "$busy" = 0 ] || [ "$(now_ms)" -ge "$drain_until" ] && break
-    sleep 0.01
-done
+${holdAndDrain(f)}
 
 # t1: freeze the outgoing database; its event unfreezes it at the deadline unless dropped at the commit.
 remote "SET SESSION sql_log_bin = 0; CREATE DATABASE IF NOT EXISTS cutover; DROP EVENT IF EXISTS ${UNFREEZE_EVENT}; CREATE EVENT ${UNFREEZE_EVENT} ON SCHEDULE AT CURRENT_TIMESTAMP + INTERVAL ${freezeSeconds} SECOND DO SET GLOBAL read_only = OFF; SET GLOBAL read_only = ON" \

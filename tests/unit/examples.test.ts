@@ -5,7 +5,10 @@ import assert from "node:assert/strict";
 import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
-import { evaluateStack } from "../../tools/offline";
+import { Evaluation, evaluateStack } from "../../tools/offline";
+import { POLICY_PACK_DIR, runPolicies } from "../../tools/offline/analyzer";
+import { PROJECT } from "../../tools/offline/evaluate";
+import { readStackFile } from "../../tools/offline/stackfile";
 import { ROOT, ofType, plain } from "../helpers";
 
 const EXAMPLES = path.join(ROOT, "examples");
@@ -25,19 +28,38 @@ describe("examples: each case study's stacks plan and pass policy", () => {
         }
     });
 
+    // In process, as the CLIs do it (tools/offline): evaluating new evaluates old as its peer
+    // first; each stack then goes through the policy pack over the Analyzer protocol.
     for (const example of examples) {
-        for (const stack of ["old", "new"]) {
-            it(`${example}/${stack}: npm run plan and npm run policy pass`, () => {
-                const dir = path.join(EXAMPLES, example);
-                const p = run("plan", "--stack", stack, "--dir", dir);
-                assert.equal(p.code, 0, p.out.slice(-3000) + p.err);
-                assert.match(p.out, /✅ cutover@v0\.1\.0/);
-                const q = run("policy", "--stack", stack, "--dir", dir);
-                assert.equal(q.code, 0, q.out.slice(-3000) + q.err);
-                assert.match(q.out, /0 mandatory, \d+ advisory violations/);
-            });
-        }
+        it(`${example}: both stacks plan without error and pass every mandatory policy`, async () => {
+            const dir = path.join(EXAMPLES, example);
+            const r = await evaluateStack({ stack: "new", stackDir: dir });
+            const stacks: Array<[string, Evaluation | undefined, Record<string, string>]> = [
+                ["new", r.main, r.stackFile.config],
+                ["old", r.peer, readStackFile(dir, "old").config],
+            ];
+            for (const [stack, e, config] of stacks) {
+                assert.ok(e, `${example}/${stack} was not evaluated`);
+                assert.equal(e.error, undefined, `${example}/${stack}: ${e.error?.message}`);
+                assert.ok(e.registrations.length > 20, `${example}/${stack}: only ${e.registrations.length} resources`);
+                const run = await runPolicies(e.registrations, { packDir: POLICY_PACK_DIR, project: PROJECT, stack, config, preview: false });
+                const mandatory = run.diagnostics.filter((d) => d.level === "mandatory");
+                assert.deepEqual(mandatory.map((d) => `${d.policy}: ${d.message}`), [], `${example}/${stack}`);
+            }
+        });
     }
+
+    it("the CLIs take an example's folder: npm run plan -- --live and npm run policy on onesignal", () => {
+        const dir = path.join(EXAMPLES, "onesignal");
+        const p = run("plan", "--stack", "new", "--dir", dir, "--live", "new");
+        assert.equal(p.code, 0, p.out.slice(-3000) + p.err);
+        assert.match(p.out, /✅ cutover@v0\.1\.0/);
+        const section = p.out.slice(p.out.indexOf("If cutover:live were"));
+        for (const step of ["precheck", "freeze", "switch", "resume"]) assert.match(section, new RegExp(`~ command:remote:Command  new-runbook-${step}\\n`));
+        const q = run("policy", "--stack", "old", "--dir", dir);
+        assert.equal(q.code, 0, q.out.slice(-3000) + q.err);
+        assert.match(q.out, /0 mandatory, \d+ advisory violations/);
+    });
 });
 
 describe("decommission: the new site detached needs nothing of the old one", () => {
