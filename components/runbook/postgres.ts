@@ -15,7 +15,7 @@
 import { ROLE_MARKER } from "../database/mysql";
 import { PG_REPL_ROLE, PG_TLS_DIR, pgBaseBackup } from "../database/postgres";
 import { installIfMissing } from "../script";
-import { AUDIT_LOG, DbEnd, EdgeEnd, MARK, RunbookSettings, edgeHelpers, header, holdAndDrain, holdMs, routeEdges } from "./render";
+import { AUDIT_LOG, DbEnd, EdgeEnd, MARK, RunbookSettings, auditFields, edgeHelpers, header, holdAndDrain, holdMs, routeEdges, validateHook } from "./render";
 
 export interface PgFlip {
     from: DbEnd;
@@ -193,8 +193,7 @@ promoted=1
 echo primary > ${ROLE_MARKER}
 sql "ALTER SYSTEM RESET primary_conninfo" && sql "SELECT pg_reload_conf()" >/dev/null
 [ "$(sql "SELECT pg_is_in_recovery()")" = f ] || abort "validation: ${f.to.host} is still in recovery"
-${s.validate ? `hook_err=$(mktemp)
-( ${s.validate} ) >/dev/null 2>"$hook_err" || abort "validation failed: cutover:runbook.validate exited non-zero: $(tail -n 5 "$hook_err" | tr '\\n' ' ')"` : "# No validation hook configured (cutover:runbook.validate)."}
+${validateHook(s)}
 mark 3 promoted
 # t4: commit only while the outgoing server is still down (its watchdog did not restart it).
 [ -z "$(other_timeline)" ] || abort "${f.from.host} answers again (its watchdog restarted it at the deadline)"
@@ -207,7 +206,7 @@ mark 5 routed
 
 /** resume, on the outgoing host: a standby of the incoming server, then the audit record. */
 export function pgResumeScript(f: PgFlip, needed: boolean, marks: Record<string, string>): string {
-    const audit = Object.entries(marks).map(([k, v]) => `\\"${k}\\":\\"${v.replace(/[^A-Za-z0-9,:._/-]/g, "")}\\"`).join(",");
+    const audit = auditFields(marks);
     const conninfo = `host=${f.to.meshAddress} port=${f.to.port} user=${PG_REPL_ROLE} sslmode=verify-full sslrootcert=${PG_TLS_DIR}/ca.pem sslcert=${PG_TLS_DIR}/replication.pem sslkey=${PG_TLS_DIR}/replication.key application_name=${f.from.host.replace(/[^A-Za-z0-9_]/g, "_")}`;
     if (!needed) {
         // Nothing was switched; only a server an aborted attempt promoted (and shut down) is rebuilt.

@@ -289,8 +289,7 @@ promoted=1
 sql "${spec.resetReplica}; SET GLOBAL read_only = OFF" || abort "promotion failed"
 echo primary > ${ROLE_MARKER}
 [ "$(sql 'SELECT @@read_only')" = 0 ] || abort "validation: ${f.to.host} is still read-only"
-${s.validate ? `hook_err=$(mktemp)
-( ${s.validate} ) >/dev/null 2>"$hook_err" || abort "validation failed: cutover:runbook.validate exited non-zero: $(tail -n 5 "$hook_err" | tr '\\n' ' ')"` : "# No validation hook configured (cutover:runbook.validate)."}
+${validateHook(s)}
 mark 3 promoted
 
 # t4: commit (the point of no return): drop the unfreeze event; still frozen means nobody wrote there since.
@@ -306,14 +305,27 @@ mark 5 routed
 `;
 }
 
+/** The runbook.validate hook after promotion (needs `abort`); a comment when none is configured. */
+export function validateHook(s: RunbookSettings): string {
+    return s.validate
+        ? `hook_err=$(mktemp)
+( ${s.validate} ) >/dev/null 2>"$hook_err" || abort "validation failed: cutover:runbook.validate exited non-zero: $(tail -n 5 "$hook_err" | tr '\\n' ' ')"`
+        : "# No validation hook configured (cutover:runbook.validate).";
+}
+
+/** The switch's marks as JSON fields of the audit record (escaped for a double-quoted shell string). */
+export function auditFields(marks: Record<string, string>): string {
+    // Values come from earlier steps' output: only characters of GTID sets, LSNs and numbers pass.
+    return Object.entries(marks).map(([k, v]) => `\\"${k}\\":\\"${v.replace(/[^A-Za-z0-9,:._/-]/g, "")}\\"`).join(",");
+}
+
 /**
  * resume, on the outgoing database host: it replicates from the incoming one, so flipping
  * back loses nothing; the audit record (with the count of lost transactions) is appended
  * here and printed for the stack output.
  */
 export function resumeScript(f: Flip, needed: boolean, marks: Record<string, string>): string {
-    // Values come from earlier steps' output: only characters of GTID sets and numbers pass.
-    const audit = Object.entries(marks).map(([k, v]) => `\\"${k}\\":\\"${v.replace(/[^A-Za-z0-9,:._-]/g, "")}\\"`).join(",");
+    const audit = auditFields(marks);
     if (!needed && f.settings.strategy === "freeze") {
         // Nothing was switched in this run; only a server an aborted attempt promoted is reattached.
         return `${header("resume", f.from.host, f)}
