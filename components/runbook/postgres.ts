@@ -15,7 +15,7 @@
 import { ROLE_MARKER } from "../database/mysql";
 import { PG_REPL_ROLE, PG_TLS_DIR, pgBaseBackup } from "../database/postgres";
 import { installIfMissing } from "../script";
-import { AUDIT_LOG, DbEnd, EdgeEnd, MARK, RunbookSettings, auditFields, edgeHelpers, header, holdAndDrain, holdMs, routeEdges, validateHook } from "./render";
+import { AUDIT_LOG, DbEnd, EdgeEnd, MARK, RunbookSettings, auditFields, edgeHelpers, edgesAnswer, header, holdAndDrain, holdMs, postponeAndPrecheck, routeEdges, validateHook } from "./render";
 
 export interface PgFlip {
     from: DbEnd;
@@ -55,14 +55,7 @@ export function pgPrecheckScript(f: PgFlip): string {
     return `${header("precheck", f.to.host, f)}
 ${installIfMissing("socat", "socat")}
 ${pgHelpers(f.to, f.from)}
-waited=0
-while [ -e ${s.postponeFile} ]; do
-    [ $((waited % 30)) = 0 ] && say "postponed: remove ${s.postponeFile} on ${f.to.host} to proceed (waited $waited s of ${s.postponeMinutes * 60})"
-    [ "$waited" -lt ${s.postponeMinutes * 60} ] || fail "still postponed after ${s.postponeMinutes} min (${s.postponeFile}); nothing was changed"
-    sleep 1; waited=$((waited + 1))
-done
-${s.precheck ? `hook_err=$(mktemp)
-( ${s.precheck} ) >/dev/null 2>"$hook_err" || fail "vetoed by cutover:runbook.precheck (exit $?): $(tail -n 5 "$hook_err")"` : "# No pre-check hook configured (cutover:runbook.precheck)."}
+${postponeAndPrecheck(f)}
 if [ "$(sql "SELECT pg_is_in_recovery()")" = t ]; then
     for _ in $(seq 1 100); do [ "$(sql "SELECT status FROM pg_stat_wal_receiver")" = streaming ] && break; sleep 0.1; done
     [ "$(sql "SELECT status FROM pg_stat_wal_receiver")" = streaming ] || fail "vetoed: ${f.to.host} is not streaming from ${f.from.host}"
@@ -78,16 +71,7 @@ else
     needed=0
 fi
 ${edgeHelpers(f)}
-if [ "$needed" = 1 ]; then
-    for e in $EDGES; do
-        answer=$(edge "\${e#*=}" "cutover live" 2>/dev/null || true)
-        case "$answer" in
-            "live "*" hold off") ;;
-            "") fail "vetoed: cannot reach the edge \${e%%=*} (\${e#*=}) over the mesh" ;;
-            *) fail "vetoed: the edge \${e%%=*} is busy: $answer" ;;
-        esac
-    done
-fi
+${edgesAnswer()}
 say "precheck needed=$needed position=$(sql "SELECT COALESCE(pg_last_wal_replay_lsn(), pg_current_wal_lsn())") in $(( $(now_ms) - started )) ms"
 `;
 }

@@ -115,6 +115,37 @@ function attachTo(f: FlavorSpec, src: DbEnd): string {
 }
 
 /**
+ * The precheck's start: wait while the postpone flag file exists (gh-ost's postpone flag),
+ * then the runbook.precheck hook; either vetoes before anything changed.
+ */
+export function postponeAndPrecheck(f: Pick<Flip, "to" | "settings">): string {
+    const s = f.settings;
+    return `waited=0
+while [ -e ${s.postponeFile} ]; do
+    [ $((waited % 30)) = 0 ] && say "postponed: remove ${s.postponeFile} on ${f.to.host} to proceed (waited $waited s of ${s.postponeMinutes * 60})"
+    [ "$waited" -lt ${s.postponeMinutes * 60} ] || fail "still postponed after ${s.postponeMinutes} min (${s.postponeFile}); nothing was changed"
+    sleep 1; waited=$((waited + 1))
+done
+${s.precheck ? `hook_err=$(mktemp)
+( ${s.precheck} ) >/dev/null 2>"$hook_err" || fail "vetoed by cutover:runbook.precheck (exit $?): $(tail -n 5 "$hook_err")"
+rm -f "$hook_err"` : "# No pre-check hook configured (cutover:runbook.precheck)."}`;
+}
+
+/** When the database part runs (needed=1): every edge must answer on its admin socket and be idle. */
+export function edgesAnswer(): string {
+    return `if [ "$needed" = 1 ]; then
+    for e in $EDGES; do
+        answer=$(edge "\${e#*=}" "cutover live" 2>/dev/null || true)
+        case "$answer" in
+            "live "*" hold off") ;;
+            "") fail "vetoed: cannot reach the edge \${e%%=*} (\${e#*=}:${EDGE_ADMIN_PORT}) over the mesh" ;;
+            *) fail "vetoed: the edge \${e%%=*} is busy: $answer" ;;
+        esac
+    done
+fi`;
+}
+
+/**
  * precheck, on the incoming database host. Prints `needed=1` when the incoming server is
  * still a replica (the database part runs), `needed=0` when it is already the primary
  * and holds everything the outgoing one has (only routing is left).
@@ -152,27 +183,10 @@ fi`;
 ${installIfMissing("socat", "socat")}
 ${dbHelpers(FLAVORS[f.flavor], f.flavor, f.from)}
 # Armed but postponed (gh-ost's postpone flag): wait while the flag file exists.
-waited=0
-while [ -e ${s.postponeFile} ]; do
-    [ $((waited % 30)) = 0 ] && say "postponed: remove ${s.postponeFile} on ${f.to.host} to proceed (waited $waited s of ${s.postponeMinutes * 60})"
-    [ "$waited" -lt ${s.postponeMinutes * 60} ] || fail "still postponed after ${s.postponeMinutes} min (${s.postponeFile}); nothing was changed"
-    sleep 1; waited=$((waited + 1))
-done
-${s.precheck ? `hook_err=$(mktemp)
-( ${s.precheck} ) >/dev/null 2>"$hook_err" || fail "vetoed by cutover:runbook.precheck (exit $?): $(tail -n 5 "$hook_err")"
-rm -f "$hook_err"` : "# No pre-check hook configured (cutover:runbook.precheck)."}
+${postponeAndPrecheck(f)}
 ${replicaCase}
 ${edgeHelpers(f)}
-if [ "$needed" = 1 ]; then
-    for e in $EDGES; do
-        answer=$(edge "\${e#*=}" "cutover live" 2>/dev/null || true)
-        case "$answer" in
-            "live "*" hold off") ;;
-            "") fail "vetoed: cannot reach the edge \${e%%=*} (\${e#*=}:${EDGE_ADMIN_PORT}) over the mesh" ;;
-            *) fail "vetoed: the edge \${e%%=*} is busy: $answer" ;;
-        esac
-    done
-fi
+${edgesAnswer()}
 say "precheck needed=$needed position=$(pos_here) in $(( $(now_ms) - started )) ms"
 `;
 }
