@@ -150,7 +150,7 @@ t0=$(now_ms)
 src "SET SESSION sql_log_bin = 0; CREATE DATABASE IF NOT EXISTS cutover; DROP EVENT IF EXISTS ${event}; CREATE EVENT ${event} ON SCHEDULE AT CURRENT_TIMESTAMP + INTERVAL ${seconds} SECOND DO SET GLOBAL read_only = OFF; SET GLOBAL read_only = ON" \\
     || abort "freezing ${p.source.host} failed"
 frozen=1
-want=$(src_position)
+want=$(src_position) || abort "cannot read the binlog position of ${p.source.host}"
 echo "runbook: t1 frozen at $want (+$(( $(now_ms) - t0 )) ms)"
 # t2: RDS must have executed everything up to that position.
 deadline=$(( $(now_ms) + ${s.catchupMs} ))

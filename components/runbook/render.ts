@@ -251,7 +251,9 @@ ${routeEdges(f, s.strategy === "dual-primary")}
 mark 5 routed
 `;
     }
-    const parity = s.parity.map((t) => `c_here=$(sql "CHECKSUM TABLE ${t}" | awk '{ print $2 }'); c_there=$(remote "CHECKSUM TABLE ${t}" | awk '{ print $2 }')
+    // Every read of the other site goes through abort on failure (the link may be cut right now).
+    const parity = s.parity.map((t) => `c_here=$(sql "CHECKSUM TABLE ${t}" | awk '{ print $2 }') || abort "parity: CHECKSUM TABLE ${t} failed on ${f.to.host}"
+c_there=$(remote "CHECKSUM TABLE ${t}" | awk '{ print $2 }') || abort "parity: cannot read CHECKSUM TABLE ${t} from ${f.from.host}"
 [ "$c_here" = "$c_there" ] || abort "parity: CHECKSUM TABLE ${t} is $c_here on ${f.to.host} but $c_there on ${f.from.host}"`);
     const freezeSeconds = Math.ceil(s.freezeMs / 1000);
     return `${header("switch", f.to.host, f)}

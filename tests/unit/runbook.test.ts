@@ -1,5 +1,7 @@
 // The cutover runbook: its config, what its scripts do in which order (the lab runs them
 // on real daemons: tests/lab/runbook.test.ts), and its steps in the reference stacks.
+import { rdsSwitchScript } from "../../components/database/rds";
+import { RDS_PLAN } from "../helpers";
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "child_process";
@@ -51,6 +53,13 @@ describe("runbook config", () => {
 });
 
 describe("runbook scripts", () => {
+    it("every read of the other site inside the switch aborts cleanly when the link is gone (set -e would exit without unfreezing)", () => {
+        const s = switchScript(flip({ parity: ["cutover_probe.writes", "shop.orders"] }), true);
+        const reads = s.split("\n").filter((l) => /^\s*\w+=\$\((remote|pos_there|sql)\b/.test(l));
+        assert.ok(reads.length >= 5, `only ${reads.length} reads found`);
+        for (const l of reads) assert.match(l, /\|\| abort "/, `unguarded: ${l}`);
+        assert.match(rdsSwitchScript(RDS_PLAN, "old", "new", flip().settings), /want=\$\(src_position\) \|\| abort/);
+    });
     it("precheck: postponed first, then the hook, then replication and the edges; all before anything changes", () => {
         const s = precheckScript(flip({ precheck: "/usr/local/bin/ok-to-cut" }));
         const [postpone, hook, replica, edges] = order(s, [/while \[ -e \/etc\/cutover\/postpone \]/, /\( \/usr\/local\/bin\/ok-to-cut \)/, /is not receiving from old-db-1/, /cannot reach the edge/]);
