@@ -248,19 +248,25 @@ export class Site extends pulumi.ComponentResource {
         let switched: pulumi.Resource[] = [];
         if (c.live && ref && database && dbHost && c.mesh) {
             const plan = c.mesh;
-            const peerInfo = pulumi.all([ref.getOutput("site"), ref.getOutput("hosts"), ref.getOutput("db"), ref.getOutput("access"), ref.getOutput("mesh")]).apply(([site, hosts, db, access, mesh]) => ({
+            const peerInfo = pulumi.all([ref.getOutput("site"), ref.getOutput("hosts"), ref.getOutput("db"), ref.getOutput("access"), ref.getOutput("mesh"), ref.getOutput("cache")]).apply(([site, hosts, db, access, mesh, cache]) => ({
                 site: (site ?? "") as string,
                 hosts: (hosts ?? []) as HostSummary[],
                 db: (db ?? undefined) as DbOutput | undefined,
+                cache: (cache ?? undefined) as CacheOutput | undefined,
                 user: ((access ?? {}) as { user?: string }).user ?? c.sshUser,
                 members: ((mesh as PeerMesh | undefined)?.members ?? []),
             }));
+            // Redis on the db host (and PostgreSQL): the runbook switches it in the same window.
+            const switchesCache = cacheOnDb && c.dbEngine === "postgres" && this.cache !== undefined;
             // The peer's database host is reached with this stack's key (README: "Access across stacks").
             const peerDb = pulumi.all([peerInfo, dbHost.connection.privateKey]).apply(([p, key]): RunbookDb => {
                 const host = p.hosts.find((h) => h.name === p.db?.host);
                 if (!p.db || !host) throw new ConfigError([`cutover:live: ${JSON.stringify(c.live)} needs the peer stack's database (its db output); deploy the peer stack with cutover:database and cutover:mesh first`]);
                 const connection: SshConnection = { host: host.publicAddress, port: 22, user: p.user, privateKey: key, dialErrorLimit: SSH_DIAL_ERROR_LIMIT, perDialTimeout: SSH_PER_DIAL_TIMEOUT };
-                return { site: p.site, host: p.db.host, meshAddress: p.db.meshAddress, port: p.db.port, connection, password: p.db.replication?.password ?? "" };
+                if (switchesCache && p.cache?.host !== p.db.host) {
+                    throw new ConfigError([`cutover:cache: the PostgreSQL runbook switches a Redis that lives on the db host of both sites; the peer stack's Redis is ${p.cache ? `on ${p.cache.host}, its db host is ${p.db.host}` : "absent"}: give both sites the same layout (no cache host), or remove cutover:cache here`]);
+                }
+                return { site: p.site, host: p.db.host, meshAddress: p.db.meshAddress, port: p.db.port, connection, password: p.db.replication?.password ?? "", cachePassword: p.cache?.password };
             });
             const edges = peerInfo.apply((p) => [
                 ...edgeHosts.map((h) => ({ name: h.name, meshAddress: plan.addresses[h.name] })),
@@ -270,9 +276,10 @@ export class Site extends pulumi.ComponentResource {
                 live: c.live,
                 flavor: c.dbEngine,
                 settings: c.runbook,
+                cache: switchesCache,
                 peerReady: knowsUs,
                 // PostgreSQL authenticates by certificate: no password.
-                own: pulumi.all([database.output.replication?.password ?? ""]).apply(([password]) => ({ site: c.site, host: dbHost.name, meshAddress: plan.addresses[dbHost.name], port: DB_PORTS[c.dbEngine], connection: dbHost.connection, password })),
+                own: pulumi.all([database.output.replication?.password ?? "", switchesCache ? this.cache!.password : ""]).apply(([password, cachePassword]) => ({ site: c.site, host: dbHost.name, meshAddress: plan.addresses[dbHost.name], port: DB_PORTS[c.dbEngine], connection: dbHost.connection, password, cachePassword })),
                 peer: peerDb,
                 edges,
                 after: [database.step, ...(probe?.commands ?? [])],

@@ -132,3 +132,52 @@ export async function flipUnderLoad(lab: Lab, o: { url: string; client: string; 
     const first = steps.find((r) => r.step.endsWith("-freeze")) ?? window;
     return { writes, steps, error, audit, from: first ? (first.endedAt ?? 0) - first.ms : 0, to: window?.endedAt ?? 0 };
 }
+
+/** The environment for redis-cli on a lab host: the host's own Redis password, from the file the program wrote. */
+export const REDIS_AUTH = `REDISCLI_AUTH=$(awk '$1 == "requirepass" { gsub(/"/, "", $2); print $2 }' /etc/redis/cutover-auth.conf)`;
+
+export async function redisCli(lab: Lab, host: string, args: string): Promise<string> {
+    const r = await lab.enter(host, `${REDIS_AUTH} redis-cli --no-auth-warning ${args}`);
+    if (r.code !== 0) throw new Error(`${host}: redis-cli ${args}: ${r.stderr.trim()}`);
+    return r.stdout.trim();
+}
+
+/**
+ * Starts a writer on `host` against its own Redis, as a job worker would: RPUSH <key> 1, 2, ...
+ * every 20 ms, each number logged as acknowledged or failed.
+ */
+export async function startRedisWriter(lab: Lab, host: string, key: string): Promise<void> {
+    const dir = `/tmp/redis-writer-${key}`;
+    const r = await lab.enter(host, `rm -rf ${dir} && mkdir -p ${dir}
+cat > ${dir}/writer.sh <<'WRITER'
+i=0
+while [ ! -e ${dir}/stop ]; do
+    i=$((i+1))
+    if [ "$(${REDIS_AUTH} timeout 10 redis-cli --no-auth-warning RPUSH ${key} $i 2>/dev/null)" -gt 0 ] 2>/dev/null; then echo $i >> ${dir}/acked; else echo $i >> ${dir}/failed; fi
+    sleep 0.02
+done
+touch ${dir}/stopped
+WRITER
+setsid nohup bash ${dir}/writer.sh </dev/null >/dev/null 2>&1 &
+sleep 0.5`);
+    if (r.code !== 0) throw new Error(`${host}: the Redis writer did not start: ${r.stderr.trim()}`);
+}
+
+export interface RedisWriterFigures {
+    /** Numbers the writer sent. */
+    writes: number;
+    failed: number;
+    /** Acknowledged, but not in the list on the live Redis. */
+    lost: number;
+}
+
+/** Stops the writer on `host`; counts its acknowledged writes missing from the list on `liveHost`. */
+export async function stopRedisWriter(lab: Lab, host: string, key: string, liveHost: string): Promise<RedisWriterFigures> {
+    const dir = `/tmp/redis-writer-${key}`;
+    await lab.enter(host, `touch ${dir}/stop; for _ in $(seq 1 120); do [ -e ${dir}/stopped ] && break; sleep 0.1; done`);
+    const lines = async (file: string) => (await lab.enter(host, `cat ${dir}/${file} 2>/dev/null || true`)).stdout.split("\n").filter(Boolean);
+    const acked = await lines("acked");
+    const failed = await lines("failed");
+    const present = new Set((await redisCli(lab, liveHost, `LRANGE ${key} 0 -1`)).split("\n"));
+    return { writes: acked.length + failed.length, failed: failed.length, lost: acked.filter((i) => !present.has(i)).length };
+}

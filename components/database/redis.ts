@@ -12,7 +12,12 @@ export const REDIS_TLS_PORT = 6380;
 export const REDIS_TUNNEL_PORT = 6390;
 export const STUNNEL_DIR = "/etc/stunnel/cutover";
 export const STUNNEL_CONF = "/etc/stunnel/cutover-redis.conf";
-const STUNNEL_PID = "/run/stunnel-cutover-redis.pid";
+export const STUNNEL_PID = "/run/stunnel-cutover-redis.pid";
+export const REDIS_AUTH_CONF = "/etc/redis/cutover-auth.conf";
+/** Whether Redis follows the peer: written by the cache step per phase, and by the runbook when it switches Redis. */
+export const REDIS_ROLE_CONF = "/etc/redis/cutover-role.conf";
+/** The role the last cutover gave this Redis ("primary" | "replica"), written by the runbook. */
+export const CACHE_ROLE_MARKER = "/var/lib/cutover/cache-role";
 
 export interface RedisServer {
     host: string;
@@ -34,19 +39,50 @@ export interface RedisPlan {
     source?: RedisSource;
 }
 
-/** Appended to Debian's redis.conf by an include; the passwords live in a file of their own. */
-export function redisConf(s: RedisServer, plan: Pick<RedisPlan, "phase">): string {
+/** Appended to Debian's redis.conf by an include; the passwords and the role live in files of their own. */
+export function redisConf(s: RedisServer): string {
     return `# Rendered by cutover: loopback and the site network only; the mesh reaches Redis through stunnel.
 bind 127.0.0.1 ${s.privateAddress}
 port ${REDIS_PORT}
 protected-mode yes
-include /etc/redis/cutover-auth.conf
-${plan.phase === "replica" ? `replicaof 127.0.0.1 ${REDIS_TUNNEL_PORT}\nreplica-read-only yes` : "# not a replica"}
+include ${REDIS_AUTH_CONF}
+include ${REDIS_ROLE_CONF}
 `;
 }
 
+/** The role a restarted Redis comes back in: a replica follows the peer through the tunnel. */
+export function redisRoleConf(role: "primary" | "replica"): string {
+    return role === "replica"
+        ? `# Rendered by cutover: a replica of the peer site's Redis, through stunnel.
+replicaof 127.0.0.1 ${REDIS_TUNNEL_PORT}
+replica-read-only yes
+`
+        : `# Rendered by cutover: takes writes (not a replica).
+`;
+}
+
+/** requirepass, and the peer's password when this Redis follows (or may follow) the peer. */
+export function redisAuthLine(withPeer: boolean): string {
+    return withPeer ? `printf 'requirepass "%s"\\nmasterauth "%s"\\n' "$password" "$peer_password"` : `printf 'requirepass "%s"\\n' "$password"`;
+}
+
+/**
+ * After a cutover the runbook's role (CACHE_ROLE_MARKER) wins over cache.phase primary /
+ * replica: the cache step keeps Redis as the runbook left it. Detached clears the marker.
+ */
+function cacheRoleGuard(phase: CachePhase): string {
+    if (phase === "detached") return `rm -f ${CACHE_ROLE_MARKER}`;
+    return `runbook_role=$(cat ${CACHE_ROLE_MARKER} 2>/dev/null || true)
+if [ -n "$runbook_role" ] && [ "$runbook_role" != ${phase} ]; then
+    echo "cache: kept as the cutover runbook left it ($runbook_role); cutover:cache.phase says ${phase}"
+    echo "cache: role=$runbook_role position= lag="
+    echo "cache: unchanged"
+    exit 0
+fi`;
+}
+
 /** stunnel: the TLS server (unless detached) and, on a replica, the client to the source. */
-export function stunnelConf(s: RedisServer, plan: Pick<RedisPlan, "phase" | "source">): string {
+export function stunnelConf(s: Pick<RedisServer, "meshAddress">, plan: Pick<RedisPlan, "phase" | "source">): string {
     const common = `CAfile = ${STUNNEL_DIR}/ca.pem
 verifyChain = yes
 sslVersionMin = TLSv1.2`;
@@ -85,6 +121,7 @@ export function redisScript(s: RedisServer, plan: RedisPlan): string {
 ${installIfMissing("redis-server", "redis-server")}
 ${installIfMissing("stunnel4", "stunnel4")}
 ${readSecrets(plan.source ? { "server-key": "server_key", "client-key": "client_key", password: "password", "peer-password": "peer_password" } : { "server-key": "server_key", "client-key": "client_key", password: "password" })}
+${cacheRoleGuard(plan.phase)}
 
 ${PUT_FILE}
 install -d -m 755 /var/log/stunnel4
@@ -93,9 +130,12 @@ put ${STUNNEL_CONF} 644 root:root tls <<'CUTOVER_STUNNEL'
 ${stunnelConf(s, plan).trim()}
 CUTOVER_STUNNEL
 put /etc/redis/cutover.conf 640 root:redis config <<'CUTOVER_REDIS'
-${redisConf(s, plan).trim()}
+${redisConf(s).trim()}
 CUTOVER_REDIS
-${plan.source ? `printf 'requirepass "%s"\\nmasterauth "%s"\\n' "$password" "$peer_password"` : `printf 'requirepass "%s"\\n' "$password"`} | put /etc/redis/cutover-auth.conf 640 root:redis config
+put ${REDIS_ROLE_CONF} 640 root:redis runtime <<'CUTOVER_ROLE'
+${redisRoleConf(plan.phase === "replica" ? "replica" : "primary").trim()}
+CUTOVER_ROLE
+${redisAuthLine(plan.source !== undefined)} | put ${REDIS_AUTH_CONF} 640 root:redis config
 if ! grep -qx 'include /etc/redis/cutover.conf' /etc/redis/redis.conf; then
     echo 'include /etc/redis/cutover.conf' >> /etc/redis/redis.conf
     restart=1

@@ -10,6 +10,8 @@ import { PgFlip, pgFreezeScript, pgFrozen, pgPrecheckScript, pgResumeScript, pgS
 export interface RunbookDb extends DbEnd {
     connection: SshConnection;
     password: string;
+    /** The password of the Redis on this db host (secret), when the runbook switches Redis too. */
+    cachePassword?: string;
 }
 
 export interface RunbookArgs {
@@ -17,6 +19,8 @@ export interface RunbookArgs {
     live: string;
     flavor: MysqlFlavor | "postgres";
     settings: RunbookSettings;
+    /** Both sites keep Redis on their db host: the PostgreSQL runbook switches it in the same window. */
+    cache: boolean;
     /** This site's and the peer's database. */
     own: pulumi.Input<RunbookDb>;
     peer: pulumi.Input<RunbookDb>;
@@ -72,6 +76,7 @@ export class Runbook extends pulumi.ComponentResource {
             to: { site: e.incoming.site, host: e.incoming.host, meshAddress: e.incoming.meshAddress, port: e.incoming.port },
             edges,
             settings: s,
+            cache: args.cache,
         })));
         // A step on one database host reaches the other's server as its replication user.
         const toOther = (db: pulumi.Output<RunbookDb>) => secretStdin({ "peer-password": db.apply((d) => d.password) });
@@ -82,14 +87,17 @@ export class Runbook extends pulumi.ComponentResource {
         let resume: command.remote.Command;
         if (args.flavor === "postgres") {
             // PostgreSQL: the outgoing host stops its own server (freeze) between precheck and switch; certificates authenticate, no password.
+            // With Redis on the db hosts a step gets its own site's Redis password and the other site's.
             const none = pulumi.secret("");
-            const precheck = step("precheck", incoming.apply((i) => i.connection), when("precheck", flip.apply(pgPrecheckScript)), args.after, none);
+            const cacheKeys = (here: pulumi.Output<RunbookDb>, there: pulumi.Output<RunbookDb>) =>
+                args.cache ? secretStdin({ "cache-password": here.apply((d) => d.cachePassword ?? ""), "cache-peer-password": there.apply((d) => d.cachePassword ?? "") }) : none;
+            const precheck = step("precheck", incoming.apply((i) => i.connection), when("precheck", flip.apply(pgPrecheckScript)), args.after, cacheKeys(incoming, outgoing));
             const needed = precheck.stdout.apply((out) => /^runbook: precheck needed=1/m.test(out ?? ""));
             const freeze = step("freeze", outgoing.apply((o) => o.connection), when("freeze", pulumi.all([flip, needed]).apply(([f, n]) => pgFreezeScript(f, n))), [precheck], none);
             const frozen = freeze.stdout.apply((out) => pgFrozen(out ?? ""));
-            this.switched = step("switch", incoming.apply((i) => i.connection), when("switch", pulumi.all([flip, needed, frozen]).apply(([f, n, fr]) => pgSwitchScript(f, n, fr))), [freeze], none);
+            this.switched = step("switch", incoming.apply((i) => i.connection), when("switch", pulumi.all([flip, needed, frozen]).apply(([f, n, fr]) => pgSwitchScript(f, n, fr))), [freeze], cacheKeys(incoming, outgoing));
             const marks = pulumi.all([freeze.stdout, this.switched.stdout]).apply(([a, b]) => switchMarks(`${a ?? ""}\n${b ?? ""}`));
-            resume = step("resume", outgoing.apply((o) => o.connection), when("resume", pulumi.all([flip, needed, marks]).apply(([f, n, m]) => pgResumeScript(f, n, m))), [this.switched], none);
+            resume = step("resume", outgoing.apply((o) => o.connection), when("resume", pulumi.all([flip, needed, marks]).apply(([f, n, m]) => pgResumeScript(f, n, m))), [this.switched], cacheKeys(outgoing, incoming));
         } else {
             const mysql: pulumi.Output<Flip> = flip.apply((f) => ({ ...f, flavor: args.flavor as MysqlFlavor }));
             const precheck = step("precheck", incoming.apply((i) => i.connection), when("precheck", mysql.apply(precheckScript)), args.after, toOther(outgoing));

@@ -15,6 +15,7 @@
 import { ROLE_MARKER } from "../database/mysql";
 import { PG_REPL_ROLE, PG_TLS_DIR, pgBaseBackup } from "../database/postgres";
 import { installIfMissing } from "../script";
+import { cacheAbort, cacheCommit, cacheFollow, cacheHelpers, cachePrecheck, cacheSwitch } from "./cache";
 import { AUDIT_LOG, DbEnd, EdgeEnd, MARK, RunbookSettings, auditFields, edgeHelpers, edgesAnswer, header, holdAndDrain, holdMs, postponeAndPrecheck, routeEdges, validateHook } from "./render";
 
 export interface PgFlip {
@@ -22,6 +23,8 @@ export interface PgFlip {
     to: DbEnd;
     edges: EdgeEnd[];
     settings: RunbookSettings;
+    /** Redis on the db host of both sites: switched in the same window (cache.ts). */
+    cache: boolean;
 }
 
 /** What the freeze step reports to the switch. */
@@ -55,7 +58,7 @@ export function pgPrecheckScript(f: PgFlip): string {
     return `${header("precheck", f.to.host, f)}
 ${installIfMissing("socat", "socat")}
 ${pgHelpers(f.to, f.from)}
-${postponeAndPrecheck(f)}
+${f.cache ? `${cacheHelpers()}\n` : ""}${postponeAndPrecheck(f)}
 if [ "$(sql "SELECT pg_is_in_recovery()")" = t ]; then
     for _ in $(seq 1 100); do [ "$(sql "SELECT status FROM pg_stat_wal_receiver")" = streaming ] && break; sleep 0.1; done
     [ "$(sql "SELECT status FROM pg_stat_wal_receiver")" = streaming ] || fail "vetoed: ${f.to.host} is not streaming from ${f.from.host}"
@@ -70,7 +73,7 @@ elif [ "$(other "SHOW in_hot_standby" 2>/dev/null)" = off ]; then
 else
     needed=0
 fi
-${edgeHelpers(f)}
+${f.cache ? `${cachePrecheck(f)}\n` : ""}${edgeHelpers(f)}
 ${edgesAnswer()}
 say "precheck needed=$needed position=$(sql "SELECT COALESCE(pg_last_wal_replay_lsn(), pg_current_wal_lsn())") in $(( $(now_ms) - started )) ms"
 `;
@@ -145,7 +148,7 @@ mark 5 routed
     }
     return `${header("switch", f.to.host, f)}
 ${pgHelpers(f.to, f.from)}
-${edgeHelpers(f)}
+${f.cache ? `${cacheHelpers()}\n` : ""}${edgeHelpers(f)}
 ${MARK}
 stopped_at=${frozen.stoppedAt}; timeline=${frozen.timeline}; deadline=${frozen.deadline}
 promoted=0
@@ -158,7 +161,7 @@ abort() {
         echo aborted > ${ROLE_MARKER}
     fi
     for _ in $(seq 1 $(( (${holdMs(s)} + 5000) / 100 ))); do [ -n "$(other_timeline)" ] && break; sleep 0.1; done
-    for e in $EDGES; do edge "\${e#*=}" "cutover hold off" >/dev/null 2>&1 || echo "switch: edge \${e%%=*} releases at its deadline" >&2; done
+${f.cache ? `    ${cacheAbort()}\n` : ""}    for e in $EDGES; do edge "\${e#*=}" "cutover hold off" >/dev/null 2>&1 || echo "switch: edge \${e%%=*} releases at its deadline" >&2; done
     fail "$1; aborted: ${f.from.site} stays live$([ "$promoted" = 1 ] && echo "; ${f.to.host} was shut down: set cutover:live back to ${f.from.site} and run pulumi up to rebuild it as a standby")"
 }
 [ "$(sql "SELECT pg_is_in_recovery()")" = t ] || abort "${f.to.host} is not a standby"
@@ -169,7 +172,7 @@ until [ "$(sql "SELECT pg_wal_lsn_diff(pg_last_wal_replay_lsn(), '$stopped_at') 
     [ "$(now_ms)" -lt "$until_ms" ] || abort "${f.to.host} replayed only to $(sql "SELECT pg_last_wal_replay_lsn()") of $stopped_at after ${s.catchupMs} ms (cutover:runbook.catchupMs)"
     sleep 0.01
 done
-mark 2 caught-up "waited=$(( $(now_ms) - caught_from ))"
+${f.cache ? `${cacheSwitch(f)}\n` : ""}mark 2 caught-up "waited=$(( $(now_ms) - caught_from ))${f.cache ? " cache-offset=$cache_want" : ""}"
 # t3: promote (only well before the watchdog's deadline), then validate.
 [ "$(( deadline - $(now_ms) ))" -gt 1000 ] || abort "too close to the freeze deadline to promote safely"
 promoted=1
@@ -182,7 +185,7 @@ mark 3 promoted
 # t4: commit only while the outgoing server is still down (its watchdog did not restart it).
 [ -z "$(other_timeline)" ] || abort "${f.from.host} answers again (its watchdog restarted it at the deadline)"
 mark 4 committed "lost=0"
-# t5: route every edge to the incoming site and release the held writes there.
+${f.cache ? `${cacheCommit(f)}\n` : ""}# t5: route every edge to the incoming site and release the held writes there.
 ${routeEdges(f, true)}
 mark 5 routed
 `;
@@ -218,7 +221,7 @@ for _ in $(seq 1 100); do [ "$(sql "SELECT status FROM pg_stat_wal_receiver" 2>/
 [ "$(sql "SELECT status FROM pg_stat_wal_receiver")" = streaming ] \\
     || fail "${f.from.host} does not stream from ${f.to.host}: $(tail -n 3 /var/log/postgresql/postgresql-$ver-main.log)"
 echo replica > ${ROLE_MARKER}
-# Streaming on the new timeline is only possible when this server holds nothing the incoming one lacks.
+${f.cache ? `${cacheHelpers()}\n${cacheFollow(f)}\n` : ""}# Streaming on the new timeline is only possible when this server holds nothing the incoming one lacks.
 lost=0
 record="{\\"event\\":\\"cutover\\",\\"at\\":$(now_ms),\\"from\\":\\"${f.from.site}\\",\\"to\\":\\"${f.to.site}\\",\\"strategy\\":\\"freeze\\",\\"engine\\":\\"postgres\\",\\"attempt\\":${f.settings.attempt},\\"needed\\":true,\\"lostTransactions\\":$lost${audit ? `,${audit}` : ""}}"
 echo "$record" >> ${AUDIT_LOG}

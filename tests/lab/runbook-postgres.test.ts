@@ -1,19 +1,28 @@
 // OneSignal's t0..t5 on PostgreSQL in the lab: real PostgreSQL streaming over the mesh
-// with client certificates, HAProxy holding writes, the outgoing server stopped cleanly and
-// the incoming one promoted by the program after a flip of cutover:live, under 50 writes/s
-// through the old edge. Every acknowledged write must be a row in the live database once.
+// with client certificates, Redis replicating through stunnel on the same hosts, HAProxy
+// holding writes, the outgoing server stopped cleanly and the incoming one (and its Redis)
+// promoted by the program after a flip of cutover:live, under 50 writes/s through the old
+// edge and a job worker writing to the outgoing Redis. Every acknowledged write must be a
+// row in the live database once, and every acknowledged Redis write in the live Redis.
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { Lab } from "../../lab/lab";
 import { labSkip } from "./requirements";
 import { LAB_STACKS, provision } from "../../lab/runtime";
-import { FlipRun, edgeAdmin, flipFigures, flipUnderLoad, recordedWrites } from "../../lab/flip";
+import { FlipRun, edgeAdmin, flipFigures, flipUnderLoad, recordedWrites, redisCli, startRedisWriter, stopRedisWriter } from "../../lab/flip";
 
-const skip = labSkip(["haproxy", "socat", "python3", "tincd", "pg_ctlcluster"]);
+const skip = labSkip(["haproxy", "socat", "python3", "tincd", "pg_ctlcluster", "redis-server", "stunnel4"]);
 
 const URL = "http://192.0.2.10/";
 const DB = { old: "old-db-1", new: "new-db-1" } as const;
-const pg = (phase: string) => ({ "cutover:database": JSON.stringify({ engine: "postgres", phase }) });
+const site = (phase: string) => ({ "cutover:database": JSON.stringify({ engine: "postgres", phase }), "cutover:cache": JSON.stringify({ engine: "redis", phase }) });
+const OLD = site("primary");
+const NEW = site("replica");
+
+const redisRole = async (lab: Lab, host: string) => {
+    const info = await redisCli(lab, host, "INFO replication");
+    return `${/^role:(\w+)/m.exec(info)?.[1]}${/^master_link_status:(\w+)/m.exec(info) ? ` link ${/^master_link_status:(\w+)/m.exec(info)![1]}` : ""}`;
+};
 
 async function sql(lab: Lab, host: string, query: string): Promise<string> {
     const r = await lab.enter(host, `runuser -u postgres -- psql -X -q -At -c "${query}"`);
@@ -22,7 +31,7 @@ async function sql(lab: Lab, host: string, query: string): Promise<string> {
 }
 
 function flip(lab: Lab, client: string, live: "old" | "new", runbook: Record<string, unknown> = {}): Promise<FlipRun> {
-    return flipUnderLoad(lab, { url: URL, client, rate: 50, seconds: 10, leadMs: 1500, config: { ...pg("replica"), "cutover:live": live, "cutover:runbook": JSON.stringify(runbook) } });
+    return flipUnderLoad(lab, { url: URL, client, rate: 50, seconds: 10, leadMs: 1500, config: { ...NEW, "cutover:live": live, "cutover:runbook": JSON.stringify(runbook) } });
 }
 
 async function figures(lab: Lab, run: FlipRun, client: string, liveDb: string) {
@@ -39,10 +48,10 @@ describe("the cutover runbook on PostgreSQL (freeze, promote, t0..t5)", { skip, 
     before(async () => {
         lab = new Lab();
         await lab.up();
-        await provision(lab, LAB_STACKS.old, { config: pg("primary") });
-        await provision(lab, LAB_STACKS.new, { config: { ...pg("replica"), "cutover:runbook": "{}" } });
-        await provision(lab, LAB_STACKS.old, { config: pg("primary") });
-        await provision(lab, LAB_STACKS.new, { config: { ...pg("replica"), "cutover:runbook": "{}" } });
+        await provision(lab, LAB_STACKS.old, { config: OLD });
+        await provision(lab, LAB_STACKS.new, { config: { ...NEW, "cutover:runbook": "{}" } });
+        await provision(lab, LAB_STACKS.old, { config: OLD });
+        await provision(lab, LAB_STACKS.new, { config: { ...NEW, "cutover:runbook": "{}" } });
     });
     after(async () => {
         await Lab.down();
@@ -52,11 +61,22 @@ describe("the cutover runbook on PostgreSQL (freeze, promote, t0..t5)", { skip, 
         assert.equal(await edgeAdmin(lab, "old-edge-1", "cutover live"), "live old hold off");
         assert.equal(await sql(lab, DB.new, "SELECT pg_is_in_recovery()"), "t");
         assert.equal(await sql(lab, DB.new, "SELECT status FROM pg_stat_wal_receiver"), "streaming");
+        assert.equal(await redisRole(lab, DB.new), "slave link up");
     });
 
     it("cutover old -> new under load: none failed, none lost, none twice; the old server follows the new one", async () => {
+        await startRedisWriter(lab, DB.old, "jobs_pgcut");
         const run = await flip(lab, "pgcut", "new");
+        const jobs = await stopRedisWriter(lab, DB.old, "jobs_pgcut", DB.new);
         assert.equal(run.error, undefined, run.error);
+        assert.equal(jobs.lost, 0, "acknowledged Redis writes on the old site are missing on the new one");
+        assert.ok(jobs.writes - jobs.failed >= 100, `only ${jobs.writes - jobs.failed} Redis writes acknowledged`);
+        assert.equal(await redisRole(lab, DB.new), "master");
+        assert.equal(await redisRole(lab, DB.old), "slave link up");
+        // The old Redis follows the new one now: a write there arrives on the old site.
+        await redisCli(lab, DB.new, "SET after-cutover yes");
+        for (let i = 0; i < 50 && (await redisCli(lab, DB.old, "GET after-cutover")) !== "yes"; i++) await new Promise((r) => setTimeout(r, 100));
+        assert.equal(await redisCli(lab, DB.old, "GET after-cutover"), "yes");
         assert.deepEqual(run.steps.map((s) => s.step.replace(/^new-runbook-/, "")), ["precheck", "freeze", "switch", "resume"]);
         const f = await figures(lab, run, "pgcut", DB.new);
         assert.ok(f.writes >= 400, `only ${f.writes} writes`);
@@ -71,15 +91,23 @@ describe("the cutover runbook on PostgreSQL (freeze, promote, t0..t5)", { skip, 
 
     it("a second run with nothing changed runs no step; the ensure-steps keep the runbook's roles", async () => {
         // The old stack's first run after the flip takes in the peer's new live site (its edge's config).
-        await provision(lab, LAB_STACKS.old, { config: pg("primary") });
-        const runs = [...(await provision(lab, LAB_STACKS.old, { config: pg("primary") })).runs, ...(await provision(lab, LAB_STACKS.new, { config: { ...pg("replica"), "cutover:live": "new", "cutover:runbook": "{}" } })).runs];
+        await provision(lab, LAB_STACKS.old, { config: OLD });
+        const runs = [...(await provision(lab, LAB_STACKS.old, { config: OLD })).runs, ...(await provision(lab, LAB_STACKS.new, { config: { ...NEW, "cutover:live": "new", "cutover:runbook": "{}" } })).runs];
         assert.deepEqual(runs.filter((r) => r.action !== "unchanged").map((r) => `${r.host} ${r.step}`), []);
         assert.equal(await sql(lab, DB.old, "SELECT pg_is_in_recovery()"), "t", "the old site's ensure-step promoted its server again");
+        assert.equal(await redisRole(lab, DB.old), "slave link up");
     });
 
     it("flipping back is the rollback: nothing lost, none failed, writes end on the old site", async () => {
+        await startRedisWriter(lab, DB.new, "jobs_pgback");
         const run = await flip(lab, "pgback", "old");
+        const jobs = await stopRedisWriter(lab, DB.new, "jobs_pgback", DB.old);
         assert.equal(run.error, undefined, run.error);
+        assert.equal(jobs.lost, 0, "acknowledged Redis writes on the new site are missing on the old one");
+        assert.equal(await redisRole(lab, DB.old), "master");
+        assert.equal(await redisRole(lab, DB.new), "slave link up");
+        // Both job writers' entries are in the live Redis.
+        assert.ok(Number(await redisCli(lab, DB.old, "LLEN jobs_pgcut")) > 0);
         const f = await figures(lab, run, "pgback", DB.old);
         assert.deepEqual({ failed: f.failed, lost: f.lost, duplicated: f.duplicated }, { failed: 0, lost: 0, duplicated: 0 });
         assert.deepEqual(servedAtTheEnd(run), ["old old-app-1"]);
@@ -97,8 +125,15 @@ describe("the cutover runbook on PostgreSQL (freeze, promote, t0..t5)", { skip, 
         assert.equal(f.failed, 0, "writes failed while the old server came back (the edges should hold them)");
         assert.deepEqual(servedAtTheEnd(run), ["old old-app-1"]);
         assert.equal(await sql(lab, DB.old, "SELECT pg_is_in_recovery()"), "f");
+        // The new Redis, promoted before the database, follows the old one again, which takes writes.
+        assert.equal(await redisRole(lab, DB.old), "master");
+        // Re-attached in the abort (not waited for: the edges were holding); the resync follows.
+        let role = "";
+        for (let i = 0; i < 100 && (role = await redisRole(lab, DB.new)) !== "slave link up"; i++) await new Promise((r) => setTimeout(r, 100));
+        assert.equal(role, "slave link up");
+        assert.equal(Number(await redisCli(lab, DB.old, "RPUSH after-abort 1")), 1);
         // Flipping back (as the error says) rebuilds the aborted server as a standby (its data kept aside).
-        const again = await provision(lab, LAB_STACKS.new, { config: { ...pg("replica"), "cutover:live": "old", "cutover:runbook": JSON.stringify({ attempt: 3 }) } });
+        const again = await provision(lab, LAB_STACKS.new, { config: { ...NEW, "cutover:live": "old", "cutover:runbook": JSON.stringify({ attempt: 3 }) } });
         assert.ok(again.runs.some((r) => r.step === "new-runbook-resume" && r.action !== "unchanged"));
         assert.equal(await sql(lab, DB.new, "SELECT status FROM pg_stat_wal_receiver"), "streaming");
         assert.match((await lab.enter(DB.new, "ls -d /var/lib/postgresql/*/main.cutover-aborted-*")).stdout, /main\.cutover-aborted-\d+/);

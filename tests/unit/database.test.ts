@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { parseSiteConfig } from "../../components/config";
 import { autoIncrementFor, meshHostPattern, mysqlConf, mysqlPhaseSettings, mysqlScript, serverIdFor, waitingScript } from "../../components/database/mysql";
 import { pgConf, pgHbaBlock, pgScript, primaryConninfo } from "../../components/database/postgres";
-import { redisConf, redisScript, stunnelConf } from "../../components/database/redis";
+import { redisConf, redisRoleConf, redisScript, stunnelConf } from "../../components/database/redis";
 import { inboundRules } from "../../components/firewall/render";
 import { Evaluation, evaluateStack } from "../../tools/offline";
 import { SMALL_SITE, configProblems, named, ofType, plain, withoutSecrets } from "../helpers";
@@ -147,11 +147,26 @@ describe("Redis renderers", () => {
     const src = { host: "old-db-1", meshAddress: "198.18.1.110" };
     const plan = { caBundle: "CA", serverCert: "CERT", clientCert: "CLIENT" };
     it("binds Redis to loopback and the site network, never the mesh", () => {
-        const conf = redisConf(r, { phase: "primary" });
+        const conf = redisConf(r);
         assert.match(conf, /^bind 127\.0\.0\.1 198\.51\.100\.20$/m);
         assert.doesNotMatch(conf, /198\.18\./);
         assert.doesNotMatch(conf, /requirepass/, "passwords live in a file written from stdin");
-        assert.match(redisConf(r, { phase: "replica" }), /^replicaof 127\.0\.0\.1 6390$/m);
+    });
+    it("a restarted Redis comes back in the role the cache step or the runbook gave it", () => {
+        assert.match(redisRoleConf("replica"), /^replicaof 127\.0\.0\.1 6390$/m);
+        assert.doesNotMatch(redisRoleConf("primary"), /^replicaof/m);
+        assert.match(redisConf(r), /^include \/etc\/redis\/cutover-role\.conf$/m);
+        assert.match(redisScript(r, { ...plan, phase: "replica", source: src }), /^replicaof 127\.0\.0\.1 6390$/m);
+        assert.doesNotMatch(redisScript(r, { ...plan, phase: "primary" }), /^replicaof/m);
+    });
+    it("after a cutover the runbook's role wins over cache.phase; detached clears it", () => {
+        for (const phase of ["primary", "replica"] as const) {
+            const s = redisScript(r, { ...plan, phase, source: phase === "replica" ? src : undefined });
+            const guard = s.indexOf("/var/lib/cutover/cache-role");
+            assert.ok(guard > 0 && guard < s.indexOf("put /etc/redis/cutover.conf"), `${phase}: the guard must come before any file is written`);
+            assert.match(s, new RegExp(`"\\$runbook_role" != ${phase}`));
+        }
+        assert.match(redisScript(r, { ...plan, phase: "detached" }), /rm -f \/var\/lib\/cutover\/cache-role/);
     });
     it("stunnel requires a client certificate on the server side and verifies the source's address on the client side", () => {
         const conf = stunnelConf(r, { phase: "replica", source: src });

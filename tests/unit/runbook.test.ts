@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { spawnSync } from "child_process";
 import { Flip, holdMs, precheckScript, resumeScript, switchScript } from "../../components/runbook/render";
 import { switchMarks } from "../../components/runbook";
+import { PgFlip, pgPrecheckScript, pgResumeScript, pgSwitchScript } from "../../components/runbook/postgres";
 import { authorizePeerScript } from "../../components/hosts/render";
 import { evaluateStack, unwrapSecrets } from "../../tools/offline";
 import { configProblems, ofType } from "../helpers";
@@ -112,6 +113,51 @@ describe("runbook scripts", () => {
     it("reads the switch's t0..t5 marks for the audit record", () => {
         const out = ["runbook: switch t0 held at=100 +5ms", "runbook: switch t1 frozen at=160 +65ms in-flight=0 position=0-1-5", "runbook: switch t2 caught-up at=200 +105ms waited=40", "runbook: switch t5 routed at=400 +305ms"].join("\n");
         assert.deepEqual(switchMarks(out), { held: "100", frozen: "160", "caught-up": "200", routed: "400", catchupWaitedMs: "40" });
+    });
+});
+
+describe("the PostgreSQL runbook with Redis on the db hosts", () => {
+    const pg = (cache: boolean): PgFlip => ({
+        from: { site: "old", host: "old-db-1", meshAddress: "198.18.1.110", port: 5432 },
+        to: { site: "new", host: "new-db-1", meshAddress: "198.18.2.110", port: 5432 },
+        edges: [{ name: "old-edge-1", meshAddress: "198.18.1.10" }],
+        settings: { ...flip().settings, parity: [], freezeMs: 5000, catchupMs: 3000 },
+        cache,
+    });
+    const frozen = { stoppedAt: "0/3000028", timeline: "1", deadline: "1795398386482" };
+    it("without a cache the scripts do not touch Redis", () => {
+        for (const s of [pgPrecheckScript(pg(false)), pgSwitchScript(pg(false), true, frozen), pgResumeScript(pg(false), true, {})]) assert.doesNotMatch(s, /redis|REPLICAOF/i);
+    });
+    it("precheck vetoes unless the incoming Redis follows the outgoing one with its link up", () => {
+        const s = pgPrecheckScript(pg(true));
+        assert.match(s, /vetoed: Redis on new-db-1 is not a replica of old-db-1's/);
+        assert.match(s, /vetoed: Redis on new-db-1 has no link/);
+        const [veto, say] = order(s, [/vetoed: Redis on new-db-1 is not a replica/, /^say "precheck needed=/]);
+        assert.ok(veto < say);
+    });
+    it("switch: Redis is paused, caught up and promoted after the database caught up and before it is promoted; fenced at the commit, before the route", () => {
+        const s = pgSwitchScript(pg(true), true, frozen);
+        const [dbCaught, pause, wait, promote, t2, pgPromote, t4, fence, t5] = order(s, [
+            /pg_last_wal_replay_lsn\(\), '\$stopped_at'/, /rother CLIENT PAUSE .* WRITE/, /until \[ "\$\(rinfo rlocal slave_repl_offset\)" -ge "\$cache_want" \]/, /rlocal REPLICAOF NO ONE/, /^mark 2 caught-up/, /pg_promote/, /^mark 4 committed/, /rother CONFIG SET min-replicas-to-write 1/, /^mark 5 routed/,
+        ]);
+        for (const [a, b] of [[dbCaught, pause], [pause, wait], [wait, promote], [promote, t2], [t2, pgPromote], [pgPromote, t4], [t4, fence], [fence, t5]]) assert.ok(a < b, s);
+        assert.match(s, /cache_want=\$\(rinfo rother master_repl_offset\)\n\[ -n "\$cache_want" \] \|\| abort/);
+    });
+    it("switch: an abort re-attaches the incoming Redis and unpauses the outgoing one before the edges release", () => {
+        const s = pgSwitchScript(pg(true), true, frozen);
+        const body = s.slice(s.indexOf("abort() {"), s.indexOf("\n}\n", s.indexOf("abort() {")));
+        const [reattach, unpause, release] = order(body, [/rlocal REPLICAOF 127\.0\.0\.1 6390/, /rother CLIENT UNPAUSE/, /cutover hold off/]);
+        assert.ok(reattach < release && unpause < release);
+    });
+    it("resume: the outgoing Redis follows the incoming one through a tunnel to it, and a restart keeps that", () => {
+        const s = pgResumeScript(pg(true), true, {});
+        assert.match(s, /connect = 198\.18\.2\.110:6380/);
+        assert.match(s, /checkIP = 198\.18\.2\.110/);
+        assert.match(s, /^replicaof 127\.0\.0\.1 6390$/m);
+        assert.match(s, /echo replica > \/var\/lib\/cutover\/cache-role/);
+        const [follow, unfence] = order(s, [/rlocal REPLICAOF 127\.0\.0\.1 6390/, /rlocal CONFIG SET min-replicas-to-write 0/]);
+        assert.ok(follow < unfence, "the fence comes off only once it is a (read-only) replica");
+        assert.doesNotMatch(s, /-a "\$|--pass/, "passwords go in REDISCLI_AUTH, never on a command line");
     });
 });
 

@@ -13,6 +13,7 @@ import { hostFirewallScript, inboundRules } from "../../components/firewall/rend
 import { meshScript } from "../../components/mesh/render";
 import { authorizePeerScript } from "../../components/hosts/render";
 import { Flip, precheckScript, resumeScript, switchScript } from "../../components/runbook/render";
+import { PgFlip, pgFreezeScript, pgPrecheckScript, pgResumeScript, pgSwitchScript } from "../../components/runbook/postgres";
 import { backupJob, backupScript, restoreJob } from "../../components/backup/render";
 import { mediaSyncScript } from "../../components/media/render";
 import { inventoryScript } from "../../components/inventory/render";
@@ -44,6 +45,23 @@ function runbookScripts(): Record<string, string> {
                 out[`${k} switch (${n})`] = switchScript(f, needed);
                 out[`${k} resume (${n})`] = resumeScript(f, needed, { frozen: "1795398386482" });
             }
+        }
+    }
+    for (const cache of [false, true]) {
+        const f: PgFlip = {
+            from: { site: "old", host: "old-db-1", meshAddress: "198.18.1.110", port: 5432 },
+            to: { site: "new", host: "new-db-1", meshAddress: "198.18.2.110", port: 5432 },
+            edges: [{ name: "old-edge-1", meshAddress: "198.18.1.10" }],
+            settings: { strategy: "freeze", freezeMs: 5000, catchupMs: 3000, maxLagSeconds: 10, postponeFile: "/etc/cutover/postpone", postponeMinutes: 60, validate: "true", parity: [], attempt: 1 },
+            cache,
+        };
+        const k = `runbook postgres${cache ? " + redis" : ""}`;
+        out[`${k} precheck`] = pgPrecheckScript(f);
+        for (const needed of [true, false]) {
+            const n = needed ? "needed" : "nothing to do";
+            out[`${k} freeze (${n})`] = pgFreezeScript(f, needed);
+            out[`${k} switch (${n})`] = pgSwitchScript(f, needed, { stoppedAt: "0/3000028", timeline: "1", deadline: "1795398386482" });
+            out[`${k} resume (${n})`] = pgResumeScript(f, needed, { held: "1795398386000" });
         }
     }
     return out;
