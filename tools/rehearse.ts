@@ -12,7 +12,7 @@ import { meshTargets, unreachablePairs } from "../lab/mesh-check";
 import { unwrapSecrets } from "./offline";
 import { Lab, LabError, checkMachine } from "../lab/lab";
 import { LAB_STACKS, provision } from "../lab/runtime";
-import { FlipFigures, flipFigures, flipUnderLoad, recordedWrites } from "../lab/flip";
+import { FlipFigures, RedisWriterFigures, flipFigures, flipUnderLoad, recordedWrites, startRedisWriter, stopRedisWriter } from "../lab/flip";
 import { Series, timelineSvg } from "./timeline";
 
 const ROOT = path.resolve(__dirname, "..");
@@ -34,7 +34,7 @@ function parseArgs(argv: string[]) {
 const seconds = (ms: number) => Math.round(ms / 100) / 10;
 const RATE = 50;
 
-type FlipReport = FlipFigures & { error?: string; switchMs: number; steps: Array<{ step: string; host: string; ms: number }>; audit?: Record<string, unknown> };
+type FlipReport = FlipFigures & { error?: string; switchMs: number; steps: Array<{ step: string; host: string; ms: number }>; audit?: Record<string, unknown>; redis?: RedisWriterFigures };
 
 async function main() {
     const args = parseArgs(process.argv.slice(2));
@@ -104,16 +104,18 @@ async function main() {
         // The cutover as an engineer runs it: flip cutover:live in the new stack and run the
         // program (the runbook), with clients writing through the old site's edge; then flip
         // back. First freeze-and-promote on MariaDB, then both databases dual-primary
-        // (Ghost(Pro)'s master/master), then PostgreSQL freeze-and-promote (OneSignal's t0..t5).
+        // (Ghost(Pro)'s master/master), then PostgreSQL freeze-and-promote with Redis beside it
+        // (OneSignal's t0..t5), a job writer on the outgoing Redis meanwhile.
         const url = `http://${lab.plan.hosts.find((h) => h.role === "edge" && h.site === "old")!.address}/`;
         const strategies: Record<string, Record<string, FlipReport>> = {};
         const series: Series[] = [];
         const db = (engine: string, phase: string) => JSON.stringify({ engine, phase });
+        const redis = (phase: string) => JSON.stringify({ engine: "redis", phase });
         const scenarios = [
             { strategy: "freeze", client: "freeze", engine: "mariadb", seconds: 8, extra: {}, runbook: { parity: ["cutover_probe.writes"] } },
             { strategy: "dual-primary", client: "dual", engine: "mariadb", seconds: 8, extra: { "cutover:database": db("mariadb", "dual-primary") }, runbook: { parity: ["cutover_probe.writes"] } },
             // Four steps, two of them SSH sessions inside the window: a longer load covers them.
-            { strategy: "postgres", client: "pg", engine: "postgres", seconds: 12, extra: { "cutover:database": db("postgres", "replica") }, runbook: {} },
+            { strategy: "postgres", client: "pg", engine: "postgres", seconds: 12, extra: { "cutover:database": db("postgres", "replica"), "cutover:cache": redis("replica") }, runbook: {} },
         ] as const;
         for (const sc of scenarios) {
             const strategy = sc.strategy;
@@ -123,32 +125,37 @@ async function main() {
                 await provision(lab, LAB_STACKS.new, { config: { "cutover:database": db("mariadb", "dual-primary"), "cutover:live": "old" } });
             }
             if (strategy === "postgres") {
-                console.log("== PostgreSQL: old primary, new a standby over the mesh with client certificates (old, new, old, new)");
+                console.log("== PostgreSQL and Redis: old primaries, new a standby and a replica over the mesh with client certificates (old, new, old, new)");
                 for (const stack of [LAB_STACKS.old, LAB_STACKS.new, LAB_STACKS.old, LAB_STACKS.new]) {
-                    await provision(lab, stack, { config: stack === LAB_STACKS.old ? { "cutover:database": db("postgres", "primary") } : { ...sc.extra, "cutover:live": "old", "cutover:runbook": "{}" } });
+                    await provision(lab, stack, { config: stack === LAB_STACKS.old ? { "cutover:database": db("postgres", "primary"), "cutover:cache": redis("primary") } : { ...sc.extra, "cutover:live": "old", "cutover:runbook": "{}" } });
                 }
             }
             strategies[strategy] = {};
             for (const [name, to] of [["cutover", "new"], ["rollback", "old"]] as const) {
                 console.log(`== ${strategy}: ${name}: cutover:live -> ${to} under ${RATE} writes/s`);
                 const client = `${sc.client}${name}`;
+                const from = to === "new" ? "old" : "new";
+                const withRedis = "cutover:cache" in sc.extra;
+                if (withRedis) await startRedisWriter(lab, `${from}-db-1`, `jobs_${client}`);
                 const run = await flipUnderLoad(lab, { url, client, rate: RATE, seconds: sc.seconds, leadMs: 2000, config: { ...sc.extra, "cutover:live": to, "cutover:runbook": JSON.stringify(sc.runbook) } });
+                const redisWrites = withRedis ? await stopRedisWriter(lab, `${from}-db-1`, `jobs_${client}`, `${to}-db-1`) : undefined;
                 const f = flipFigures(run.writes, await recordedWrites(lab, `${to}-db-1`, client, sc.engine), run.from, run.to);
                 const steps = run.steps.map((r) => ({ step: r.step.replace(/^new-runbook-/, ""), host: r.host, ms: r.ms, startedAt: (r.endedAt ?? 0) - r.ms }));
-                strategies[strategy][name] = { ...f, error: run.error, switchMs: run.to - run.from, steps: steps.map(({ step, host, ms }) => ({ step, host, ms })), audit: run.audit };
+                strategies[strategy][name] = { ...f, error: run.error, switchMs: run.to - run.from, steps: steps.map(({ step, host, ms }) => ({ step, host, ms })), audit: run.audit, redis: redisWrites };
                 // The steps as they started, and the switch's t0..t5 from the audit record.
                 const tMarks = ["held", "frozen", "caught-up", "promoted", "committed", "routed"].map((k, i) => ({ label: `t${i} ${k}`, at: Number(run.audit?.[k]) })).filter((m) => m.at > 0);
                 series.push({ title: `${strategy} ${name}: cutover:live -> ${to}, ${RATE} writes/s through the old edge`, writes: run.writes, marks: [...steps.map((st) => ({ label: `${st.step} step`, at: st.startedAt })), ...tMarks].sort((a, b) => a.at - b.at) });
                 console.log(`   ${run.error ? `FAILED: ${run.error.split("\n")[0]}` : "ok"}; ${f.writes} writes, ${f.failed} failed, ${f.lost} lost, ${f.duplicated} duplicated; unavailable ${f.unavailableMs} ms; switch step ${run.to - run.from} ms; latency inside p50 ${f.window.p50Ms} / p99 ${f.window.p99Ms} / max ${f.window.maxMs} ms; then served by ${f.servedAfter.join(", ")}`);
                 console.log(`   steps: ${steps.map((st) => `${st.step} ${st.ms} ms`).join(", ")}`);
                 if (run.audit) console.log(`   audit: lost transactions ${run.audit.lostTransactions}${run.audit.held ? `; t0 held -> t5 routed ${Number(run.audit.routed) - Number(run.audit.held)} ms` : ""}`);
+                if (redisWrites) console.log(`   Redis job writer on ${from}-db-1: ${redisWrites.writes} writes, ${redisWrites.failed} refused (paused, fenced or read-only), ${redisWrites.lost} acknowledged but missing on ${to}-db-1`);
             }
         }
         report.cutover = { ratePerSecond: RATE, clientsVia: url, ...strategies };
         const svg = path.join(path.dirname(args.report), "rehearsal-timeline.svg");
         fs.writeFileSync(svg, timelineSvg(series));
         console.log(`   timeline: ${path.relative(process.cwd(), svg)}`);
-        const flipOk = Object.values(strategies).flatMap((x) => Object.values(x)).every((f) => !f.error && f.failed === 0 && f.lost === 0 && f.duplicated === 0);
+        const flipOk = Object.values(strategies).flatMap((x) => Object.values(x)).every((f) => !f.error && f.failed === 0 && f.lost === 0 && f.duplicated === 0 && (f.redis?.lost ?? 0) === 0);
 
         report.ok = wrong.length === 0 && ran.length === 0 && missing.length === 0 && flipOk;
         if (!report.ok) process.exitCode = 1;

@@ -1,6 +1,6 @@
 // `npm run rehearse` end to end, as an engineer runs it: both sites provisioned, checked,
 // and cut over and back under load with both strategies on MariaDB (Ghost(Pro)'s
-// dual-primary among them) and on PostgreSQL (OneSignal's t0..t5). The report must show:
+// dual-primary among them) and on PostgreSQL with Redis (OneSignal's t0..t5). The report must show:
 // nothing lost anywhere, no failed write, and for MariaDB freeze-and-promote a
 // write-holding window under one second.
 import { describe, it } from "node:test";
@@ -24,6 +24,7 @@ interface Flip {
     servedAfter: string[];
     error?: string;
     audit?: Record<string, string | number>;
+    redis?: { writes: number; failed: number; lost: number };
 }
 
 describe("npm run rehearse", { skip, timeout: 1_200_000 }, () => {
@@ -45,7 +46,12 @@ describe("npm run rehearse", { skip, timeout: 1_200_000 }, () => {
                 assert.deepEqual(f.servedAfter, [`${site} ${site}-app-1`], what);
                 assert.equal(f.audit?.lostTransactions, 0, what);
                 if (strategy === "freeze") assert.ok(f.window.maxMs < 1000, `${what}: a held write waited ${f.window.maxMs} ms`);
-                if (strategy === "postgres") assert.equal(f.audit?.engine, "postgres", what);
+                if (strategy === "postgres") {
+                    assert.equal(f.audit?.engine, "postgres", what);
+                    // OneSignal's Redis beside PostgreSQL: a job writer on the outgoing Redis loses nothing.
+                    assert.equal(f.redis?.lost, 0, `${what}: Redis`);
+                    assert.ok((f.redis?.writes ?? 0) - (f.redis?.failed ?? 0) >= 100, `${what}: only ${(f.redis?.writes ?? 0) - (f.redis?.failed ?? 0)} Redis writes acknowledged`);
+                }
             }
         }
         fs.rmSync(dir, { recursive: true, force: true });

@@ -4,6 +4,7 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "child_process";
 import * as fs from "fs";
+import * as os from "os";
 import * as path from "path";
 import { Evaluation, evaluateStack } from "../../tools/offline";
 import { POLICY_PACK_DIR, runPolicies } from "../../tools/offline/analyzer";
@@ -119,6 +120,31 @@ describe("the case studies' features under mocks", () => {
         assert.equal(plain(ofType(e, "cloudflare:index/notificationPolicy:NotificationPolicy")[0].inputs).alertType, "health_check_status_notification");
         const steps = ofType(e, "command:remote:Command").map((c) => c.name).filter((n) => n.startsWith("new-runbook-"));
         assert.deepEqual(steps.sort(), ["new-runbook-freeze", "new-runbook-precheck", "new-runbook-resume", "new-runbook-switch"]);
+    });
+
+    it("onesignal: Redis beside PostgreSQL is switched by the runbook; its passwords reach the steps only as secrets on stdin", () => {
+        const e = stack("onesignal");
+        const precheck = named(e, "command:remote:Command", "new-runbook-precheck");
+        assert.match(String(plain(precheck.inputs.create)), /vetoed: Redis on dc-pg-1 is not a replica of bm-pg-1's/);
+        const cachePasswords = ofType(e, "random:index/randomPassword:RandomPassword").filter((r) => r.name.endsWith("-cache-password"));
+        assert.equal(cachePasswords.length, 1);
+        for (const id of ["precheck", "switch", "resume"]) {
+            const step = named(e, "command:remote:Command", `new-runbook-${id}`);
+            assert.ok(isSecretValue(step.inputs.stdin), `${id}: stdin is not a secret`);
+            assert.match(String(plain(step.inputs.stdin)), /--- cutover:cache-password\n\S+\n--- cutover:cache-peer-password\n\S+/, id);
+            assert.doesNotMatch(String(plain(step.inputs.create)), /requirepass "[^%]/, id);
+        }
+    });
+
+    it("onesignal: a peer whose Redis has a host of its own is refused, naming the key and both hosts", async () => {
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), "cutover-onesignal-"));
+        for (const f of ["Pulumi.old.yaml", "Pulumi.new.yaml"]) fs.copyFileSync(path.join(EXAMPLES, "onesignal", f), path.join(dir, f));
+        const old = path.join(dir, "Pulumi.old.yaml");
+        fs.writeFileSync(old, fs.readFileSync(old, "utf8").replace("  cutover:edge:", "    - name: dc-redis-1\n      role: cache\n      publicAddress: 203.0.113.171\n      privateAddress: 10.60.0.31\n  cutover:edge:"));
+        const r = await evaluateStack({ stack: "new", stackDir: dir });
+        fs.rmSync(dir, { recursive: true, force: true });
+        assert.equal(r.peer?.error, undefined, r.peer?.error?.message);
+        assert.match(r.main.error?.message ?? "", /cutover:cache: the PostgreSQL runbook switches a Redis that lives on the db host of both sites; the peer stack's Redis is on dc-redis-1, its db host is dc-pg-1/);
     });
 });
 
