@@ -219,7 +219,8 @@ export class Site extends pulumi.ComponentResource {
                 this.db = managedDb.output as unknown as Database["output"];
             }
             if (cacheHost && c.cache) {
-                this.cache = new Cache(`${name}-cache`, { phase: c.cache.phase, host: cacheHost, mesh: c.mesh, ca, peer: link<CacheOutput>("cache"), after: mesh.commands }, childOpts).output;
+                const peerDbCa = pulumi.output(link<DbOutput>("db").output).apply((d) => d?.caCert);
+                this.cache = new Cache(`${name}-cache`, { phase: c.cache.phase, host: cacheHost, mesh: c.mesh, ca, peer: link<CacheOutput>("cache"), peerDbCa, after: mesh.commands }, childOpts).output;
             }
         }
 
@@ -258,6 +259,9 @@ export class Site extends pulumi.ComponentResource {
             }));
             // Redis on the db host (and PostgreSQL): the runbook switches it in the same window.
             const switchesCache = cacheOnDb && c.dbEngine === "postgres" && this.cache !== undefined;
+            if (c.cache && !switchesCache) {
+                pulumi.log.warn(`cutover:cache: the runbook does not switch this Redis (${cacheOnDb ? `beside ${c.dbEngine}` : `on its own host ${c.cache.host}`}); promote it with cutover:cache.phase when cutover:live flips`, this);
+            }
             // The peer's database host is reached with this stack's key (README: "Access across stacks").
             const peerDb = pulumi.all([peerInfo, dbHost.connection.privateKey]).apply(([p, key]): RunbookDb => {
                 const host = p.hosts.find((h) => h.name === p.db?.host);

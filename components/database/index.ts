@@ -177,6 +177,8 @@ export interface CacheArgs {
     mesh: MeshPlan;
     ca: ReplicationCa;
     peer: PeerLink<CacheOutput>;
+    /** The peer's CA from its `db` output (one CA per stack): trusted before the peer has a cache output, so a Redis added to both sites later replicates on the first run. */
+    peerDbCa?: pulumi.Input<string | undefined>;
     after: pulumi.Resource[];
 }
 
@@ -195,7 +197,7 @@ export class Cache extends pulumi.ComponentResource {
         const client = args.ca.issue(`${name}-client`, { commonName: `${args.host.name} redis replication`, usage: "client" });
         const password = new random.RandomPassword(`${name}-password`, { length: 32, special: false }, { parent: this }).result;
         const ready = args.phase === "replica" ? readiness("cache", args.peer, (p) => p.phase === "primary", "a primary Redis") : undefined;
-        const peerCa = args.phase === "detached" ? undefined : pulumi.output(args.peer.output).apply((p) => p?.caCert);
+        const peerCa = args.phase === "detached" ? undefined : pulumi.all([args.peer.output, args.peerDbCa]).apply(([p, dbCa]) => p?.caCert ?? dbCa);
         const bundle = trustBundle(args.ca.certPem, peerCa);
         const s = pulumi.output(args.host.privateAddress).apply((privateAddress) => ({ host: args.host.name, meshAddress, privateAddress }));
         const script = pulumi.all([s, bundle, server.certPem, client.certPem, ready]).apply(([srv, caBundle, serverCert, clientCert, r]) =>

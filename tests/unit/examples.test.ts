@@ -136,6 +136,20 @@ describe("the case studies' features under mocks", () => {
         }
     });
 
+    it("onesignal: Redis added to the old site before the new one has a cache trusts the new site's CA already (from its db output)", async () => {
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), "cutover-onesignal-"));
+        for (const f of ["Pulumi.old.yaml", "Pulumi.new.yaml"]) fs.copyFileSync(path.join(EXAMPLES, "onesignal", f), path.join(dir, f));
+        const neu = path.join(dir, "Pulumi.new.yaml");
+        fs.writeFileSync(neu, fs.readFileSync(neu, "utf8").replace("  cutover:cache:\n    engine: redis\n    phase: replica\n", ""));
+        const r = await evaluateStack({ stack: "old", stackDir: dir });
+        fs.rmSync(dir, { recursive: true, force: true });
+        assert.equal(r.main.error, undefined, r.main.error?.message);
+        assert.equal(plain(r.peer?.outputs.cache) ?? null, null, "the new stack still has a cache");
+        const newCa = String((plain(r.peer?.outputs.db) as { caCert: string }).caCert).trim();
+        assert.match(newCa, /^-----BEGIN CERTIFICATE-----/);
+        assert.ok(String(plain(named(r.main, "command:remote:Command", "old-cache-dc-pg-1").inputs.create)).includes(newCa), "the old Redis's stunnel does not trust the new site's CA");
+    });
+
     it("onesignal: a peer whose Redis has a host of its own is refused, naming the key and both hosts", async () => {
         const dir = fs.mkdtempSync(path.join(os.tmpdir(), "cutover-onesignal-"));
         for (const f of ["Pulumi.old.yaml", "Pulumi.new.yaml"]) fs.copyFileSync(path.join(EXAMPLES, "onesignal", f), path.join(dir, f));
