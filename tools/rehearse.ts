@@ -114,8 +114,8 @@ async function main() {
         const scenarios = [
             { strategy: "freeze", client: "freeze", engine: "mariadb", seconds: 8, extra: {}, runbook: { parity: ["cutover_probe.writes"] } },
             { strategy: "dual-primary", client: "dual", engine: "mariadb", seconds: 8, extra: { "cutover:database": db("mariadb", "dual-primary") }, runbook: { parity: ["cutover_probe.writes"] } },
-            // Four steps, two of them SSH sessions inside the window: a longer load covers them.
-            { strategy: "postgres", client: "pg", engine: "postgres", seconds: 12, extra: { "cutover:database": db("postgres", "replica"), "cutover:cache": redis("replica") }, runbook: {} },
+            // Four steps, two of them SSH sessions inside the window, and Redis: a longer load covers them.
+            { strategy: "postgres", client: "pg", engine: "postgres", seconds: 16, extra: { "cutover:database": db("postgres", "replica"), "cutover:cache": redis("replica") }, runbook: {} },
         ] as const;
         for (const sc of scenarios) {
             const strategy = sc.strategy;
@@ -155,7 +155,10 @@ async function main() {
         const svg = path.join(path.dirname(args.report), "rehearsal-timeline.svg");
         fs.writeFileSync(svg, timelineSvg(series));
         console.log(`   timeline: ${path.relative(process.cwd(), svg)}`);
-        const flipOk = Object.values(strategies).flatMap((x) => Object.values(x)).every((f) => !f.error && f.failed === 0 && f.lost === 0 && f.duplicated === 0 && (f.redis?.lost ?? 0) === 0);
+        // Every flip: nothing failed, lost or doubled, and the writes after it served by the incoming site.
+        const flipOk = Object.values(strategies).every((x) => Object.entries(x).every(([name, f]) =>
+            !f.error && f.failed === 0 && f.lost === 0 && f.duplicated === 0 && (f.redis?.lost ?? 0) === 0
+            && f.servedAfter.length > 0 && f.servedAfter.every((s) => s.startsWith(`${name === "cutover" ? "new" : "old"} `))));
 
         report.ok = wrong.length === 0 && ran.length === 0 && missing.length === 0 && flipOk;
         if (!report.ok) process.exitCode = 1;
