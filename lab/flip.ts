@@ -31,12 +31,21 @@ export async function edgeAdmin(lab: Lab, edge: string, command: string): Promis
     return r.stdout.trim();
 }
 
-/** Writes at `rate`/s for `seconds` through `url` while `during` runs; returns every write. */
-export async function underLoad(lab: Lab, o: { url: string; client: string; rate: number; seconds: number }, during: () => Promise<void>): Promise<Write[]> {
+/**
+ * Writes at `rate`/s for `seconds` through `url` while `during` runs; returns every write.
+ * With `tailMs` the load stops that long after `during` ended (`seconds` is then the most).
+ */
+export async function underLoad(lab: Lab, o: { url: string; client: string; rate: number; seconds: number; tailMs?: number }, during: () => Promise<void>): Promise<Write[]> {
     const out = `/tmp/cutover-loadgen-${o.client}.jsonl`;
-    const run = lab.client(`python3 ${LOADGEN} --url ${o.url} --rate ${o.rate} --seconds ${o.seconds} --client ${o.client} --out ${out}`, (o.seconds + 60) * 1000);
+    const stop = `/tmp/cutover-loadgen-${o.client}.stop`;
+    await lab.client(`rm -f ${stop}`);
+    const run = lab.client(`python3 ${LOADGEN} --url ${o.url} --rate ${o.rate} --seconds ${o.seconds} --client ${o.client} --out ${out}${o.tailMs !== undefined ? ` --stop-file ${stop}` : ""}`, (o.seconds + 60) * 1000);
     try {
         await during();
+        if (o.tailMs !== undefined) {
+            await new Promise((r) => setTimeout(r, o.tailMs));
+            await lab.client(`touch ${stop}`);
+        }
     } finally {
         const r = await run;
         if (r.code !== 0) throw new Error(`the load generator failed: ${r.stderr.trim()}`);
@@ -111,7 +120,7 @@ export interface FlipRun {
  * Flips the lab's new stack (which owns cutover:live) with `config` while the load
  * generator writes through `url`: the program runs the runbook exactly as `pulumi up`.
  */
-export async function flipUnderLoad(lab: Lab, o: { url: string; client: string; rate: number; seconds: number; leadMs: number; config: Record<string, string> }): Promise<FlipRun> {
+export async function flipUnderLoad(lab: Lab, o: { url: string; client: string; rate: number; seconds: number; leadMs: number; tailMs?: number; config: Record<string, string> }): Promise<FlipRun> {
     const before = readRuns(LAB_DIR).length;
     let error: string | undefined;
     let audit: Record<string, unknown> | undefined;

@@ -3,12 +3,13 @@
 each request on its own thread (a held request never delays the next one). Writes one JSON
 line per request: seq, sent (ms since the epoch), ms (latency), status (0 = no answer),
 served (the app's "<site> <host>")."""
-import argparse, json, threading, time, urllib.error, urllib.request
+import argparse, json, os, threading, time, urllib.error, urllib.request
 
 parser = argparse.ArgumentParser()
 parser.add_argument("--url", required=True, help="http://<edge>/")
 parser.add_argument("--rate", type=float, default=50, help="writes per second")
-parser.add_argument("--seconds", type=float, default=10)
+parser.add_argument("--seconds", type=float, default=10, help="how long (with --stop-file: at most)")
+parser.add_argument("--stop-file", help="stop sending once this file exists")
 parser.add_argument("--client", default="c1")
 parser.add_argument("--timeout", type=float, default=30)
 parser.add_argument("--out", required=True)
@@ -39,6 +40,8 @@ threads = []
 start = time.time()
 count = int(args.rate * args.seconds)
 for seq in range(1, count + 1):
+    if args.stop_file and os.path.exists(args.stop_file):
+        break
     delay = start + (seq - 1) / args.rate - time.time()
     if delay > 0:
         time.sleep(delay)

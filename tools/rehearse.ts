@@ -112,10 +112,9 @@ async function main() {
         const db = (engine: string, phase: string) => JSON.stringify({ engine, phase });
         const redis = (phase: string) => JSON.stringify({ engine: "redis", phase });
         const scenarios = [
-            { strategy: "freeze", client: "freeze", engine: "mariadb", seconds: 8, extra: {}, runbook: { parity: ["cutover_probe.writes"] } },
-            { strategy: "dual-primary", client: "dual", engine: "mariadb", seconds: 8, extra: { "cutover:database": db("mariadb", "dual-primary") }, runbook: { parity: ["cutover_probe.writes"] } },
-            // Four steps, two of them SSH sessions inside the window, and Redis: a longer load covers them.
-            { strategy: "postgres", client: "pg", engine: "postgres", seconds: 16, extra: { "cutover:database": db("postgres", "replica"), "cutover:cache": redis("replica") }, runbook: {} },
+            { strategy: "freeze", client: "freeze", engine: "mariadb", extra: {}, runbook: { parity: ["cutover_probe.writes"] } },
+            { strategy: "dual-primary", client: "dual", engine: "mariadb", extra: { "cutover:database": db("mariadb", "dual-primary") }, runbook: { parity: ["cutover_probe.writes"] } },
+            { strategy: "postgres", client: "pg", engine: "postgres", extra: { "cutover:database": db("postgres", "replica"), "cutover:cache": redis("replica") }, runbook: {} },
         ] as const;
         for (const sc of scenarios) {
             const strategy = sc.strategy;
@@ -137,7 +136,8 @@ async function main() {
                 const from = to === "new" ? "old" : "new";
                 const withRedis = "cutover:cache" in sc.extra;
                 if (withRedis) await startRedisWriter(lab, `${from}-db-1`, `jobs_${client}`);
-                const run = await flipUnderLoad(lab, { url, client, rate: RATE, seconds: sc.seconds, leadMs: 2000, config: { ...sc.extra, "cutover:live": to, "cutover:runbook": JSON.stringify(sc.runbook) } });
+                // The load runs from 2 s before the flip until 3 s after the program finished (at most 60 s).
+                const run = await flipUnderLoad(lab, { url, client, rate: RATE, seconds: 60, leadMs: 2000, tailMs: 3000, config: { ...sc.extra, "cutover:live": to, "cutover:runbook": JSON.stringify(sc.runbook) } });
                 const redisWrites = withRedis ? await stopRedisWriter(lab, `${from}-db-1`, `jobs_${client}`, `${to}-db-1`) : undefined;
                 const f = flipFigures(run.writes, await recordedWrites(lab, `${to}-db-1`, client, sc.engine), run.from, run.to);
                 const steps = run.steps.map((r) => ({ step: r.step.replace(/^new-runbook-/, ""), host: r.host, ms: r.ms, startedAt: (r.endedAt ?? 0) - r.ms }));

@@ -20,6 +20,21 @@ function run(tool: "plan" | "policy", ...args: string[]) {
     return { code: r.status, out: r.stdout, err: r.stderr };
 }
 
+/** Evaluates `stack` of an example (with its peer) after `edit` changed the stack file of `edited`, in a copy. */
+async function evaluateEdited(example: string, stack: string, edited: string, edit: (yaml: string) => string) {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), `cutover-${example}-`));
+    try {
+        for (const f of ["Pulumi.old.yaml", "Pulumi.new.yaml"]) fs.copyFileSync(path.join(EXAMPLES, example, f), path.join(dir, f));
+        const file = path.join(dir, `Pulumi.${edited}.yaml`);
+        const text = fs.readFileSync(file, "utf8");
+        assert.notEqual(edit(text), text, `the edit did not change ${example}/Pulumi.${edited}.yaml`);
+        fs.writeFileSync(file, edit(text));
+        return await evaluateStack({ stack, stackDir: dir });
+    } finally {
+        fs.rmSync(dir, { recursive: true, force: true });
+    }
+}
+
 /** Each example's new stack as evaluated by the first tests (the feature checks below read them). */
 const evaluated = new Map<string, Evaluation>();
 const examples = fs.readdirSync(EXAMPLES).filter((d) => fs.existsSync(path.join(EXAMPLES, d, "Pulumi.new.yaml"))).sort();
@@ -137,12 +152,7 @@ describe("the case studies' features under mocks", () => {
     });
 
     it("onesignal: Redis added to the old site before the new one has a cache trusts the new site's CA already (from its db output)", async () => {
-        const dir = fs.mkdtempSync(path.join(os.tmpdir(), "cutover-onesignal-"));
-        for (const f of ["Pulumi.old.yaml", "Pulumi.new.yaml"]) fs.copyFileSync(path.join(EXAMPLES, "onesignal", f), path.join(dir, f));
-        const neu = path.join(dir, "Pulumi.new.yaml");
-        fs.writeFileSync(neu, fs.readFileSync(neu, "utf8").replace("  cutover:cache:\n    engine: redis\n    phase: replica\n", ""));
-        const r = await evaluateStack({ stack: "old", stackDir: dir });
-        fs.rmSync(dir, { recursive: true, force: true });
+        const r = await evaluateEdited("onesignal", "old", "new", (yaml) => yaml.replace("  cutover:cache:\n    engine: redis\n    phase: replica\n", ""));
         assert.equal(r.main.error, undefined, r.main.error?.message);
         assert.equal(plain(r.peer?.outputs.cache) ?? null, null, "the new stack still has a cache");
         const newCa = String((plain(r.peer?.outputs.db) as { caCert: string }).caCert).trim();
@@ -151,12 +161,7 @@ describe("the case studies' features under mocks", () => {
     });
 
     it("onesignal: a peer whose Redis has a host of its own is refused, naming the key and both hosts", async () => {
-        const dir = fs.mkdtempSync(path.join(os.tmpdir(), "cutover-onesignal-"));
-        for (const f of ["Pulumi.old.yaml", "Pulumi.new.yaml"]) fs.copyFileSync(path.join(EXAMPLES, "onesignal", f), path.join(dir, f));
-        const old = path.join(dir, "Pulumi.old.yaml");
-        fs.writeFileSync(old, fs.readFileSync(old, "utf8").replace("  cutover:edge:", "    - name: dc-redis-1\n      role: cache\n      publicAddress: 203.0.113.171\n      privateAddress: 10.60.0.31\n  cutover:edge:"));
-        const r = await evaluateStack({ stack: "new", stackDir: dir });
-        fs.rmSync(dir, { recursive: true, force: true });
+        const r = await evaluateEdited("onesignal", "new", "old", (yaml) => yaml.replace("  cutover:edge:", "    - name: dc-redis-1\n      role: cache\n      publicAddress: 203.0.113.171\n      privateAddress: 10.60.0.31\n  cutover:edge:"));
         assert.equal(r.peer?.error, undefined, r.peer?.error?.message);
         assert.match(r.main.error?.message ?? "", /cutover:cache: the PostgreSQL runbook switches a Redis that lives on the db host of both sites; the peer stack's Redis is on dc-redis-1, its db host is dc-pg-1/);
     });
