@@ -55,8 +55,11 @@ describe("media sync with rclone over SFTP, interrupted and resumed", { skip }, 
     const count = async (host: string) => Number((await lab.enter(host, "find /var/www/media -type f 2>/dev/null | wc -l")).stdout.trim());
 
     it("a killed first run leaves part of the tree and no completion mark", async () => {
-        // As if the operator's connection dropped: the step and everything it started is killed.
-        await lab.enter("new-db-1", "setsid bash -c 'bash /tmp/media-sync.sh < /tmp/media-stdin > /tmp/first.out 2>&1' & pid=$!; sleep 3; kill -KILL -- -$pid; sleep 0.5");
+        // As if the operator's connection dropped: the step and everything it started is killed,
+        // once the first files have arrived (however long listing the source takes here).
+        await lab.enter("new-db-1", "setsid bash -c 'bash /tmp/media-sync.sh < /tmp/media-stdin > /tmp/first.out 2>&1' </dev/null >/dev/null 2>&1 & echo $! > /tmp/first.pid");
+        for (let i = 0; i < 600 && (await count("new-app-1")) === 0; i++) await new Promise((r) => setTimeout(r, 100));
+        await lab.enter("new-db-1", "kill -KILL -- -$(cat /tmp/first.pid); sleep 0.5");
         assert.equal((await lab.enter("new-db-1", "pgrep -x rclone || echo none")).stdout.trim(), "none", "rclone outlived the kill");
         assert.match((await lab.enter("new-db-1", "cat /tmp/first.out")).stdout, /holds 2000 files; copying with 8 transfers/);
         const copied = await count("new-app-1");

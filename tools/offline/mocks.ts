@@ -66,7 +66,7 @@ export class CloudMocks implements pulumi.runtime.Mocks {
     private readonly kept: Record<string, { inputs: string; result: { id: string; state: State } }> = {};
     private readonly keptFile?: string;
 
-    constructor(private readonly options: MockOptions, stack: string) {
+    constructor(private readonly options: MockOptions, private readonly stack: string) {
         if (options.lab) this.executor = new CommandExecutor(options.lab);
         const keepIn = options.lab?.dir ?? options.keepIn;
         if (keepIn) {
@@ -89,6 +89,28 @@ export class CloudMocks implements pulumi.runtime.Mocks {
         this.kept[key] = { inputs, result };
         fs.writeFileSync(this.keptFile, JSON.stringify(this.kept), { mode: 0o600 });
         return { id: result.id, state: toSdk(result.state) };
+    }
+
+    /**
+     * An RSA key pair. With CUTOVER_MOCK_KEYS (a folder; `npm test` sets one per run) the
+     * pair of a stack's resource is generated once and reused by later evaluations, as state
+     * would keep it: RSA generation was half of every evaluation's time in the tests.
+     */
+    private rsaKeyPair(name: string, bits: number): { publicKey: crypto.KeyObject; privateKey: crypto.KeyObject } {
+        const dir = process.env.CUTOVER_MOCK_KEYS;
+        const file = dir ? path.join(dir, `${digest(this.stack, name, String(bits))}.pem`) : undefined;
+        if (file && fs.existsSync(file)) {
+            const privateKey = crypto.createPrivateKey(fs.readFileSync(file, "utf8"));
+            return { privateKey, publicKey: crypto.createPublicKey(privateKey) };
+        }
+        const pair = crypto.generateKeyPairSync("rsa", { modulusLength: bits });
+        if (file) {
+            // Written whole, then renamed: a concurrent evaluation never reads half a key.
+            const tmp = `${file}.${process.pid}`;
+            fs.writeFileSync(tmp, pair.privateKey.export({ format: "pem", type: "pkcs1" }), { mode: 0o600 });
+            fs.renameSync(tmp, file);
+        }
+        return pair;
     }
 
     /** Lab only: delete the commands the program no longer declares. */
@@ -249,9 +271,7 @@ export class CloudMocks implements pulumi.runtime.Mocks {
                 // keys SPKI), so the lab's daemons can use them; private halves come back as
                 // secrets, as the tls provider returns them.
                 const rsa = inputs.algorithm === "RSA";
-                const { publicKey, privateKey } = rsa
-                    ? crypto.generateKeyPairSync("rsa", { modulusLength: inputs.rsaBits ?? 2048 })
-                    : crypto.generateKeyPairSync("ed25519");
+                const { publicKey, privateKey } = rsa ? this.rsaKeyPair(args.name, inputs.rsaBits ?? 2048) : crypto.generateKeyPairSync("ed25519");
                 const privatePem = privateKey.export({ format: "pem", type: rsa ? "pkcs1" : "pkcs8" }).toString();
                 const raw = rsa ? undefined : (publicKey.export({ format: "der", type: "spki" }) as Buffer).subarray(-32);
                 Object.assign(state, {
