@@ -143,8 +143,11 @@ case "$(ufw status verbose | sed -n 's/^Default: //p')" in
     *) ufw default deny incoming >/dev/null; ufw default allow outgoing >/dev/null; changed=1 ;;
 esac
 
+# Each ufw call is a Python start: only the rules missing are added.
+added=$(ufw show added | sed -n 's/^ufw //p')
 while IFS= read -r rule; do
     [ -n "$rule" ] || continue
+    grep -qxF -- "$rule" <<< "$added" && continue
     out=$(ufw_words <<< "$rule" 2>&1) || fail "ufw $rule: $out"
     case "$out" in *Skipping*) ;; *) changed=1 ;; esac
 done <<< "$wanted"
@@ -156,7 +159,7 @@ while IFS= read -r rule; do
         out=$(ufw_words delete <<< "$rule" 2>&1) || fail "ufw delete $rule: $out"
         changed=1
     fi
-done < <(ufw show added | sed -n 's/^ufw //p')
+done <<< "$added"
 
 if ! ufw status | grep -qx "Status: active"; then
     ufw --force enable >/dev/null || fail "ufw enable failed"
