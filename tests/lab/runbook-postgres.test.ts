@@ -31,7 +31,8 @@ async function sql(lab: Lab, host: string, query: string): Promise<string> {
 }
 
 function flip(lab: Lab, client: string, live: "old" | "new", runbook: Record<string, unknown> = {}): Promise<FlipRun> {
-    return flipUnderLoad(lab, { url: URL, client, rate: 50, seconds: 10, leadMs: 1500, config: { ...NEW, "cutover:live": live, "cutover:runbook": JSON.stringify(runbook) } });
+    // The load runs until 3 s after the program finished (60 s at most), however long it takes here.
+    return flipUnderLoad(lab, { url: URL, client, rate: 50, seconds: 60, leadMs: 1500, tailMs: 3000, config: { ...NEW, "cutover:live": live, "cutover:runbook": JSON.stringify(runbook) } });
 }
 
 async function figures(lab: Lab, run: FlipRun, client: string, liveDb: string) {
