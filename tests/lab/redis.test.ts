@@ -8,6 +8,7 @@ import * as path from "path";
 import { Lab, LAB_DIR } from "../../lab/lab";
 import { labSkip } from "./requirements";
 import { LAB_STACKS, provision } from "../../lab/runtime";
+import { REDIS_AUTH, redisCli } from "../../lab/flip";
 import { cutWhileWriting, lostOnReplica, replicateWhileWriting, stopWriter, waitIdentical } from "./replication";
 
 const skip = labSkip(["redis-server", "stunnel4", "tincd"]);
@@ -18,7 +19,7 @@ const PRIMARY_MESH = "198.18.1.110";
 const config = (phase: string) => ({ "cutover:cache": JSON.stringify({ engine: "redis", phase }) });
 
 /** redis-cli with the host's own password (read from the file the program wrote). */
-const CLI = `REDISCLI_AUTH=$(awk '$1 == "requirepass" { gsub(/"/, "", $2); print $2 }' /etc/redis/cutover-auth.conf) redis-cli --no-auth-warning`;
+const CLI = `${REDIS_AUTH} redis-cli --no-auth-warning`;
 const WRITER = `rm -f /tmp/writer-stop /tmp/writer-acked /tmp/writer-failed
 cat > /tmp/writer.sh <<'WRITER'
 i=$(${CLI} LLEN writes)
@@ -30,11 +31,6 @@ WRITER
 setsid nohup bash /tmp/writer.sh </dev/null >/dev/null 2>&1 &
 sleep 1`;
 
-async function cli(lab: Lab, host: string, args: string): Promise<string> {
-    const r = await lab.enter(host, `${CLI} ${args}`);
-    assert.equal(r.code, 0, `${host}: ${args}: ${r.stderr}`);
-    return r.stdout.trim();
-}
 
 const content = async (lab: Lab, host: string) => (await lab.enter(host, `echo "$(${CLI} LLEN writes) $(${CLI} LRANGE writes 0 -1 | sha256sum | cut -c1-16)"`)).stdout.trim();
 
@@ -50,13 +46,13 @@ describe("Redis replication across sites through stunnel", { skip, timeout: 900_
     });
 
     it("syncs and replicates while the primary keeps taking writes: identical length and content hash", async () => {
-        const before = Number(await cli(lab, PRIMARY, "LLEN writes"));
+        const before = Number(await redisCli(lab, PRIMARY, "LLEN writes"));
         await new Promise((r) => setTimeout(r, 1500));
         await stopWriter(lab, PRIMARY);
         const { primary, replica } = await waitIdentical((h) => content(lab, h), PRIMARY, REPLICA, 30_000);
         assert.equal(replica, primary, "the replica did not reach the primary's content within 30 s");
         assert.ok(Number(primary.split(" ")[0]) > before, "the writer was not writing during the test");
-        assert.deepEqual(await lostOnReplica(lab, PRIMARY, (await cli(lab, REPLICA, "LRANGE writes 0 -1")).split("\n")), []);
+        assert.deepEqual(await lostOnReplica(lab, PRIMARY, (await redisCli(lab, REPLICA, "LRANGE writes 0 -1")).split("\n")), []);
         assert.equal((await lab.enter(PRIMARY, "cat /tmp/writer-failed 2>/dev/null | wc -l")).stdout.trim(), "0", "writes failed on the live primary while the program ran");
         const outputs = JSON.parse(fs.readFileSync(path.join(LAB_DIR, "outputs-lab-new.json"), "utf8"));
         assert.equal(outputs.cache.state.role, "replica");
@@ -79,12 +75,12 @@ describe("Redis replication across sites through stunnel", { skip, timeout: 900_
 
     it("catches up after the link between the sites was cut for a while", async () => {
         await lab.enter(PRIMARY, WRITER);
-        await cutWhileWriting(lab, async (h) => Number(await cli(lab, h, "LLEN writes")), PRIMARY, REPLICA);
+        await cutWhileWriting(lab, async (h) => Number(await redisCli(lab, h, "LLEN writes")), PRIMARY, REPLICA);
         await new Promise((r) => setTimeout(r, 1000));
         await stopWriter(lab, PRIMARY);
         const { primary, replica } = await waitIdentical((h) => content(lab, h), PRIMARY, REPLICA, 90_000);
         assert.equal(replica, primary, "the replica did not catch up within 90 s of the link coming back");
-        assert.deepEqual(await lostOnReplica(lab, PRIMARY, (await cli(lab, REPLICA, "LRANGE writes 0 -1")).split("\n")), []);
+        assert.deepEqual(await lostOnReplica(lab, PRIMARY, (await redisCli(lab, REPLICA, "LRANGE writes 0 -1")).split("\n")), []);
     });
 
     it("runs no cache step when the program runs again unchanged", async () => {
@@ -93,9 +89,9 @@ describe("Redis replication across sites through stunnel", { skip, timeout: 900_
     });
 
     it("promotes the replica with REPLICAOF NO ONE: it takes writes and keeps every entry", async () => {
-        const entries = Number(await cli(lab, REPLICA, "LLEN writes"));
+        const entries = Number(await redisCli(lab, REPLICA, "LLEN writes"));
         await provision(lab, LAB_STACKS.new, { config: config("primary") });
-        assert.match(await cli(lab, REPLICA, "INFO replication"), /role:master/);
-        assert.equal(Number(await cli(lab, REPLICA, "RPUSH writes after-promotion")), entries + 1);
+        assert.match(await redisCli(lab, REPLICA, "INFO replication"), /role:master/);
+        assert.equal(Number(await redisCli(lab, REPLICA, "RPUSH writes after-promotion")), entries + 1);
     });
 });
