@@ -521,6 +521,12 @@ function crossCheck(raw: Raw, secretKeys: Set<string>, stack: string): string[] 
     if (raw.live && raw.live !== raw.site && !raw.peer) {
         problems.push(`${keyPath(["live"])}: ${show(raw.live)} is not allowed: it is not this site (${show(raw.site)}) and there is no cutover:peer to serve it`);
     }
+    // The runbook holds and routes writes through every edge's HAProxy admin socket: edges the
+    // program does not run would veto the cutover on the night ("cannot reach the edge").
+    const edgesManaged = raw.edge?.manage ?? raw.provider !== "existing";
+    if (raw.live && raw.peer && raw.mesh && hasRole(raw, "db") && hasRole(raw, "edge") && !edgesManaged) {
+        problems.push(`${keyPath(["edge", "manage"])}: ${show(raw.edge?.manage)} is not allowed with cutover:live and a db host: the cutover runbook holds and routes writes on every edge's HAProxy, which runs only where the program manages the edge; set cutover:edge.manage to true${raw.provider === "existing" ? " (existing edges default to false)" : ""}`);
+    }
     const rb = raw.runbook;
     if (rb && (rb.catchupMs ?? 1500) >= (rb.freezeMs ?? 3000)) {
         problems.push(`${keyPath(["runbook", "catchupMs"])}: ${show(rb.catchupMs ?? 1500)} is not allowed: catch-up happens inside the freeze, so it must be shorter than cutover:runbook.freezeMs (${rb.freezeMs ?? 3000})`);

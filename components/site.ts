@@ -89,7 +89,7 @@ export class Site extends pulumi.ComponentResource {
     /** Where the migrated media is. */
     public readonly media?: pulumi.Output<string>;
     /** How the peer's runbook logs in here: the login user, and this stack's deploy public key (created hosts). */
-    public readonly access: { user: string; publicKey: pulumi.Output<string> | null };
+    public readonly access: { user: string; publicKey: pulumi.Output<string> | null; edgesManaged: boolean };
 
     constructor(name: string, args: SiteArgs, opts?: pulumi.ComponentResourceOptions) {
         super("cutover:index:Site", name, {}, opts);
@@ -234,7 +234,7 @@ export class Site extends pulumi.ComponentResource {
 
         // The peer's runbook (in the stack that owns cutover:live) logs in to this db host with
         // the peer's deploy key; a detached site (which has no peer) takes it away again.
-        this.access = { user: c.sshUser, publicKey: pool.deployPublicKey ?? null };
+        this.access = { user: c.sshUser, publicKey: pool.deployPublicKey ?? null, edgesManaged: c.edgeManaged };
         if (dbHost && c.mesh && (ref || c.dbPhase === "detached")) {
             const peerKey = ref
                 ? pulumi.all([ref.getOutput("site"), ref.getOutput("access")]).apply(([site, a]) => ({ site: (site ?? "") as string, key: ((a ?? {}) as { publicKey?: string }).publicKey ?? undefined }))
@@ -255,6 +255,7 @@ export class Site extends pulumi.ComponentResource {
                 db: (db ?? undefined) as DbOutput | undefined,
                 cache: (cache ?? undefined) as CacheOutput | undefined,
                 user: ((access ?? {}) as { user?: string }).user ?? c.sshUser,
+                edgesManaged: ((access ?? {}) as { edgesManaged?: boolean }).edgesManaged,
                 members: ((mesh as PeerMesh | undefined)?.members ?? []),
             }));
             // Redis on the db host (and PostgreSQL): the runbook switches it in the same window.
@@ -272,10 +273,18 @@ export class Site extends pulumi.ComponentResource {
                 }
                 return { site: p.site, host: p.db.host, meshAddress: p.db.meshAddress, port: p.db.port, connection, password: p.db.replication?.password ?? "", cachePassword: p.cache?.password };
             });
-            const edges = peerInfo.apply((p) => [
+            const edges = peerInfo.apply((p) => {
+                // The switch drives the peer's edges too: refuse at plan time, not on the night.
+                const peerEdges = p.hosts.filter((h) => h.role === "edge").map((h) => h.name);
+                if (p.edgesManaged === false && peerEdges.length > 0) {
+                    throw new ConfigError([`cutover:live: ${JSON.stringify(c.live)} is not allowed yet: the runbook holds and routes writes on every edge, but the peer stack ${c.peer} does not run HAProxy on its edges (${peerEdges.join(", ")}); set cutover:edge.manage to true in the peer stack and run pulumi up there first`]);
+                }
+                return [
+
                 ...edgeHosts.map((h) => ({ name: h.name, meshAddress: plan.addresses[h.name] })),
                 ...p.members.filter((m) => p.hosts.some((h) => h.name === m.host && h.role === "edge")).map((m) => ({ name: m.host, meshAddress: m.meshAddress })),
-            ]);
+                ];
+            });
             const runbook = new Runbook(`${name}-runbook`, {
                 live: c.live,
                 flavor: c.dbEngine,

@@ -147,7 +147,9 @@ export class CommandExecutor {
             this.record({ stack: this.x.stack, step, host, action, ms: r.ms, exitCode: r.code });
             // Honour the resource's logging choice: stderr may carry what it wanted hidden.
             const shown = logging === "none" || logging === "stdout" ? `(stderr hidden: logging is ${logging})` : r.stderr.trim() || "(no stderr)";
-            throw new StepFailed(`step ${step} on host ${host} failed during ${action}: exit code ${r.code}\nstderr:\n${shown}`);
+            // A session that dies (the operator's network, a cancelled job) has no exit status: say so.
+            const how = r.signal ? `the SSH session was ended by ${r.signal} before the step finished (no exit status)` : r.code === 255 && target !== "local" ? "exit code 255 (ssh: the connection failed or was lost)" : `exit code ${r.code}`;
+            throw new StepFailed(`step ${step} on host ${host} failed during ${action}: ${how}\nstderr:\n${shown}`);
         }
         return r;
     }

@@ -15,6 +15,8 @@ export interface RunResult {
     stdout: string;
     stderr: string;
     ms: number;
+    /** The signal that ended the process, when one did (code is then -1). */
+    signal?: string;
 }
 
 function commOf(pid: string): string {
@@ -181,9 +183,9 @@ export function runArgv(argv: string[], opts: { stdin?: string; timeoutMs: numbe
             stderr += `\n(killed after ${opts.timeoutMs / 1000} s)`;
             child.kill("SIGKILL");
         }, opts.timeoutMs);
-        child.on("close", (code) => {
+        child.on("close", (code, signal) => {
             clearTimeout(timer);
-            resolve({ code: code ?? -1, stdout, stderr, ms: Date.now() - started });
+            resolve({ code: code ?? -1, stdout, stderr, ms: Date.now() - started, ...(signal ? { signal } : {}) });
         });
         child.stdin.on("error", () => {});
         child.stdin.end(opts.stdin ?? "");

@@ -7,7 +7,7 @@
 // rendered here; passwords reach mysql through option files or stdin, never argv.
 import { MysqlFlavor, REPL_USER, clientTls, DB_TLS_DIR } from "./mysql";
 import { PUT_FILE, readSecrets, scriptHeader } from "../script";
-import { RunbookSettings } from "../runbook/render";
+import { RunbookSettings, UNFREEZE_EVENT, freezeSql } from "../runbook/render";
 
 export const RDS_ADMIN_USER = "cutover_admin";
 export const RELAY_UNIT = "cutover-rds-relay";
@@ -121,7 +121,7 @@ if [ "$changed" = 1 ]; then echo "database: changed"; else echo "database: uncha
  * Before t3 any failure unfreezes the old server. Flipping back from a promoted RDS is not automated.
  */
 export function rdsSwitchScript(p: RdsReplicaPlan, from: string, to: string, s: RunbookSettings): string {
-    const event = "cutover.unfreeze_at_deadline";
+    const event = UNFREEZE_EVENT;
     const seconds = Math.ceil(s.freezeMs / 1000);
     return `${scriptHeader("switch", p.relay.host, `cutover runbook: switch on ${p.relay.host} (${from} -> ${to}, attempt ${s.attempt}), RDS`)}
 now_ms() { date +%s%3N; }
@@ -147,7 +147,7 @@ lag=$(rds_field Seconds_Behind_Source)
 [ -n "$lag" ] && [ "$lag" != NULL ] && [ "$lag" -le ${s.maxLagSeconds} ] || abort "RDS is \${lag:-not replicating} s behind (cutover:runbook.maxLagSeconds ${s.maxLagSeconds})"
 t0=$(now_ms)
 # t1: freeze the old server; its event unfreezes it at the deadline unless dropped at the commit.
-src "SET SESSION sql_log_bin = 0; CREATE DATABASE IF NOT EXISTS cutover; DROP EVENT IF EXISTS ${event}; CREATE EVENT ${event} ON SCHEDULE AT CURRENT_TIMESTAMP + INTERVAL ${seconds} SECOND DO SET GLOBAL read_only = OFF; SET GLOBAL read_only = ON" \\
+src "${freezeSql(seconds)}" \\
     || abort "freezing ${p.source.host} failed"
 frozen=1
 want=$(src_position) || abort "cannot read the binlog position of ${p.source.host}"

@@ -20,7 +20,17 @@ import { EDGE_ADMIN_PORT } from "../firewall/render";
 import { installIfMissing, readSecrets, scriptHeader } from "../script";
 
 /** The event that ends a freeze at its deadline unless the cutover commits (drops it). */
-const UNFREEZE_EVENT = "cutover.unfreeze_at_deadline";
+export const UNFREEZE_EVENT = "cutover.unfreeze_at_deadline";
+
+/**
+ * Freezes a MySQL/MariaDB server: read-only now, writable again at the deadline by an event.
+ * Nothing of it reaches the binary log: the event is created with sql_log_bin off, and ON
+ * COMPLETION PRESERVE keeps the scheduler from logging the DROP EVENT it runs for a spent
+ * one-time event (a replica stops on that: "Unknown event ... DROP EVENT").
+ */
+export function freezeSql(seconds: number): string {
+    return `SET SESSION sql_log_bin = 0; CREATE DATABASE IF NOT EXISTS cutover; DROP EVENT IF EXISTS ${UNFREEZE_EVENT}; CREATE EVENT ${UNFREEZE_EVENT} ON SCHEDULE AT CURRENT_TIMESTAMP + INTERVAL ${seconds} SECOND ON COMPLETION PRESERVE DO SET GLOBAL read_only = OFF; SET GLOBAL read_only = ON`;
+}
 export const AUDIT_LOG = "/var/log/cutover/audit.jsonl";
 /** The site a (re)loaded edge serves: written by the edge on `cutover live <site>` (the switch step), and once by its ensure-step. */
 export const EDGE_LIVE_FILE = "/etc/haproxy/cutover-live";
@@ -88,17 +98,27 @@ started=$(now_ms)`;
  * over verified TLS as the replication user (password from stdin), and `missing <have>
  * <want>`: how many transactions of the GTID set <want> the set <have> lacks.
  */
-function dbHelpers(f: FlavorSpec, flavor: MysqlFlavor, other: DbEnd): string {
+function dbHelpers(f: FlavorSpec, flavor: MysqlFlavor, other: DbEnd, optionsFile?: string): string {
     const missing = flavor === "mariadb"
         // MariaDB positions are domain-server-seq lists; seq numbers grow per domain.
         ? `missing() { awk -v have="$1" -v want="$2" 'BEGIN { n = split(have, h, ","); for (i = 1; i <= n; i++) { split(h[i], p, "-"); if (p[1] != "") got[p[1]] = p[3] } m = split(want, w, ","); miss = 0; for (i = 1; i <= m; i++) { split(w[i], p, "-"); if (p[1] == "") continue; d = p[3] - ((p[1] in got) ? got[p[1]] : 0); if (d > 0) miss += d } print miss }'; }`
         // MySQL: GTID_SUBTRACT, then count the transactions in its intervals.
         : `missing() { sql "SELECT GTID_SUBTRACT('$2', '$1')" | tr -d ' \\n' | tr ',' '\\n' | awk -F: '{ for (i = 2; i <= NF; i++) { n = split($i, r, "-"); c += (n == 2 ? r[2] - r[1] + 1 : 1) } } END { print c + 0 }'; }`;
-    return `${readSecrets({ "peer-password": "peer_password" })}
-${localSqlHelpers(f)}
-opts=$(mktemp)
+    // The detached window reads the option file its step wrote (0600, in a 0700 folder) and removes it.
+    const credentials = optionsFile
+        ? `opts=${optionsFile}
 trap 'rm -f "$opts"' EXIT
-printf '[client]\\nuser=${REPL_USER}\\npassword=%s\\n' "$peer_password" > "$opts"
+peer_password=$(sed -n 's/^password=//p' "$opts")
+[ -n "$peer_password" ] || fail "no password in $opts"`
+        : `${readSecrets({ "peer-password": "peer_password" })}
+opts=$(mktemp)
+# The option file holds a password: removed on every way out, a hangup or TERM included.
+trap 'rm -f "$opts"' EXIT
+trap 'exit 129' HUP
+trap 'exit 143' TERM
+printf '[client]\\nuser=${REPL_USER}\\npassword=%s\\n' "$peer_password" > "$opts"`;
+    return `${credentials}
+${localSqlHelpers(f)}
 remote() { ${f.client} --defaults-extra-file="$opts" ${clientTls(flavor)} --connect-timeout=2 -h ${other.meshAddress} -P ${other.port} --batch --skip-column-names -e "$1"; }
 ${missing}
 pos_here() { sql "${flavor === "mariadb" ? "SELECT @@gtid_current_pos" : "SELECT @@gtid_executed"}" | tr -d '\\n'; }
@@ -151,6 +171,24 @@ fi`;
  * and holds everything the outgoing one has (only routing is left).
  */
 export function precheckScript(f: Flip): string {
+    return `${header("precheck", f.to.host, f)}
+${installIfMissing("socat", "socat")}
+${dbHelpers(FLAVORS[f.flavor], f.flavor, f.from)}
+# Armed but postponed (gh-ost's postpone flag): wait while the flag file exists.
+${postponeAndPrecheck(f)}
+${replicaChecks(f)}
+${edgeHelpers(f)}
+${edgesAnswer()}
+say "precheck needed=$needed position=$(pos_here) in $(( $(now_ms) - started )) ms"
+`;
+}
+
+/**
+ * What the incoming server must be before a switch, checked on the hosts; sets \`needed\`
+ * (1: a healthy replica, the database part runs; 0: already the primary holding everything
+ * of the outgoing server, only routing is left) or vetoes. Needs the database helpers.
+ */
+export function replicaChecks(f: Flip): string {
     const spec = FLAVORS[f.flavor];
     const s = f.settings;
     const fields = spec.statusFields;
@@ -179,16 +217,7 @@ elif [ "$(cat ${ROLE_MARKER} 2>/dev/null)" = primary ]; then
 else
     needed=0
 fi`;
-    return `${header("precheck", f.to.host, f)}
-${installIfMissing("socat", "socat")}
-${dbHelpers(FLAVORS[f.flavor], f.flavor, f.from)}
-# Armed but postponed (gh-ost's postpone flag): wait while the flag file exists.
-${postponeAndPrecheck(f)}
-${replicaCase}
-${edgeHelpers(f)}
-${edgesAnswer()}
-say "precheck needed=$needed position=$(pos_here) in $(( $(now_ms) - started )) ms"
-`;
+    return replicaCase;
 }
 
 /** Talking to the edges' admin sockets over the mesh (socat), for the precheck and the switch. */
@@ -236,28 +265,122 @@ done
 `;
 }
 
+/** Where the switch's detached write window keeps its script, pid, output and result, per flip. */
+export const SWITCH_RUNS = "/var/lib/cutover/switch";
+
 /**
- * switch, on the incoming database host: the write-holding window (t0..t5) in one
- * session. Nothing to do (already primary) or dual-primary: routing only.
+ * switch, on the incoming database host. Routing only when nothing is left to switch, or
+ * with dual-primary. Otherwise the step re-checks on the hosts everything the precheck
+ * checked (a retry after a failure re-runs this step while the engine skips the unchanged
+ * precheck), then starts the write window (t0..t5, `switchWindow`) detached from its SSH
+ * session and follows it. A session lost mid-window (a laptop's network, a cancelled CI
+ * job) neither stops the window nor leaves it half done; the next run of this step follows
+ * a window still running, or reports the result of one nobody followed, before anything new.
  */
 export function switchScript(f: Flip, needed: boolean): string {
     const spec = FLAVORS[f.flavor];
     const s = f.settings;
+    const retryChecks = `# A retried switch honours the postpone flag and the hook, as its precheck did.
+${postponeAndPrecheck(f)}`;
     if (!needed || s.strategy === "dual-primary") {
         return `${header("switch", f.to.host, f)}
 ${edgeHelpers(f)}
 ${MARK}
+${retryChecks}
 ${routeEdges(f, s.strategy === "dual-primary")}
 mark 5 routed
 `;
     }
+    return `${header("switch", f.to.host, f)}
+${dbHelpers(spec, f.flavor, f.from)}
+${edgeHelpers(f)}
+${MARK}
+runs=${SWITCH_RUNS}
+run=$runs/${f.from.site}-${f.to.site}-${s.attempt}
+install -d -m 700 "$runs"
+# Follows the window to its end (from its first line: the marks are this step's output),
+# archives its folder (a later flip starts afresh) and ends with the window's result.
+follow() {
+    local pid result why archive
+    pid=$(cat "$run/pid")
+    tail -n +1 -s 0.05 --pid="$pid" -f "$run/out" || true
+    result=$(cat "$run/result" 2>/dev/null || true)
+    why=$(cat "$run/why" 2>/dev/null || true)
+    archive=$run.done-$(now_ms)
+    mv "$run" "$archive"
+    { ls -1dt "$runs"/*.done-* 2>/dev/null || true; } | tail -n +11 | xargs -r rm -rf
+    [ "$result" = routed ] && exit 0
+    grep -v '^$' "$archive/err" | tail -n 20 >&2 || true
+    case "$result" in
+        aborted) fail "$why" ;;
+        committed|committed-not-routed) fail "the database switch committed (${f.to.host} is the primary, ${f.from.host} stays read-only) but routing the edges failed: \${why:-stopped after the commit}; run pulumi up again: it routes them" ;;
+        *) fail "the window (pid $pid) ended without a result: killed before it could abort; check which database is writable (SELECT @@read_only on ${f.to.host} and ${f.from.host}) before running pulumi up again" ;;
+    esac
+}
+if [ -s "$run/pid" ]; then
+    if grep -qaF "$run/window.sh" "/proc/$(cat "$run/pid")/cmdline" 2>/dev/null; then
+        say "switch: the window of an earlier run of this flip is still running (its session was lost): following it"
+    else
+        say "switch: an earlier run of this flip ended while nobody followed it (its session was lost); its result:"
+    fi
+    follow
+fi
+
+${retryChecks}
+${replicaChecks(f)}
+if [ "$needed" = 0 ]; then
+    say "switch: ${f.to.host} is already the primary and holds everything of ${f.from.host}: routing only"
+    ${routeEdges(f, false).split("\n").join("\n    ")}
+    mark 5 routed
+    exit 0
+fi
+${edgesAnswer()}
+
+# The window, detached: its own session (setsid), no terminal, output to files.
+rm -rf "$run"
+install -d -m 700 "$run"
+install -m 600 "$opts" "$run/peer.cnf"
+cat > "$run/window.sh" <<'CUTOVER_WINDOW'
+${switchWindow(f)}
+CUTOVER_WINDOW
+setsid bash "$run/window.sh" "$run" > "$run/out" 2> "$run/err" < /dev/null &
+for _ in $(seq 1 100); do [ -s "$run/pid" ] && break; sleep 0.02; done
+[ -s "$run/pid" ] || fail "the switch window did not start: $(tail -n 5 "$run/err")"
+follow
+`;
+}
+
+/**
+ * The write window t0..t5 on the incoming host, run detached by the switch step (argument:
+ * its run folder). Hangups are ignored; TERM or INT before the commit aborts; after the
+ * commit only routing is left and it finishes. Its result file says how it ended: "aborted",
+ * "committed" (t4), "routed" (t5) or "committed-not-routed"; the why file says why it failed.
+ */
+export function switchWindow(f: Flip): string {
+    const spec = FLAVORS[f.flavor];
+    const s = f.settings;
     // Every read of the other site goes through abort on failure (the link may be cut right now).
     const parity = s.parity.map((t) => `c_here=$(sql "CHECKSUM TABLE ${t}" | awk '{ print $2 }') || abort "parity: CHECKSUM TABLE ${t} failed on ${f.to.host}"
 c_there=$(remote "CHECKSUM TABLE ${t}" | awk '{ print $2 }') || abort "parity: cannot read CHECKSUM TABLE ${t} from ${f.from.host}"
 [ "$c_here" = "$c_there" ] || abort "parity: CHECKSUM TABLE ${t} is $c_here on ${f.to.host} but $c_there on ${f.from.host}"`);
     const freezeSeconds = Math.ceil(s.freezeMs / 1000);
-    return `${header("switch", f.to.host, f)}
-${dbHelpers(spec, f.flavor, f.from)}
+    return `#!/bin/bash
+# cutover runbook: the write window of the switch on ${f.to.host} (${f.from.site} -> ${f.to.site}, attempt ${s.attempt}), rendered by cutover.
+set -euo pipefail
+export LC_ALL=C
+run=$1
+echo $$ > "$run/pid"
+now_ms() { date +%s%3N; }
+say() { echo "runbook: $*"; }
+started=$(now_ms)
+committed=0
+# The switch step reports the failure from these files, as "switch on <host>: <why>".
+fail() {
+    echo "$*" > "$run/why"
+    if [ "$committed" = 1 ]; then echo committed-not-routed > "$run/result"; else echo aborted > "$run/result"; fi
+    exit 1
+}
+${dbHelpers(spec, f.flavor, f.from, '"$run/peer.cnf"')}
 ${edgeHelpers(f)}
 ${MARK}
 held=0; frozen=0; promoted=0
@@ -270,7 +393,7 @@ abort() {
         echo replica > ${ROLE_MARKER}
     fi
     if [ "$frozen" = 1 ]; then
-        remote "SET SESSION sql_log_bin = 0; DROP EVENT IF EXISTS ${UNFREEZE_EVENT}; SET GLOBAL read_only = OFF" >/dev/null 2>&1 \
+        remote "SET SESSION sql_log_bin = 0; DROP EVENT IF EXISTS ${UNFREEZE_EVENT}; SET GLOBAL read_only = OFF" >/dev/null 2>&1 \\
             || echo "switch: ${f.from.host} cannot be reached; its event unfreezes it at the deadline" >&2
     fi
     if [ "$held" = 1 ]; then
@@ -278,11 +401,14 @@ abort() {
     fi
     fail "$1; aborted: ${f.from.site} stays live and writable$([ "$promoted" = 1 ] && echo ", ${f.to.host} replicates from ${f.from.host} again")"
 }
+# Losing the operator must not end the window half way.
+trap '' HUP PIPE
+trap '[ "$committed" = 1 ] || abort "stopped by a signal"' TERM INT
 
 ${holdAndDrain(f)}
 
 # t1: freeze the outgoing database; its event unfreezes it at the deadline unless dropped at the commit.
-remote "SET SESSION sql_log_bin = 0; CREATE DATABASE IF NOT EXISTS cutover; DROP EVENT IF EXISTS ${UNFREEZE_EVENT}; CREATE EVENT ${UNFREEZE_EVENT} ON SCHEDULE AT CURRENT_TIMESTAMP + INTERVAL ${freezeSeconds} SECOND DO SET GLOBAL read_only = OFF; SET GLOBAL read_only = ON" \
+remote "${freezeSql(freezeSeconds)}" \\
     || abort "freezing ${f.from.host} failed"
 frozen=1
 want=$(pos_there) || abort "cannot read the position of ${f.from.host}"
@@ -312,11 +438,13 @@ mark 3 promoted
 remote "SET SESSION sql_log_bin = 0; DROP EVENT IF EXISTS ${UNFREEZE_EVENT}" || abort "cannot reach ${f.from.host} to commit"
 [ "$(remote 'SELECT @@read_only')" = 1 ] || abort "the freeze of ${f.from.host} ended at its deadline before the commit"
 lost=$(missing "$(pos_here)" "$(pos_there)")
-held=1; frozen=0; promoted=0
+held=1; frozen=0; promoted=0; committed=1
+echo committed > "$run/result"
 mark 4 committed "lost=$lost"
 
 # t5: route every edge to the incoming site and release the held writes there.
 ${routeEdges(f, true)}
+echo routed > "$run/result"
 mark 5 routed
 `;
 }

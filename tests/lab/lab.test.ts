@@ -180,7 +180,7 @@ describe("the lab", { skip, timeout: 600_000 }, () => {
             const dir = stackDir({ "lab-old": { ...config, "cutover:hosts": hosts } });
             await assert.rejects(provision(lab, LAB_STACKS.old, { stackDir: dir }), (e: Error) => {
                 assert.ok(e instanceof LabError);
-                assert.match(e.message, /step old-(inventory|hostfw|mesh)-old-ghost-1 on host 192\.0\.2\.99 failed during create: exit code 255\nstderr:\n.*(timed out|No route|unreachable)/s);
+                assert.match(e.message, /step old-(inventory|hostfw|mesh)-old-ghost-1 on host 192\.0\.2\.99 failed during create: exit code 255 \(ssh: the connection failed or was lost\)\nstderr:\n.*(timed out|No route|unreachable)/s);
                 return true;
             });
             // The live hosts are untouched and still serving SSH behind their firewall.

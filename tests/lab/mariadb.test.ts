@@ -9,6 +9,7 @@ import { Lab, LAB_DIR } from "../../lab/lab";
 import { labSkip } from "./requirements";
 import { LAB_STACKS, provision } from "../../lab/runtime";
 import { cutWhileWriting, lostOnReplica, stopWriter } from "./replication";
+import { UNFREEZE_EVENT, freezeSql } from "../../components/runbook/render";
 
 const skip = labSkip(["mariadbd", "tincd"]);
 
@@ -96,6 +97,23 @@ describe("MariaDB replication across sites", { skip, timeout: 900_000 }, () => {
         await stopWriter(lab, PRIMARY);
         assert.ok(await caughtUp(lab, 90_000), "the replica did not catch up within 90 s of the link coming back");
         assert.deepEqual(await lostOnReplica(lab, PRIMARY, (await sql(lab, REPLICA, "SELECT seq FROM app.writes")).split("\n")), []);
+    });
+
+    it("a freeze that ends at its deadline leaves the replica applying (nothing of the event reaches the binary log)", async () => {
+        // The runbook's own freeze SQL, as an abort that cannot reach the primary leaves it.
+        await sql(lab, PRIMARY, freezeSql(1));
+        assert.equal(await sql(lab, PRIMARY, "SELECT @@read_only"), "1");
+        const deadline = Date.now() + 10_000;
+        while (Date.now() < deadline && (await sql(lab, PRIMARY, "SELECT @@read_only")) !== "0") await new Promise((r) => setTimeout(r, 200));
+        assert.equal(await sql(lab, PRIMARY, "SELECT @@read_only"), "0", "the event did not unfreeze the primary at its deadline");
+        await sql(lab, PRIMARY, "INSERT INTO app.writes(seq, payload) VALUES(2000000001, 'after the freeze')");
+        assert.ok(await caughtUp(lab, 30_000), "the replica did not catch up after the freeze ended");
+        const status = (await lab.enter(REPLICA, "mariadb -e 'SHOW SLAVE STATUS\\G'")).stdout;
+        assert.match(status, /Slave_SQL_Running: Yes/, `the replica stopped applying: ${status}`);
+        assert.equal(await sql(lab, REPLICA, "SELECT COUNT(*) FROM app.writes WHERE seq = 2000000001"), "1");
+        // The spent event is kept (disabled) on the primary only; the next freeze replaces it.
+        const [name] = UNFREEZE_EVENT.split(".").reverse();
+        assert.equal(await sql(lab, PRIMARY, `SELECT status FROM information_schema.events WHERE event_name = '${name}'`), "DISABLED");
     });
 
     it("runs no database step when the program runs again unchanged", async () => {

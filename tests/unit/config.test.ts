@@ -72,6 +72,12 @@ const invalid: Array<[string, Record<string, string>, Record<string, string | un
     ["existing without a key", existing, { "cutover:sshPrivateKey": undefined }, "cutover:sshPrivateKey: is required with provider existing"],
     ["existing with pools", existing, { "cutover:pools": cloud["cutover:pools"] }, "cutover:pools: is not allowed with provider existing"],
     ["existing without an edge", existing, { "cutover:hosts": JSON.stringify([{ name: "db1", role: "db", publicAddress: "192.0.2.11", privateAddress: "10.0.0.11" }]) }, "cutover:hosts: has no host with role edge"],
+    ["a runbook on edges the program does not run", existing, {
+        "cutover:peer": "acme/cutover/new",
+        "cutover:mesh": JSON.stringify({ cidr: "10.250.0.0/16", siteRange: "10.250.1.0/24" }),
+        "cutover:dns": JSON.stringify({ zoneId: "0123456789abcdef0123456789abcdef", zone: "example.com", names: ["@"] }),
+        "cutover:live": "legacy",
+    }, "cutover:edge.manage: (missing) is not allowed with cutover:live and a db host: the cutover runbook holds and routes writes on every edge's HAProxy, which runs only where the program manages the edge; set cutover:edge.manage to true (existing edges default to false)"],
 ];
 
 describe("stack config validation", () => {

@@ -5,7 +5,7 @@ import { RDS_PLAN } from "../helpers";
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "child_process";
-import { Flip, holdMs, precheckScript, resumeScript, switchScript } from "../../components/runbook/render";
+import { Flip, holdMs, precheckScript, resumeScript, switchScript, switchWindow } from "../../components/runbook/render";
 import { switchMarks } from "../../components/runbook";
 import { PgFlip, pgPrecheckScript, pgResumeScript, pgSwitchScript } from "../../components/runbook/postgres";
 import { authorizePeerScript } from "../../components/hosts/render";
@@ -55,7 +55,7 @@ describe("runbook config", () => {
 
 describe("runbook scripts", () => {
     it("every read of the other site inside the switch aborts cleanly when the link is gone (set -e would exit without unfreezing)", () => {
-        const s = switchScript(flip({ parity: ["cutover_probe.writes", "shop.orders"] }), true);
+        const s = switchWindow(flip({ parity: ["cutover_probe.writes", "shop.orders"] }));
         const reads = s.split("\n").filter((l) => /^\s*\w+=\$\((remote|pos_there|sql)\b/.test(l));
         assert.ok(reads.length >= 5, `only ${reads.length} reads found`);
         for (const l of reads) assert.match(l, /\|\| abort "/, `unguarded: ${l}`);
@@ -68,13 +68,13 @@ describe("runbook scripts", () => {
         assert.doesNotMatch(s, /read_only|RESET SLAVE|cutover live [a-z]|cutover hold/, "a precheck changes nothing (it only asks the edges where they route)");
     });
     it("switch: hold, freeze with a self-ending event, catch-up, parity, promote, validate, commit, route: in that order", () => {
-        const s = switchScript(flip({ validate: "curl -fs http://127.0.0.1/health" }), true);
-        const marks = order(s, [/"cutover hold 5000"/, /CREATE EVENT cutover\.unfreeze_at_deadline ON SCHEDULE AT CURRENT_TIMESTAMP \+ INTERVAL 3 SECOND DO SET GLOBAL read_only = OFF; SET GLOBAL read_only = ON/, /lacks=\$\(missing/, /CHECKSUM TABLE shop\.orders/, /STOP SLAVE; RESET SLAVE ALL; SET GLOBAL read_only = OFF/, /\( curl -fs http:\/\/127\.0\.0\.1\/health \)/, /DROP EVENT IF EXISTS cutover\.unfreeze_at_deadline"/, /"cutover live new"/]);
+        const s = switchWindow(flip({ validate: "curl -fs http://127.0.0.1/health" }));
+        const marks = order(s, [/"cutover hold 5000"/, /CREATE EVENT cutover\.unfreeze_at_deadline ON SCHEDULE AT CURRENT_TIMESTAMP \+ INTERVAL 3 SECOND ON COMPLETION PRESERVE DO SET GLOBAL read_only = OFF; SET GLOBAL read_only = ON/, /lacks=\$\(missing/, /CHECKSUM TABLE shop\.orders/, /STOP SLAVE; RESET SLAVE ALL; SET GLOBAL read_only = OFF/, /\( curl -fs http:\/\/127\.0\.0\.1\/health \)/, /DROP EVENT IF EXISTS cutover\.unfreeze_at_deadline"/, /"cutover live new"/]);
         assert.deepEqual([...marks].sort((a, b) => a - b), marks);
         assert.match(s, /SET SESSION sql_log_bin = 0; CREATE DATABASE/, "the freeze leaves no transaction in the binary log");
     });
     it("switch: every failure before the commit unfreezes, demotes and releases", () => {
-        const s = switchScript(flip(), true);
+        const s = switchWindow(flip());
         const commit = s.split("\n").findIndex((l) => /mark 4 committed/.test(l));
         const aborts = s.split("\n").map((l, i) => ({ l, i })).filter((x) => /\|\| abort|abort "/.test(x.l) && !/^abort\(\)/.test(x.l));
         assert.ok(aborts.length >= 8);
@@ -83,6 +83,23 @@ describe("runbook scripts", () => {
         assert.match(abortFn, /DROP EVENT IF EXISTS cutover\.unfreeze_at_deadline; SET GLOBAL read_only = OFF/);
         assert.match(abortFn, /CHANGE MASTER TO MASTER_HOST='198\.18\.1\.110'/);
         assert.match(abortFn, /"cutover hold off"/);
+    });
+    it("a retried switch (its precheck skipped as unchanged) re-checks on the hosts everything the precheck checks before the window starts", () => {
+        const s = switchScript(flip({ precheck: "/usr/local/bin/ok-to-cut" }), true);
+        const [earlier, postpone, hook, replica, lag, edges, window] = order(s, [/if \[ -s "\$run\/pid" \]/, /while \[ -e \/etc\/cutover\/postpone \]/, /\( \/usr\/local\/bin\/ok-to-cut \)/, /is not receiving from old-db-1/, /cutover:runbook\.maxLagSeconds/, /cannot reach the edge/, /^setsid bash "\$run\/window\.sh"/]);
+        assert.deepEqual([earlier, postpone, hook, replica, lag, edges, window], [earlier, postpone, hook, replica, lag, edges, window].sort((a, b) => a - b));
+        assert.doesNotMatch(s.slice(0, s.indexOf("cat > \"$run/window.sh\"")), /read_only = ON|RESET SLAVE|cutover hold [0-9]/, "nothing is held or frozen before the window");
+    });
+    it("the write window runs detached from the operator's SSH session and survives a hangup; TERM aborts only before the commit", () => {
+        const s = switchScript(flip(), true);
+        assert.match(s, /^setsid bash "\$run\/window\.sh" "\$run" > "\$run\/out" 2> "\$run\/err" < \/dev\/null &$/m);
+        const w = switchWindow(flip());
+        assert.match(w, /^trap '' HUP PIPE$/m);
+        assert.match(w, /^trap '\[ "\$committed" = 1 \] \|\| abort "stopped by a signal"' TERM INT$/m);
+        assert.ok(w.indexOf("trap '' HUP PIPE") < w.indexOf("# t0"), "the traps are set before anything is held");
+        // The window's text carries no secret: the password stays in the run's 0600 option file.
+        assert.match(s, /install -m 600 "\$opts" "\$run\/peer\.cnf"/);
+        assert.doesNotMatch(w, /peer_password=\$\(secret/);
     });
     it("holds the edges past the freeze deadline, so an unreachable outgoing site is writable before its held writes arrive", () => {
         for (const freezeMs of [500, 3000, 3500, 30000]) assert.ok(holdMs({ ...flip().settings, freezeMs }) >= Math.ceil(freezeMs / 1000) * 1000 + 1000, String(freezeMs));

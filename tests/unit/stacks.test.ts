@@ -297,6 +297,13 @@ describe("config errors stop the program before any resource is registered", () 
         assert.ok(!/\n\s+at /.test(e.error!.message), "a user mistake must not print a stack trace");
     });
 
+    it("refuses a flip whose runbook would drive the peer's edges the peer does not run", async () => {
+        const old = { ...standalone("old"), "cutover:edge": { proxied: true, manage: false } };
+        const e = (await evaluateStack({ stack: "new", stackDir: stackDir({ old, new: referenceConfig("new") }) })).main;
+        assert.equal(e.error?.kind, "config", e.error?.message);
+        assert.match(e.error!.message, /cutover:live: "old" is not allowed yet: the runbook holds and routes writes on every edge, but the peer stack organization\/cutover\/old does not run HAProxy on its edges \(old-edge-1\); set cutover:edge\.manage to true in the peer stack/);
+    });
+
     it("rejects a peer whose address plan overlaps this site's", async () => {
         const old = standalone("old");
         const mine = { ...referenceConfig("new"), "cutover:network": { cidr: "10.110.8.0/24" } };
