@@ -276,6 +276,7 @@ export const SWITCH_RUNS = "/var/lib/cutover/switch";
  * session and follows it. A session lost mid-window (a laptop's network, a cancelled CI
  * job) neither stops the window nor leaves it half done; the next run of this step follows
  * a window still running, or reports the result of one nobody followed, before anything new.
+ * The run folder (per flip and attempt) holds the window's script, pid, output and result.
  */
 export function switchScript(f: Flip, needed: boolean): string {
     const spec = FLAVORS[f.flavor];
@@ -298,32 +299,53 @@ ${MARK}
 runs=${SWITCH_RUNS}
 run=$runs/${f.from.site}-${f.to.site}-${s.attempt}
 install -d -m 700 "$runs"
-# Follows the window to its end (from its first line: the marks are this step's output),
-# archives its folder (a later flip starts afresh) and ends with the window's result.
+# Follows the window to its end (from its first line: the marks are this step's output) and
+# ends with its result. A run folder is archived only when a later run finds it finished.
+window_running() { grep -qaF "$run/window.sh" "/proc/$(cat "$run/pid" 2>/dev/null)/cmdline" 2>/dev/null; }
+archive() {
+    mv "$run" "$run.done-$(now_ms)"
+    { ls -1dt "$runs"/*.done-* 2>/dev/null || true; } | tail -n +11 | xargs -r rm -rf
+}
 follow() {
-    local pid result why archive
-    pid=$(cat "$run/pid")
-    tail -n +1 -s 0.05 --pid="$pid" -f "$run/out" || true
+    local result why
+    tail -n +1 -s 0.05 --pid="$(cat "$run/pid")" -f "$run/out" || true
+    # tail also ends when this session is gone (SIGPIPE): the window goes on without it.
+    window_running && exit 1
     result=$(cat "$run/result" 2>/dev/null || true)
     why=$(cat "$run/why" 2>/dev/null || true)
-    archive=$run.done-$(now_ms)
-    mv "$run" "$archive"
-    { ls -1dt "$runs"/*.done-* 2>/dev/null || true; } | tail -n +11 | xargs -r rm -rf
     [ "$result" = routed ] && exit 0
-    grep -v '^$' "$archive/err" | tail -n 20 >&2 || true
+    grep -v '^$' "$run/err" | tail -n 20 >&2 || true
     case "$result" in
         aborted) fail "$why" ;;
-        committed|committed-not-routed) fail "the database switch committed (${f.to.host} is the primary, ${f.from.host} stays read-only) but routing the edges failed: \${why:-stopped after the commit}; run pulumi up again: it routes them" ;;
-        *) fail "the window (pid $pid) ended without a result: killed before it could abort; check which database is writable (SELECT @@read_only on ${f.to.host} and ${f.from.host}) before running pulumi up again" ;;
+        committed|committed-not-routed)
+            say "switch: the database switch committed (${f.to.host} is the primary); routing the edges again"
+            ${routeEdges(f, true).split("\n").join("\n            ")}
+            mark 5 routed
+            exit 0 ;;
+        *) fail "the window (pid $(cat "$run/pid")) ended without a result: killed before it could abort; check which database is writable (SELECT @@read_only on ${f.to.host} and ${f.from.host}) before running pulumi up again" ;;
     esac
 }
+# An earlier run of this flip: follow it while it runs, report it if it committed unseen.
 if [ -s "$run/pid" ]; then
-    if grep -qaF "$run/window.sh" "/proc/$(cat "$run/pid")/cmdline" 2>/dev/null; then
+    if window_running; then
         say "switch: the window of an earlier run of this flip is still running (its session was lost): following it"
-    else
-        say "switch: an earlier run of this flip ended while nobody followed it (its session was lost); its result:"
+        follow
     fi
-    follow
+    case "$(cat "$run/result" 2>/dev/null || true)" in
+        routed|committed|committed-not-routed)
+            if [ -n "$(replica_field ${FLAVORS[f.flavor].statusFields.host})" ]; then
+                archive # from an earlier flip of the same attempt: rolled back since
+            else
+                say "switch: an earlier run of this flip committed while nobody followed it (its session was lost); its output:"
+                follow
+            fi ;;
+        aborted)
+            say "switch: an earlier run of this flip aborted: $(cat "$run/why" 2>/dev/null || true); checking everything again"
+            archive ;;
+        *)
+            say "switch: an earlier run of this flip ended without a result (killed); checking everything again"
+            archive ;;
+    esac
 fi
 
 ${retryChecks}
@@ -387,6 +409,7 @@ held=0; frozen=0; promoted=0
 # Before the commit every failure ends here: the outgoing site is live and writable again.
 abort() {
     set +e
+    trap - ERR
     if [ "$promoted" = 1 ]; then
         sql "SET GLOBAL read_only = ON"
         ${attachTo(spec, f.from)}
@@ -401,9 +424,16 @@ abort() {
     fi
     fail "$1; aborted: ${f.from.site} stays live and writable$([ "$promoted" = 1 ] && echo ", ${f.to.host} replicates from ${f.from.host} again")"
 }
-# Losing the operator must not end the window half way.
+# Losing the operator must not end the window half way; nor may a command that fails
+# unguarded end it without the abort (before the commit) or a result (after it).
 trap '' HUP PIPE
 trap '[ "$committed" = 1 ] || abort "stopped by a signal"' TERM INT
+on_error() {
+    trap - ERR
+    [ "$committed" = 1 ] && fail "a command failed at line $1 of $run/window.sh"
+    abort "a command failed at line $1 of $run/window.sh"
+}
+trap 'on_error $LINENO' ERR
 
 ${holdAndDrain(f)}
 
@@ -437,7 +467,8 @@ mark 3 promoted
 # t4: commit (the point of no return): drop the unfreeze event; still frozen means nobody wrote there since.
 remote "SET SESSION sql_log_bin = 0; DROP EVENT IF EXISTS ${UNFREEZE_EVENT}" || abort "cannot reach ${f.from.host} to commit"
 [ "$(remote 'SELECT @@read_only')" = 1 ] || abort "the freeze of ${f.from.host} ended at its deadline before the commit"
-lost=$(missing "$(pos_here)" "$(pos_there)")
+# After the commit nothing aborts: a position that cannot be read is reported as unknown, never as 0.
+if there=$(pos_there); then lost=$(missing "$(pos_here)" "$there"); else lost=unknown; fi
 held=1; frozen=0; promoted=0; committed=1
 echo committed > "$run/result"
 mark 4 committed "lost=$lost"
