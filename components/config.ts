@@ -38,6 +38,10 @@ const poolSchema = z.strictObject({
     size: z.string().min(1),
     /** aws only, app role only: a stateless web tier in an auto-scaling group behind a load balancer. */
     autoscaling: z.strictObject({ min: z.number().int().min(1), max: z.number().int().min(1) }).optional(),
+    /** aws: the root disk in GB (db and cache hosts keep their data on it; default 100 there). */
+    rootGb: z.number().int().min(8).max(16384).optional(),
+    /** digitalocean, db and cache roles: the data volume in GB (default 100). */
+    dataGb: z.number().int().min(1).max(16384).optional(),
 });
 
 const existingHostSchema = z.strictObject({
@@ -227,6 +231,8 @@ export interface PoolSpec {
     count: number;
     size: string;
     autoscaling?: { min: number; max: number };
+    rootGb?: number;
+    dataGb?: number;
 }
 
 export interface ExistingHostSpec {
@@ -445,6 +451,12 @@ function crossCheck(raw: Raw, secretKeys: Set<string>, stack: string): string[] 
         if (raw.bastion) problems.push(`${keyPath(["bastion"])}: is not allowed with provider ${raw.provider}; only existing hosts are reached through a bastion`);
         const pools = raw.pools ?? {};
         for (const [role, pool] of Object.entries(pools)) {
+            if (pool?.rootGb !== undefined && raw.provider !== "aws") {
+                problems.push(`${keyPath(["pools", role, "rootGb"])}: ${show(pool.rootGb)} is not allowed with provider ${raw.provider}: a droplet's disk comes with its size; db and cache droplets keep their data on a volume (dataGb)`);
+            }
+            if (pool?.dataGb !== undefined && (raw.provider !== "digitalocean" || (role !== "db" && role !== "cache"))) {
+                problems.push(`${keyPath(["pools", role, "dataGb"])}: ${show(pool.dataGb)} is not allowed here: only db and cache droplets (provider digitalocean) have a data volume; on aws set rootGb`);
+            }
             if (!pool?.autoscaling) continue;
             if (raw.provider !== "aws" || role !== "app") {
                 problems.push(`${keyPath(["pools", role, "autoscaling"])}: is not allowed: only the app pool of provider aws auto-scales`);

@@ -129,7 +129,7 @@ export class Site extends pulumi.ComponentResource {
         const common = { site: c.site, sshUser: c.sshUser, userData };
         const pool = new AppPool(`${name}-pool`,
             c.provider === "digitalocean"
-                ? { ...common, provider: "digitalocean", region: c.region, image: c.image, pools: c.pools, vpcId: network.vpcId, roleTags: cloudFirewall.roleTags }
+                ? { ...common, provider: "digitalocean", region: c.region, image: c.image, dbEngine: c.dbEngine, pools: c.pools, vpcId: network.vpcId, roleTags: cloudFirewall.roleTags }
                 : c.provider === "aws"
                   ? { ...common, provider: "aws", image: c.image, pools: c.pools, subnetIds: network.subnetIds, vpcId: network.vpcId, securityGroupIds: cloudFirewall.securityGroupIds, loadBalancerGroupId: cloudFirewall.loadBalancerGroupId, meshGroupId: cloudFirewall.meshGroupId }
                   : { ...common, provider: "existing", hosts: c.existingHosts, privateKey: c.sshPrivateKey!, bastion: c.bastion },
@@ -195,7 +195,7 @@ export class Site extends pulumi.ComponentResource {
                 knowsUs,
             });
             if (dbHost) {
-                database = new Database(`${name}-db`, { engine: c.dbEngine, phase: c.dbPhase, host: dbHost, mesh: c.mesh, ca, peer: link<DbOutput>("db"), probe: c.probe, probePassword, after: mesh.commands }, childOpts);
+                database = new Database(`${name}-db`, { engine: c.dbEngine, phase: c.dbPhase, host: dbHost, mesh: c.mesh, ca, peer: link<DbOutput>("db"), probe: c.probe, probePassword, after: [...mesh.commands, ...pool.dataSteps] }, childOpts);
                 if (c.probe && c.dbEngine === "postgres") {
                     const client = ca.issue(`${name}-probe-client`, { commonName: PG_PROBE_ROLE, usage: "client" });
                     probeTls = { caCert: ca.certPem, clientCert: client.certPem, clientKey: client.keyPem };
@@ -220,7 +220,7 @@ export class Site extends pulumi.ComponentResource {
             }
             if (cacheHost && c.cache) {
                 const peerDbCa = pulumi.output(link<DbOutput>("db").output).apply((d) => d?.caCert);
-                this.cache = new Cache(`${name}-cache`, { phase: c.cache.phase, host: cacheHost, mesh: c.mesh, ca, peer: link<CacheOutput>("cache"), peerDbCa, after: mesh.commands }, childOpts).output;
+                this.cache = new Cache(`${name}-cache`, { phase: c.cache.phase, host: cacheHost, mesh: c.mesh, ca, peer: link<CacheOutput>("cache"), peerDbCa, after: [...mesh.commands, ...pool.dataSteps] }, childOpts).output;
             }
         }
 

@@ -14,6 +14,7 @@ import {
     plaintextSecrets,
     publicPrivatePorts,
     sshOutsideAdmins,
+    statefulKind,
 } from "./rules";
 
 type Props = Record<string, any>;
@@ -237,6 +238,17 @@ new PolicyPack("cutover", {
                         typeof p.acl === "string" && p.acl.startsWith("public") ? `ACL ${p.acl}` : "",
                     ].filter(Boolean);
                     if (problems.length > 0) report(`backup bucket ${r.name}: ${problems.join(", ")}. Backups hold every customer's data: encrypt, version and block public access.`, r.urn);
+                }
+            },
+        },
+        {
+            name: "stateful-resources-protected",
+            description: "Database and cache hosts, data volumes, managed databases and backup or media buckets are protected: neither a routine pulumi up nor a destroy deletes them.",
+            enforcementLevel: "mandatory",
+            validateResource: (args: ResourceValidationArgs, report: ReportViolation) => {
+                const what = statefulKind(args.type, propsOf(args));
+                if (what && args.opts.protect !== true) {
+                    report(`${what} is not protected: set protect: true (the resource option) so that a replacement or pulumi destroy cannot delete its data; unprotect it deliberately to decommission.`);
                 }
             },
         },

@@ -160,3 +160,31 @@ export function missingSiteRoleTags(tags: string[] | Record<string, string> | un
 }
 
 export const BURSTABLE = /^(t2|t3|t3a|t4g)\.|^s-/;
+
+/**
+ * What a resource holds that must outlive it: a database or cache host, a data volume, a
+ * managed database, a backup or media bucket; undefined for anything else (or tags unknown).
+ */
+export function statefulKind(type: string, props: Record<string, any>): string | undefined {
+    const roleOf = (): unknown => (type === "digitalocean:index/droplet:Droplet"
+        ? (Array.isArray(props.tags) ? props.tags : []).find((t: unknown) => typeof t === "string" && t.startsWith("role:"))?.slice(5)
+        : props.tags?.role);
+    switch (type) {
+        case "digitalocean:index/droplet:Droplet":
+        case "aws:ec2/instance:Instance": {
+            const role = roleOf();
+            return role === "db" ? "database host" : role === "cache" ? "cache host" : undefined;
+        }
+        case "digitalocean:index/volume:Volume":
+        case "aws:ebs/volume:Volume":
+            return "data volume";
+        case "aws:rds/instance:Instance":
+        case "aws:rds/cluster:Cluster":
+            return "managed database";
+        case "aws:s3/bucket:Bucket":
+        case "aws:s3/bucketV2:BucketV2":
+            return props.tags?.purpose === "backup" ? "backup bucket" : props.tags?.purpose === "media" ? "media bucket" : undefined;
+        default:
+            return undefined;
+    }
+}

@@ -75,7 +75,7 @@ export class ManagedDatabase extends pulumi.ComponentResource {
             skipFinalSnapshot: false,
             finalSnapshotIdentifier: `cutover-${args.site}-final`,
             tags: { site: args.site, role: "db" },
-        }, { ...child, additionalSecretOutputs: ["password"] });
+        }, { ...child, additionalSecretOutputs: ["password"], protect: true });
 
         const relay = args.relay;
         const ready = args.phase === "replica"

@@ -1,10 +1,12 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as aws from "@pulumi/aws";
 import * as digitalocean from "@pulumi/digitalocean";
+import * as command from "@pulumi/command";
 import * as tls from "@pulumi/tls";
 import { APP_PORT } from "../firewall/render";
 import { ExistingHostSpec, PoolSpec } from "../config";
-import { Edge, Host, ROLES, Role, SshConnection } from "../types";
+import { dataDirectory, dataVolumeScript, digitalOceanVolumeDevice } from "../volume/render";
+import { DbEngine, Edge, Host, ROLES, Role, SshConnection } from "../types";
 
 /** SSH retries: a fresh droplet or instance takes a minute or two before sshd answers (pulumi/pulumi-command#1238). */
 export const SSH_DIAL_ERROR_LIMIT = 60;
@@ -23,6 +25,8 @@ export type AppPoolArgs = Common &
               provider: "digitalocean";
               region: string;
               image: string;
+              /** Decides the directory the data volume is mounted at. */
+              dbEngine: DbEngine;
               pools: Partial<Record<Role, PoolSpec>>;
               vpcId: pulumi.Input<string>;
               /** Firewall tag per role (the cloud firewall selects droplets by it). */
@@ -30,7 +34,7 @@ export type AppPoolArgs = Common &
           }
         | {
               provider: "aws";
-              /** AMI id; empty means the newest official Debian 12 image. */
+              /** AMI id; empty: the newest official Debian 12 image when a host is created (kept after). */
               image: string;
               pools: Partial<Record<Role, PoolSpec>>;
               subnetIds: pulumi.Input<string>[];
@@ -48,6 +52,16 @@ export type AppPoolArgs = Common &
               bastion?: { host: string; user: string; port: number };
           }
     );
+
+/** Hosts whose data must outlive them: never replaced by a routine `pulumi up`, protected from deletion. */
+export function isStateful(role: Role): boolean {
+    return role === "db" || role === "cache";
+}
+
+/** Root disk of an AWS host (GB) when the pool does not say: room for a database on the stateful roles. */
+export const DEFAULT_STATEFUL_ROOT_GB = 100;
+/** Data volume of a DigitalOcean db/cache droplet (GB) when the pool does not say. */
+export const DEFAULT_DATA_GB = 100;
 
 /** Stable host names: adding a host never renames the others. */
 export function hostName(site: string, role: Role, index: number): string {
@@ -71,6 +85,8 @@ export class AppPool extends pulumi.ComponentResource {
     public readonly instanceIds: Record<string, pulumi.Output<string>> = {};
     /** The public half of the program's deploy key (created hosts only): the peer authorizes it for its runbook. */
     public deployPublicKey?: pulumi.Output<string>;
+    /** Steps that mount the stateful hosts' data volumes: the database and cache steps come after them. */
+    public readonly dataSteps: command.remote.Command[] = [];
 
     constructor(name: string, args: AppPoolArgs, opts?: pulumi.ComponentResourceOptions) {
         super("cutover:index:AppPool", name, {}, opts);
@@ -102,6 +118,7 @@ export class AppPool extends pulumi.ComponentResource {
             const roleTag = new digitalocean.Tag(`${name}-role-${role}`, { name: `role:${role}` }, { parent: this });
             for (let i = 0; i < pool.count; i++) {
                 const hn = hostName(args.site, role, i);
+                const stateful = isStateful(role);
                 const droplet = new digitalocean.Droplet(`${name}-${role}-${i + 1}`, {
                     name: hn,
                     region: args.region,
@@ -114,25 +131,49 @@ export class AppPool extends pulumi.ComponentResource {
                     monitoring: true,
                     ipv6: true,
                     // Rule changes after first boot go through the firewall command; a
-                    // changed first-boot script must not replace a running host.
-                }, { parent: this, ignoreChanges: ["userData"] });
-                hosts.push({
+                    // changed first-boot script must not replace a running host, nor a new
+                    // image one that holds data (protect makes deleting it an explicit act).
+                }, { parent: this, ignoreChanges: stateful ? ["userData", "image"] : ["userData"], protect: stateful });
+                const host: Host = {
                     name: hn,
                     site: args.site,
                     role,
                     publicAddress: droplet.ipv4Address,
                     privateAddress: droplet.ipv4AddressPrivate,
                     connection: connection(droplet.ipv4Address, args.sshUser, key.privateKeyOpenssh),
-                });
+                };
+                hosts.push(host);
+                if (stateful) this.dataVolume(name, args, host, pool, droplet);
             }
         }
         return { hosts, edge: edgeOf(hosts) };
     }
 
+    /** A droplet's disk dies with it: a db/cache droplet keeps its data on a protected Volume. */
+    private dataVolume(name: string, args: Extract<AppPoolArgs, { provider: "digitalocean" }>, host: Host, pool: PoolSpec, droplet: digitalocean.Droplet): void {
+        const volumeName = `${host.name}-data`;
+        const volume = new digitalocean.Volume(`${name}-${host.name}-data`, {
+            name: volumeName,
+            region: args.region,
+            size: pool.dataGb ?? DEFAULT_DATA_GB,
+            initialFilesystemType: "ext4",
+            description: `cutover ${args.site}: data of ${host.name}`,
+        }, { parent: this, protect: true });
+        const attachment = new digitalocean.VolumeAttachment(`${name}-${host.name}-data`, {
+            dropletId: droplet.id.apply(Number),
+            volumeId: volume.id,
+        }, { parent: this });
+        this.dataSteps.push(new command.remote.Command(`${name}-data-${host.name}`, {
+            connection: host.connection,
+            create: dataVolumeScript({ host: host.name, device: digitalOceanVolumeDevice(volumeName), mountPoint: dataDirectory(host.role, args.dbEngine) }),
+        }, { parent: this, dependsOn: [attachment] }));
+    }
+
     private instances(name: string, args: Extract<AppPoolArgs, { provider: "aws" }>) {
         const key = this.deployKey(name);
         const keyPair = new aws.ec2.KeyPair(`${name}-deploy-key`, { keyName: `cutover-${args.site}-deploy`, publicKey: key.publicKeyOpenssh }, { parent: this });
-        const ami = args.image
+        const pinned = args.image !== "";
+        const ami = pinned
             ? pulumi.output(args.image)
             : aws.ec2.getAmiOutput({
                   mostRecent: true,
@@ -149,6 +190,7 @@ export class AppPool extends pulumi.ComponentResource {
                 lbDnsName = this.autoScaledTier(name, args, role, pool, ami, keyPair.keyName);
                 continue;
             }
+            const stateful = isStateful(role);
             for (let i = 0; i < pool.count; i++) {
                 const hn = hostName(args.site, role, i);
                 const instance = new aws.ec2.Instance(`${name}-${role}-${i + 1}`, {
@@ -160,10 +202,14 @@ export class AppPool extends pulumi.ComponentResource {
                     associatePublicIpAddress: true,
                     userData: args.userData(hn, role),
                     metadataOptions: { httpTokens: "required", httpEndpoint: "enabled" },
-                    rootBlockDevice: { encrypted: true, volumeType: "gp3" },
+                    // A stateful host's data is on its root disk: the disk outlives the instance.
+                    rootBlockDevice: { encrypted: true, volumeType: "gp3", volumeSize: pool.rootGb ?? (stateful ? DEFAULT_STATEFUL_ROOT_GB : undefined), deleteOnTermination: !stateful },
                     tags: { ...tags, Name: hn },
                     volumeTags: { ...tags, Name: hn },
-                }, { parent: this, ignoreChanges: ["userData"] });
+                    // `ami` forces a replacement: a looked-up image is taken once, at creation, and
+                    // a stateful host never follows an image change (a pinned one moves the others).
+                }, { parent: this, ignoreChanges: stateful || !pinned ? ["userData", "ami"] : ["userData"], protect: stateful });
+                if (!pinned) this.sayWhenNewerImage(hn, instance.ami, ami, instance);
                 this.instanceIds[hn] = instance.id;
                 hosts.push({
                     name: hn,
@@ -177,6 +223,13 @@ export class AppPool extends pulumi.ComponentResource {
         }
         const edge = lbDnsName ? lbDnsName.apply((hostname): Edge => ({ kind: "hostname", addresses: [], hostname })) : edgeOf(hosts);
         return { hosts, edge };
+    }
+
+    /** The plan says when a newer Debian image exists than the one an instance keeps. */
+    private sayWhenNewerImage(host: string, kept: pulumi.Output<string>, newest: pulumi.Output<string>, instance: aws.ec2.Instance): void {
+        pulumi.all([kept, newest]).apply(([k, n]) => {
+            if (k && n && k !== n) pulumi.log.info(`${host} keeps its image ${k}; the newest Debian 12 image is ${n}: set cutover:image to move the stateless hosts to it (db and cache hosts keep theirs)`, instance);
+        });
     }
 
     /**
@@ -201,7 +254,7 @@ export class AppPool extends pulumi.ComponentResource {
             vpcSecurityGroupIds: [args.securityGroupIds[role]!, ...(args.meshGroupId ? [args.meshGroupId] : [])],
             userData: Buffer.from(args.userData(`${args.site}-${role}`, role)).toString("base64"),
             metadataOptions: { httpTokens: "required", httpEndpoint: "enabled" },
-            blockDeviceMappings: [{ deviceName: "/dev/xvda", ebs: { encrypted: "true", volumeType: "gp3" } }],
+            blockDeviceMappings: [{ deviceName: "/dev/xvda", ebs: { encrypted: "true", volumeType: "gp3", ...(pool.rootGb ? { volumeSize: pool.rootGb } : {}) } }],
             tagSpecifications: [{ resourceType: "instance", tags }, { resourceType: "volume", tags }],
             tags,
         }, { parent: this });

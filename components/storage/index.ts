@@ -23,7 +23,8 @@ export class PrivateBucket extends pulumi.ComponentResource {
         super("cutover:index:PrivateBucket", name, {}, opts);
         const child = { parent: this };
         const tags = { site: args.site, purpose: args.purpose };
-        const bucket = new aws.s3.Bucket(name, { bucketPrefix: `cutover-${args.site}-${args.purpose}-`, tags }, child);
+        // Backups and migrated media outlive any `pulumi destroy`: deleting them is an explicit act.
+        const bucket = new aws.s3.Bucket(name, { bucketPrefix: `cutover-${args.site}-${args.purpose}-`, tags }, { ...child, protect: true });
         new aws.s3.BucketServerSideEncryptionConfiguration(`${name}-sse`, {
             bucket: bucket.id,
             rules: [{ applyServerSideEncryptionByDefault: { sseAlgorithm: "AES256" }, bucketKeyEnabled: true }],

@@ -211,6 +211,34 @@ describe("policy pack through the Analyzer protocol", () => {
         });
     });
 
+    describe("stateful-resources-protected", () => {
+        const prot = (r: Registration): Registration => ({ ...r, protect: true });
+        const unprotected = [
+            goodDroplet("db-droplet"),
+            res("aws:ec2/instance:Instance", "cache-instance", { instanceType: "r6i.large", tags: { site: "new", role: "cache" }, vpcSecurityGroupIds: ["sg-1"] }),
+            res("digitalocean:index/volume:Volume", "data", { region: "ams3", size: 100 }),
+            res("aws:rds/instance:Instance", "rds", { engine: "mysql", instanceClass: "db.r6g.large", storageEncrypted: true }),
+            res("aws:s3/bucket:Bucket", "backups", { bucketPrefix: "cutover-new-backup-", tags: { site: "new", purpose: "backup" } }),
+            res("aws:s3/bucket:Bucket", "media", { bucketPrefix: "cutover-new-media-", tags: { site: "new", purpose: "media" } }),
+        ];
+        it("blocks an unprotected database or cache host, data volume, RDS instance, backup or media bucket, naming what it is", async () => {
+            const ds = only(await pack.check(unprotected), "stateful-resources-protected");
+            assert.deepEqual(ds.map((d) => [d.urn.split("::").pop(), d.level, d.message.replace(/ is not protected:.*/s, "").replace(/^.*\n/, "")]), [
+                ["db-droplet", "mandatory", "database host"],
+                ["cache-instance", "mandatory", "cache host"],
+                ["data", "mandatory", "data volume"],
+                ["rds", "mandatory", "managed database"],
+                ["backups", "mandatory", "backup bucket"],
+                ["media", "mandatory", "media bucket"],
+            ]);
+        });
+        it("accepts them protected, and leaves stateless hosts and other buckets alone", async () => {
+            const app = goodDroplet("app", { tags: ["site:old", "role:app", "cutover-old-app"] });
+            const logs = res("aws:s3/bucket:Bucket", "logs", { tags: { purpose: "logs" } });
+            assert.deepEqual(only(await pack.check([...unprotected.map(prot), app, logs]), "stateful-resources-protected"), []);
+        });
+    });
+
     describe("advisory policies", () => {
         it("advises against a burstable database host, not against a dedicated one", async () => {
             const ds = only(await pack.check([goodDroplet("small", { size: "s-2vcpu-4gb" }), goodDroplet("big")]), "database-not-burstable");
