@@ -266,6 +266,8 @@ describe("the cutover runbook, triggered by cutover:live", { skip, timeout: 1_80
         assert.equal(await sql(lab, DB.new, "SELECT @@read_only"), "1", "new-db-1 was promoted");
         for (const e of EDGES) assert.match(await edgeAdmin(lab, e, "cutover live"), /^live old/);
         // The freeze ended at its deadline by its event: the replica must have kept applying.
+        // Reconnect it once the mesh carries traffic again (its own retry waits a minute).
+        assert.ok(await when(async () => (await lab.enter(DB.new, `ping -c 1 -W 1 ${MESH[DB.old]}`)).code === 0, 60_000), "the mesh did not come back");
         await sql(lab, DB.new, "STOP SLAVE; CHANGE MASTER TO MASTER_DELAY=0; START SLAVE");
         assert.equal(await replicationHealthy(lab, DB.new, DB.old), "");
     });

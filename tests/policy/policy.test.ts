@@ -15,7 +15,7 @@ const SECRET = (value: unknown) => ({ [pulumi.runtime.specialSigKey]: pulumi.run
 function res(type: string, name: string, inputs: Record<string, unknown>, state?: Record<string, unknown>): Registration {
     return {
         urn: `urn:pulumi:fixture::cutover::${type}::${name}`, type, name, parent: "", custom: true, inputs, outputs: state ?? inputs,
-        id: `${name}-id`, provider: "", protect: false, ignoreChanges: [], importId: "", additionalSecretOutputs: [], mode: "register",
+        id: `${name}-id`, provider: "", protect: false, ignoreChanges: [], importId: "", additionalSecretOutputs: [], dependencies: [], mode: "register",
     };
 }
 

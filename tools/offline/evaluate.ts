@@ -27,6 +27,8 @@ export interface Registration {
     /** The `import` option: an existing cloud resource adopted rather than created. */
     importId: string;
     additionalSecretOutputs: string[];
+    /** URNs it waits for (dependsOn and the resources its inputs came from). */
+    dependencies: string[];
     /** "read" for StackReference and other reads. */
     mode: "register" | "read";
 }
@@ -75,6 +77,7 @@ export async function evaluate(projectDir: string, stackFile: StackFile, options
                     ignoreChanges: req.getIgnorechangesList(),
                     importId: req.getImportid(),
                     additionalSecretOutputs: req.getAdditionalsecretoutputsList(),
+                    dependencies: req.getDependenciesList(),
                     mode: "register",
                 };
                 registrations.push(r);
@@ -90,7 +93,7 @@ export async function evaluate(projectDir: string, stackFile: StackFile, options
                     urn: res.getUrn(), type: req.getType(), name: req.getName(), parent: req.getParent(), custom: true,
                     inputs: structToJs(req.getProperties()), outputs: structToJs(res.getProperties()), id: req.getId(),
                     provider: req.getProvider(), protect: false, ignoreChanges: [], importId: "",
-                    additionalSecretOutputs: req.getAdditionalsecretoutputsList(), mode: "read",
+                    additionalSecretOutputs: req.getAdditionalsecretoutputsList(), dependencies: req.getDependenciesList(), mode: "read",
                 });
             }
             cb(err, res);

@@ -36,6 +36,8 @@ export interface EvaluateOptions {
     lab?: LabExecution;
     /** Keep keys, certificates and passwords here across evaluations (to compare two evaluations). */
     keepIn?: string;
+    /** What the cloud's image lookup answers for the newest Debian 12 AMI. */
+    newestDebianAmi?: string;
 }
 
 export interface PlanResult {
@@ -146,7 +148,7 @@ export async function evaluateStack(o: EvaluateOptions): Promise<PlanResult> {
     }
     const recorded = o.peerOutputs ?? (peer && !peer.error ? peer.outputs : {});
     const served = asPeerOutputs(recorded);
-    const main = await runWorker(projectDir, stackFile, { preview, peerOutputs: served.values, peerSecretOutputNames: served.secretNames, lab: o.lab, keepIn: o.keepIn }, timeoutMs);
+    const main = await runWorker(projectDir, stackFile, { preview, peerOutputs: served.values, peerSecretOutputNames: served.secretNames, lab: o.lab, keepIn: o.keepIn, newestDebianAmi: o.newestDebianAmi }, timeoutMs);
     return { main, peer, stackFile };
 }
 

@@ -22,6 +22,8 @@ export interface MockOptions {
     lab?: LabExecution;
     /** Keep keys, certificates and passwords in this folder across evaluations, as state would (the lab's folder in lab mode). */
     keepIn?: string;
+    /** The AMI the image lookup answers (Debian publishes new ones; tests answer a newer one). */
+    newestDebianAmi?: string;
 }
 
 /**
@@ -319,7 +321,7 @@ export class CloudMocks implements pulumi.runtime.Mocks {
             case "aws:index/getAvailabilityZones:getAvailabilityZones":
                 return { names: ["eu-west-1a", "eu-west-1b", "eu-west-1c"], zoneIds: ["euw1-az1", "euw1-az2", "euw1-az3"], id: "eu-west-1" };
             case "aws:ec2/getAmi:getAmi":
-                return { id: "ami-0a1b2c3d4e5f60718", name: "debian-12-amd64-20261101-1920", architecture: "x86_64", ownerId: inputs.owners?.[0] ?? "" };
+                return { id: this.options.newestDebianAmi ?? "ami-0a1b2c3d4e5f60718", name: "debian-12-amd64-20261101-1920", architecture: "x86_64", ownerId: inputs.owners?.[0] ?? "" };
             default:
                 throw new Error(`offline mocks: no answer for invoke ${args.token}; add one to tools/offline/mocks.ts`);
         }
