@@ -126,7 +126,8 @@ export function rdsSwitchScript(p: RdsReplicaPlan, from: string, to: string, s: 
     return `${scriptHeader("switch", p.relay.host, `cutover runbook: switch on ${p.relay.host} (${from} -> ${to}, attempt ${s.attempt}), RDS`)}
 now_ms() { date +%s%3N; }
 ${helpers(p)}
-rds_primary() { [ -z "$(rds_field Source_Host)" ]; }
+# A failed read is never "primary": an RDS that cannot be asked is unreachable, not promoted.
+rds_primary() { local source; source=$(rds_field Source_Host) || fail "cannot read the replica status of RDS at ${p.rds.endpoint}:${p.rds.port}; nothing was changed"; [ -z "$source" ]; }
 ${to === p.source.site
         ? `if rds_primary; then
     fail "RDS is the primary since the flip to it; flipping back to ${p.source.site} is not automated: make ${p.source.host} a replica of RDS first (see README, RDS)"

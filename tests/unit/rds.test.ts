@@ -2,6 +2,10 @@
 // and passwords that never reach a command line.
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
+import { spawnSync } from "child_process";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
 import { RDS_PLAN } from "../helpers";
 import { RDS_PROMOTE_SQL, rdsAttachSql, rdsReplicaScript, rdsSwitchScript, relayUnit } from "../../components/database/rds";
 import { RunbookSettings } from "../../components/runbook/render";
@@ -47,5 +51,20 @@ describe("RDS as a replica of the old site", () => {
         const s = rdsSwitchScript(RDS_PLAN, "new", "old", SETTINGS);
         assert.match(s, /flipping back to old is not automated: make rs-db-1 a replica of RDS first/);
         assert.doesNotMatch(s, /rds_stop_replication/);
+    });
+
+    it("an RDS that cannot be read is never taken for a promoted one: the switch fails and says so", () => {
+        // A stand-in mysql client that cannot reach anything, first on PATH.
+        const bin = fs.mkdtempSync(path.join(os.tmpdir(), "cutover-rds-"));
+        fs.writeFileSync(path.join(bin, "mysql"), "#!/bin/sh\necho \"ERROR 2003 (HY000): Can't connect to MySQL server\" >&2\nexit 1\n", { mode: 0o755 });
+        const r = spawnSync("bash", ["-c", rdsSwitchScript(RDS_PLAN, "old", "new", SETTINGS)], {
+            input: "--- cutover:admin-password\nadmin-secret\n--- cutover:peer-password\npeer-secret\n",
+            env: { ...process.env, PATH: `${bin}:${process.env.PATH}` },
+            encoding: "utf8",
+        });
+        fs.rmSync(bin, { recursive: true, force: true });
+        assert.notEqual(r.status, 0, `the switch succeeded: ${r.stdout}`);
+        assert.doesNotMatch(r.stdout, /already the primary/);
+        assert.match(r.stderr, /switch on new-worker-1: cannot read the replica status of RDS at cutover-new-1\.abc\.eu-west-1\.rds\.amazonaws\.com:3306; nothing was changed/);
     });
 });
