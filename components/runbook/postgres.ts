@@ -12,11 +12,15 @@
 // A failure before t4 leaves the outgoing site to come back: promoted-then-failed incoming
 // servers shut themselves down (the watchdog then restarts the outgoing one at the deadline)
 // and are rebuilt as standbys by the resume of the next run; the edges hold until it answers.
+// The switch's window runs detached from the operator's session (detach.ts). A freeze runs
+// once per attempt: a retry (which the engine runs without the unchanged precheck) refuses
+// until the attempt is bumped, and a retried switch refuses a freeze that has ended.
 import { ROLE_MARKER } from "../database/mysql";
 import { PG_REPL_ROLE, PG_TLS_DIR, pgBaseBackup } from "../database/postgres";
 import { installIfMissing } from "../script";
 import { cacheAbort, cacheCommit, cacheFollow, cacheHelpers, cachePrecheck, cacheSwitch } from "./cache";
 import { AUDIT_LOG, DbEnd, EdgeEnd, MARK, RunbookSettings, auditFields, edgeHelpers, edgesAnswer, header, holdAndDrain, holdMs, postponeAndPrecheck, routeEdges, validateHook } from "./render";
+import { SWITCH_RUNS, WINDOW_COMMITTED, WINDOW_ROUTED, followEarlierRun, startWindow, windowPrelude, windowTraps } from "./detach";
 
 export interface PgFlip {
     from: DbEnd;
@@ -93,6 +97,11 @@ t=$(other_timeline)
 if [ -n "$t" ] && [ "$t" -gt "$timeline" ]; then echo "$(date -Is) ${f.to.host} promoted late: stopping again"; cluster stop -m fast; fi`;
 }
 
+/** On the outgoing host: this attempt's freeze ran (removed by the resume once the flip completed). */
+export function freezeMarker(f: Pick<PgFlip, "from" | "to" | "settings">): string {
+    return `${SWITCH_RUNS}/${f.from.site}-${f.to.site}-${f.settings.attempt}.freeze`;
+}
+
 /** freeze, on the outgoing host: t0 hold and drain, t1 clean stop + watchdog. Prints the stop position. */
 export function pgFreezeScript(f: PgFlip, needed: boolean): string {
     const s = f.settings;
@@ -103,6 +112,13 @@ say "freeze: nothing to do (${f.to.host} is already the primary)"
 ${pgHelpers(f.from, f.to)}
 ${edgeHelpers(f)}
 ${MARK}
+# Once per attempt: a retry runs without the precheck's postpone flag, hook and lag checks.
+marker=${freezeMarker(f)}
+if [ -e "$marker" ]; then
+    fail "this attempt's freeze already ran ($(cat "$marker")) and the flip did not complete; a retry would run without the precheck: set cutover:runbook.attempt to ${s.attempt + 1} to check everything and flip again"
+fi
+install -d -m 700 ${SWITCH_RUNS}
+date -Is > "$marker"
 held=0
 abort() {
     set +e
@@ -114,16 +130,17 @@ abort() {
 timeline=$(sql "SELECT timeline_id FROM pg_control_checkpoint()")
 ${holdAndDrain(f)}
 # t1: a clean (fast) stop: the WAL senders ship everything, the shutdown checkpoint too, to the standby.
+# The watchdog starts first: whatever ends this session from here on, the server comes back at the deadline.
 deadline=$(( $(now_ms) + ${s.freezeMs} ))
-cluster stop -m fast || abort "stopping ${f.from.host} failed"
-control=$(runuser -u postgres -- /usr/lib/postgresql/$ver/bin/pg_controldata "$data")
-state=$(echo "$control" | awk -F': *' '/^Database cluster state/ { print $2 }')
-[ "$state" = "shut down" ] || abort "${f.from.host} stopped in state '$state', not a clean shut down"
-stopped_at=$(echo "$control" | awk -F': *' '/^Latest checkpoint location/ { print $2 }')
 setsid nohup bash -c "$(declare -f cluster other other_timeline); ver=$ver; $(cat <<'CUTOVER_WATCHDOG'
 ${watchdog(f)}
 CUTOVER_WATCHDOG
 )" watchdog "$deadline" "$timeline" >> ${WATCHDOG_LOG} 2>&1 < /dev/null &
+cluster stop -m fast || abort "stopping ${f.from.host} failed"
+control=$(runuser -u postgres -- /usr/lib/postgresql/$ver/bin/pg_controldata "$data") || abort "pg_controldata failed on ${f.from.host}"
+state=$(echo "$control" | awk -F': *' '/^Database cluster state/ { print $2 }')
+[ "$state" = "shut down" ] || abort "${f.from.host} stopped in state '$state', not a clean shut down"
+stopped_at=$(echo "$control" | awk -F': *' '/^Latest checkpoint location/ { print $2 }')
 mark 1 frozen "in-flight=$busy position=$stopped_at"
 say "freeze stopped_at=$stopped_at timeline=$timeline deadline=$deadline"
 `;
@@ -150,12 +167,32 @@ mark 5 routed
 ${pgHelpers(f.to, f.from)}
 ${f.cache ? `${cacheHelpers()}\n` : ""}${edgeHelpers(f)}
 ${MARK}
+route_edges() {
+    ${routeEdges(f, true).split("\n").join("\n    ")}
+}
+# A committed run found here is an earlier flip's when this server is a standby again (rolled back since).
+${followEarlierRun(f, `[ "$(sql "SELECT pg_is_in_recovery()")" = t ]`)}
+# A retried switch continues a freeze only while it lasts.
+[ "$(now_ms)" -lt ${frozen.deadline} ] || fail "the freeze of this attempt ended at its deadline (this is a retry after a failure): set cutover:runbook.attempt to ${s.attempt + 1} to run precheck, freeze and switch again"
+
+${startWindow(pgSwitchWindow(f, frozen))}
+`;
+}
+
+/** The PostgreSQL write window t2..t5 on the incoming host, run detached by the switch step. */
+export function pgSwitchWindow(f: PgFlip, frozen: PgFrozen): string {
+    const s = f.settings;
+    return `${windowPrelude(f)}
+${pgHelpers(f.to, f.from)}
+${f.cache ? `${cacheHelpers()}\n` : ""}${edgeHelpers(f)}
+${MARK}
 stopped_at=${frozen.stoppedAt}; timeline=${frozen.timeline}; deadline=${frozen.deadline}
 promoted=0
 # Before the commit every failure ends here: the outgoing server comes back (its watchdog
 # restarts it at the deadline), the edges keep holding until it answers, then release to it.
 abort() {
     set +e
+    trap - ERR
     if [ "$promoted" = 1 ]; then
         cluster stop -m immediate
         echo aborted > ${ROLE_MARKER}
@@ -164,6 +201,7 @@ abort() {
 ${f.cache ? `    ${cacheAbort()}\n` : ""}    for e in $EDGES; do edge "\${e#*=}" "cutover hold off" >/dev/null 2>&1 || echo "switch: edge \${e%%=*} releases at its deadline" >&2; done
     fail "$1; aborted: ${f.from.site} stays live$([ "$promoted" = 1 ] && echo "; ${f.to.host} was shut down: set cutover:live back to ${f.from.site} and run pulumi up to rebuild it as a standby")"
 }
+${windowTraps()}
 [ "$(sql "SELECT pg_is_in_recovery()")" = t ] || abort "${f.to.host} is not a standby"
 # t2: replay up to the outgoing server's shutdown checkpoint (bounded).
 until_ms=$(( $(now_ms) + ${s.catchupMs} ))
@@ -184,9 +222,11 @@ ${validateHook(s)}
 mark 3 promoted
 # t4: commit only while the outgoing server is still down (its watchdog did not restart it).
 [ -z "$(other_timeline)" ] || abort "${f.from.host} answers again (its watchdog restarted it at the deadline)"
+${WINDOW_COMMITTED}
 mark 4 committed "lost=0"
 ${f.cache ? `${cacheCommit(f)}\n` : ""}# t5: route every edge to the incoming site and release the held writes there.
 ${routeEdges(f, true)}
+${WINDOW_ROUTED}
 mark 5 routed
 `;
 }
@@ -221,6 +261,7 @@ for _ in $(seq 1 100); do [ "$(sql "SELECT status FROM pg_stat_wal_receiver" 2>/
 [ "$(sql "SELECT status FROM pg_stat_wal_receiver")" = streaming ] \\
     || fail "${f.from.host} does not stream from ${f.to.host}: $(tail -n 3 /var/log/postgresql/postgresql-$ver-main.log)"
 echo replica > ${ROLE_MARKER}
+rm -f ${freezeMarker(f)}
 ${f.cache ? `${cacheHelpers()}\n${cacheFollow(f)}\n` : ""}# Streaming on the new timeline is only possible when this server holds nothing the incoming one lacks.
 lost=0
 record="{\\"event\\":\\"cutover\\",\\"at\\":$(now_ms),\\"from\\":\\"${f.from.site}\\",\\"to\\":\\"${f.to.site}\\",\\"strategy\\":\\"freeze\\",\\"engine\\":\\"postgres\\",\\"attempt\\":${f.settings.attempt},\\"needed\\":true,\\"lostTransactions\\":$lost${audit ? `,${audit}` : ""}}"

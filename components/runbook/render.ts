@@ -18,6 +18,7 @@
 import { DB_TLS_DIR, FLAVORS, FlavorSpec, MysqlFlavor, REPL_USER, ROLE_MARKER, clientTls, localSqlHelpers } from "../database/mysql";
 import { EDGE_ADMIN_PORT } from "../firewall/render";
 import { installIfMissing, readSecrets, scriptHeader } from "../script";
+import { WINDOW_COMMITTED, WINDOW_ROUTED, followEarlierRun, startWindow, windowPrelude, windowTraps } from "./detach";
 
 /** The event that ends a freeze at its deadline unless the cutover commits (drops it). */
 export const UNFREEZE_EVENT = "cutover.unfreeze_at_deadline";
@@ -98,19 +99,13 @@ started=$(now_ms)`;
  * over verified TLS as the replication user (password from stdin), and `missing <have>
  * <want>`: how many transactions of the GTID set <want> the set <have> lacks.
  */
-function dbHelpers(f: FlavorSpec, flavor: MysqlFlavor, other: DbEnd, optionsFile?: string): string {
+function dbHelpers(f: FlavorSpec, flavor: MysqlFlavor, other: DbEnd): string {
     const missing = flavor === "mariadb"
         // MariaDB positions are domain-server-seq lists; seq numbers grow per domain.
         ? `missing() { awk -v have="$1" -v want="$2" 'BEGIN { n = split(have, h, ","); for (i = 1; i <= n; i++) { split(h[i], p, "-"); if (p[1] != "") got[p[1]] = p[3] } m = split(want, w, ","); miss = 0; for (i = 1; i <= m; i++) { split(w[i], p, "-"); if (p[1] == "") continue; d = p[3] - ((p[1] in got) ? got[p[1]] : 0); if (d > 0) miss += d } print miss }'; }`
         // MySQL: GTID_SUBTRACT, then count the transactions in its intervals.
         : `missing() { sql "SELECT GTID_SUBTRACT('$2', '$1')" | tr -d ' \\n' | tr ',' '\\n' | awk -F: '{ for (i = 2; i <= NF; i++) { n = split($i, r, "-"); c += (n == 2 ? r[2] - r[1] + 1 : 1) } } END { print c + 0 }'; }`;
-    // The detached window reads the option file its step wrote (0600, in a 0700 folder) and removes it.
-    const credentials = optionsFile
-        ? `opts=${optionsFile}
-trap 'rm -f "$opts"' EXIT
-peer_password=$(sed -n 's/^password=//p' "$opts")
-[ -n "$peer_password" ] || fail "no password in $opts"`
-        : `${readSecrets({ "peer-password": "peer_password" })}
+    const credentials = `${readSecrets({ "peer-password": "peer_password" })}
 opts=$(mktemp)
 # The option file holds a password: removed on every way out, a hangup or TERM included.
 trap 'rm -f "$opts"' EXIT
@@ -265,18 +260,12 @@ done
 `;
 }
 
-/** Where the switch's detached write window keeps its script, pid, output and result, per flip. */
-export const SWITCH_RUNS = "/var/lib/cutover/switch";
-
 /**
  * switch, on the incoming database host. Routing only when nothing is left to switch, or
  * with dual-primary. Otherwise the step re-checks on the hosts everything the precheck
  * checked (a retry after a failure re-runs this step while the engine skips the unchanged
- * precheck), then starts the write window (t0..t5, `switchWindow`) detached from its SSH
- * session and follows it. A session lost mid-window (a laptop's network, a cancelled CI
- * job) neither stops the window nor leaves it half done; the next run of this step follows
- * a window still running, or reports the result of one nobody followed, before anything new.
- * The run folder (per flip and attempt) holds the window's script, pid, output and result.
+ * precheck), then runs the write window (t0..t5, `switchWindow`) detached from its SSH
+ * session and follows it (detach.ts).
  */
 export function switchScript(f: Flip, needed: boolean): string {
     const spec = FLAVORS[f.flavor];
@@ -296,57 +285,11 @@ mark 5 routed
 ${dbHelpers(spec, f.flavor, f.from)}
 ${edgeHelpers(f)}
 ${MARK}
-runs=${SWITCH_RUNS}
-run=$runs/${f.from.site}-${f.to.site}-${s.attempt}
-install -d -m 700 "$runs"
-# Follows the window to its end (from its first line: the marks are this step's output) and
-# ends with its result. A run folder is archived only when a later run finds it finished.
-window_running() { grep -qaF "$run/window.sh" "/proc/$(cat "$run/pid" 2>/dev/null)/cmdline" 2>/dev/null; }
-archive() {
-    mv "$run" "$run.done-$(now_ms)"
-    { ls -1dt "$runs"/*.done-* 2>/dev/null || true; } | tail -n +11 | xargs -r rm -rf
+route_edges() {
+    ${routeEdges(f, true).split("\n").join("\n    ")}
 }
-follow() {
-    local result why
-    tail -n +1 -s 0.05 --pid="$(cat "$run/pid")" -f "$run/out" || true
-    # tail also ends when this session is gone (SIGPIPE): the window goes on without it.
-    window_running && exit 1
-    result=$(cat "$run/result" 2>/dev/null || true)
-    why=$(cat "$run/why" 2>/dev/null || true)
-    [ "$result" = routed ] && exit 0
-    grep -v '^$' "$run/err" | tail -n 20 >&2 || true
-    case "$result" in
-        aborted) fail "$why" ;;
-        committed|committed-not-routed)
-            say "switch: the database switch committed (${f.to.host} is the primary); routing the edges again"
-            ${routeEdges(f, true).split("\n").join("\n            ")}
-            mark 5 routed
-            exit 0 ;;
-        *) fail "the window (pid $(cat "$run/pid")) ended without a result: killed before it could abort; check which database is writable (SELECT @@read_only on ${f.to.host} and ${f.from.host}) before running pulumi up again" ;;
-    esac
-}
-# An earlier run of this flip: follow it while it runs, report it if it committed unseen.
-if [ -s "$run/pid" ]; then
-    if window_running; then
-        say "switch: the window of an earlier run of this flip is still running (its session was lost): following it"
-        follow
-    fi
-    case "$(cat "$run/result" 2>/dev/null || true)" in
-        routed|committed|committed-not-routed)
-            if [ -n "$(replica_field ${FLAVORS[f.flavor].statusFields.host})" ]; then
-                archive # from an earlier flip of the same attempt: rolled back since
-            else
-                say "switch: an earlier run of this flip committed while nobody followed it (its session was lost); its output:"
-                follow
-            fi ;;
-        aborted)
-            say "switch: an earlier run of this flip aborted: $(cat "$run/why" 2>/dev/null || true); checking everything again"
-            archive ;;
-        *)
-            say "switch: an earlier run of this flip ended without a result (killed); checking everything again"
-            archive ;;
-    esac
-fi
+# A committed run found here is an earlier flip's when this server replicates again (rolled back since).
+${followEarlierRun(f, `[ -n "$(replica_field ${spec.statusFields.host})" ]`)}
 
 ${retryChecks}
 ${replicaChecks(f)}
@@ -358,25 +301,14 @@ if [ "$needed" = 0 ]; then
 fi
 ${edgesAnswer()}
 
-# The window, detached: its own session (setsid), no terminal, output to files.
-rm -rf "$run"
-install -d -m 700 "$run"
-install -m 600 "$opts" "$run/peer.cnf"
-cat > "$run/window.sh" <<'CUTOVER_WINDOW'
-${switchWindow(f)}
-CUTOVER_WINDOW
-setsid bash "$run/window.sh" "$run" > "$run/out" 2> "$run/err" < /dev/null &
-for _ in $(seq 1 100); do [ -s "$run/pid" ] && break; sleep 0.02; done
-[ -s "$run/pid" ] || fail "the switch window did not start: $(tail -n 5 "$run/err")"
-follow
+${startWindow(switchWindow(f))}
 `;
 }
 
 /**
- * The write window t0..t5 on the incoming host, run detached by the switch step (argument:
- * its run folder). Hangups are ignored; TERM or INT before the commit aborts; after the
- * commit only routing is left and it finishes. Its result file says how it ended: "aborted",
- * "committed" (t4), "routed" (t5) or "committed-not-routed"; the why file says why it failed.
+ * The MySQL/MariaDB write window t0..t5 on the incoming host, run detached by the switch
+ * step (argument: its run folder; stdin: the step's secrets). Hangups are ignored; TERM or
+ * INT before the commit aborts; after the commit only routing is left and it finishes.
  */
 export function switchWindow(f: Flip): string {
     const spec = FLAVORS[f.flavor];
@@ -386,23 +318,8 @@ export function switchWindow(f: Flip): string {
 c_there=$(remote "CHECKSUM TABLE ${t}" | awk '{ print $2 }') || abort "parity: cannot read CHECKSUM TABLE ${t} from ${f.from.host}"
 [ "$c_here" = "$c_there" ] || abort "parity: CHECKSUM TABLE ${t} is $c_here on ${f.to.host} but $c_there on ${f.from.host}"`);
     const freezeSeconds = Math.ceil(s.freezeMs / 1000);
-    return `#!/bin/bash
-# cutover runbook: the write window of the switch on ${f.to.host} (${f.from.site} -> ${f.to.site}, attempt ${s.attempt}), rendered by cutover.
-set -euo pipefail
-export LC_ALL=C
-run=$1
-echo $$ > "$run/pid"
-now_ms() { date +%s%3N; }
-say() { echo "runbook: $*"; }
-started=$(now_ms)
-committed=0
-# The switch step reports the failure from these files, as "switch on <host>: <why>".
-fail() {
-    echo "$*" > "$run/why"
-    if [ "$committed" = 1 ]; then echo committed-not-routed > "$run/result"; else echo aborted > "$run/result"; fi
-    exit 1
-}
-${dbHelpers(spec, f.flavor, f.from, '"$run/peer.cnf"')}
+    return `${windowPrelude(f)}
+${dbHelpers(spec, f.flavor, f.from)}
 ${edgeHelpers(f)}
 ${MARK}
 held=0; frozen=0; promoted=0
@@ -424,16 +341,7 @@ abort() {
     fi
     fail "$1; aborted: ${f.from.site} stays live and writable$([ "$promoted" = 1 ] && echo ", ${f.to.host} replicates from ${f.from.host} again")"
 }
-# Losing the operator must not end the window half way; nor may a command that fails
-# unguarded end it without the abort (before the commit) or a result (after it).
-trap '' HUP PIPE
-trap '[ "$committed" = 1 ] || abort "stopped by a signal"' TERM INT
-on_error() {
-    trap - ERR
-    [ "$committed" = 1 ] && fail "a command failed at line $1 of $run/window.sh"
-    abort "a command failed at line $1 of $run/window.sh"
-}
-trap 'on_error $LINENO' ERR
+${windowTraps()}
 
 ${holdAndDrain(f)}
 
@@ -469,13 +377,13 @@ remote "SET SESSION sql_log_bin = 0; DROP EVENT IF EXISTS ${UNFREEZE_EVENT}" || 
 [ "$(remote 'SELECT @@read_only')" = 1 ] || abort "the freeze of ${f.from.host} ended at its deadline before the commit"
 # After the commit nothing aborts: a position that cannot be read is reported as unknown, never as 0.
 if there=$(pos_there); then lost=$(missing "$(pos_here)" "$there"); else lost=unknown; fi
-held=1; frozen=0; promoted=0; committed=1
-echo committed > "$run/result"
+held=1; frozen=0; promoted=0
+${WINDOW_COMMITTED}
 mark 4 committed "lost=$lost"
 
 # t5: route every edge to the incoming site and release the held writes there.
 ${routeEdges(f, true)}
-echo routed > "$run/result"
+${WINDOW_ROUTED}
 mark 5 routed
 `;
 }

@@ -10,7 +10,7 @@ import { LAB_DIR, Lab } from "../../lab/lab";
 import { labSkip } from "./requirements";
 import { LAB_STACKS, provision } from "../../lab/runtime";
 import { FlipRun, Write, edgeAdmin, flipFigures, flipUnderLoad, recordedWrites, underLoad } from "../../lab/flip";
-import { SWITCH_RUNS } from "../../components/runbook/render";
+import { SWITCH_RUNS } from "../../components/runbook/detach";
 
 const skip = labSkip(["haproxy", "socat", "python3", "tincd", "mariadbd"]);
 

@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { spawnSync } from "child_process";
 import { Flip, holdMs, precheckScript, resumeScript, switchScript, switchWindow } from "../../components/runbook/render";
 import { switchMarks } from "../../components/runbook";
-import { PgFlip, pgPrecheckScript, pgResumeScript, pgSwitchScript } from "../../components/runbook/postgres";
+import { PgFlip, pgFreezeScript, pgPrecheckScript, pgResumeScript, pgSwitchScript } from "../../components/runbook/postgres";
 import { authorizePeerScript } from "../../components/hosts/render";
 import { evaluateStack, unwrapSecrets } from "../../tools/offline";
 import { configProblems, ofType } from "../helpers";
@@ -86,20 +86,20 @@ describe("runbook scripts", () => {
     });
     it("a retried switch (its precheck skipped as unchanged) re-checks on the hosts everything the precheck checks before the window starts", () => {
         const s = switchScript(flip({ precheck: "/usr/local/bin/ok-to-cut" }), true);
-        const [earlier, postpone, hook, replica, lag, edges, window] = order(s, [/if \[ -s "\$run\/pid" \]/, /while \[ -e \/etc\/cutover\/postpone \]/, /\( \/usr\/local\/bin\/ok-to-cut \)/, /is not receiving from old-db-1/, /cutover:runbook\.maxLagSeconds/, /cannot reach the edge/, /^setsid bash "\$run\/window\.sh"/]);
+        const [earlier, postpone, hook, replica, lag, edges, window] = order(s, [/if \[ -s "\$run\/pid" \]/, /while \[ -e \/etc\/cutover\/postpone \]/, /\( \/usr\/local\/bin\/ok-to-cut \)/, /is not receiving from old-db-1/, /cutover:runbook\.maxLagSeconds/, /vetoed: cannot reach the edge/, /^setsid bash "\$run\/window\.sh"/]);
         assert.deepEqual([earlier, postpone, hook, replica, lag, edges, window], [earlier, postpone, hook, replica, lag, edges, window].sort((a, b) => a - b));
         assert.doesNotMatch(s.slice(0, s.indexOf("cat > \"$run/window.sh\"")), /read_only = ON|RESET SLAVE|cutover hold [0-9]/, "nothing is held or frozen before the window");
     });
     it("the write window runs detached from the operator's SSH session and survives a hangup; TERM aborts only before the commit", () => {
         const s = switchScript(flip(), true);
-        assert.match(s, /^setsid bash "\$run\/window\.sh" "\$run" > "\$run\/out" 2> "\$run\/err" < \/dev\/null &$/m);
+        assert.match(s, /^setsid bash "\$run\/window\.sh" "\$run" < "\$run\/secrets" > "\$run\/out" 2> "\$run\/err" &$/m);
         const w = switchWindow(flip());
         assert.match(w, /^trap '' HUP PIPE$/m);
         assert.match(w, /^trap '\[ "\$committed" = 1 \] \|\| abort "stopped by a signal"' TERM INT$/m);
         assert.ok(w.indexOf("trap '' HUP PIPE") < w.indexOf("# t0"), "the traps are set before anything is held");
-        // The window's text carries no secret: the password stays in the run's 0600 option file.
-        assert.match(s, /install -m 600 "\$opts" "\$run\/peer\.cnf"/);
-        assert.doesNotMatch(w, /peer_password=\$\(secret/);
+        // The step's secrets reach the window on its stdin, from a 0600 file it removes once read.
+        assert.match(s, /^\( umask 077; printf '%s\\n' "\$\{secrets_in:-\}" > "\$run\/secrets" \)$/m);
+        assert.ok(w.indexOf('rm -f "$run/secrets"') > w.indexOf("peer_password=$(secret peer-password)") && w.indexOf('rm -f "$run/secrets"') < w.indexOf("# t0"));
     });
     it("holds the edges past the freeze deadline, so an unreachable outgoing site is writable before its held writes arrive", () => {
         for (const freezeMs of [500, 3000, 3500, 30000]) assert.ok(holdMs({ ...flip().settings, freezeMs }) >= Math.ceil(freezeMs / 1000) * 1000 + 1000, String(freezeMs));
@@ -142,6 +142,19 @@ describe("the PostgreSQL runbook with Redis on the db hosts", () => {
         cache,
     });
     const frozen = { stoppedAt: "0/3000028", timeline: "1", deadline: "1795398386482" };
+    it("freeze: once per attempt (a retry runs without the precheck), the watchdog started before the server stops; the resume clears the mark", () => {
+        const s = pgFreezeScript(pg(false), true);
+        const [refuse, mark, hold, watchdog, stop] = order(s, [/this attempt's freeze already ran .* set cutover:runbook\.attempt to 2/, /^date -Is > "\$marker"$/, /"cutover hold /, /^setsid nohup bash -c/, /^cluster stop -m fast/]);
+        assert.deepEqual([refuse, mark, hold, watchdog, stop], [refuse, mark, hold, watchdog, stop].sort((a, b) => a - b));
+        assert.match(s, /^marker=\/var\/lib\/cutover\/switch\/old-new-1\.freeze$/m);
+        assert.match(pgResumeScript(pg(false), true, {}), /^rm -f \/var\/lib\/cutover\/switch\/old-new-1\.freeze$/m);
+    });
+    it("switch: follows or reports an earlier run first, refuses a freeze that has ended, then runs the window detached", () => {
+        const s = pgSwitchScript(pg(true), true, frozen);
+        const [earlier, spent, opens, promote, closes, start] = order(s, [/^if \[ -s "\$run\/pid" \]; then$/, /the freeze of this attempt ended at its deadline .* set cutover:runbook\.attempt to 2/, /^cat > "\$run\/window\.sh" <<'CUTOVER_WINDOW'$/, /pg_promote/, /^CUTOVER_WINDOW$/, /^setsid bash "\$run\/window\.sh"/]);
+        assert.deepEqual([earlier, spent, opens, promote, closes, start], [earlier, spent, opens, promote, closes, start].sort((a, b) => a - b), "the promotion must be inside the detached window");
+        assert.match(s, /^trap '' HUP PIPE$/m);
+    });
     it("without a cache the scripts do not touch Redis", () => {
         for (const s of [pgPrecheckScript(pg(false)), pgSwitchScript(pg(false), true, frozen), pgResumeScript(pg(false), true, {})]) assert.doesNotMatch(s, /redis|REPLICAOF/i);
     });
