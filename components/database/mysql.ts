@@ -205,7 +205,8 @@ export function clientTls(flavor: MysqlFlavor): string {
 
 /** Shell helpers on a database host: \`sql <statement>\` on the local server, \`replica_field <field>\` of its replica status (empty when not replicating). */
 export function localSqlHelpers(f: FlavorSpec): string {
-    return `sql() { ${f.client} --batch --skip-column-names -e "$1"; }
+    // The statement goes on stdin (printf is a builtin): a password in it never reaches a command line.
+    return `sql() { printf '%s\\n' "$1" | ${f.client} --batch --skip-column-names; }
 replica_field() { ${f.client} -e "${f.status}\\G" | awk -F': ' -v k="$1" '{ sub(/^ +/, "", $1) } $1 == k { print $2 }'; }`;
 }
 

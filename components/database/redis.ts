@@ -162,8 +162,9 @@ cli ping 2>/dev/null | grep -qx PONG || fail "Redis does not answer after 30 s: 
 if [ "$restart" = 1 ]; then
     # Applied online: Redis keeps serving (and a replica keeps its data) while settings change.
     cli CONFIG SET bind "127.0.0.1 ${s.privateAddress}" >/dev/null || fail "CONFIG SET bind failed"
-    cli CONFIG SET masterauth "\${peer_password:-}" >/dev/null || fail "CONFIG SET masterauth failed"
-    cli CONFIG SET requirepass "$password" >/dev/null || fail "CONFIG SET requirepass failed"
+    # Passwords on stdin (-x: the last argument), never on redis-cli's command line.
+    printf '%s' "\${peer_password:-}" | cli -x CONFIG SET masterauth >/dev/null || fail "CONFIG SET masterauth failed"
+    printf '%s' "$password" | cli -x CONFIG SET requirepass >/dev/null || fail "CONFIG SET requirepass failed"
     auth=$password
 fi
 info() { cli INFO replication | tr -d '\\r' | awk -F: -v k="$1" '$1 == k { print $2 }'; }

@@ -42,8 +42,8 @@ export function remoteEnv(name: "SRC" | "DST", side: "source" | "target", r: Med
             v("ACL", "private"),
         ].join("\n");
     }
-    // rclone reads key_pem as one line with "\\n" for each line break.
-    return [v("TYPE", "sftp"), v("HOST", q(r.host)), v("USER", q(r.user)), v("PORT", String(r.port)), v("KEY_PEM", `"$(printf '%s' "$${vars.key}" | awk '{ printf "%s\\\\n", $0 }')"`)].join("\n");
+    // rclone reads key_pem as one line with "\\n" for each line break (assigned apart: a failure is not masked).
+    return [`${vars.key}_pem=$(printf '%s' "$${vars.key}" | awk '{ printf "%s\\\\n", $0 }')`, v("TYPE", "sftp"), v("HOST", q(r.host)), v("USER", q(r.user)), v("PORT", String(r.port)), v("KEY_PEM", `"$${vars.key}_pem"`)].join("\n");
 }
 
 export function location(name: "src" | "dst", r: MediaRemote): string {

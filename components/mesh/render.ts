@@ -149,8 +149,9 @@ printf '%s\\n' "$key" | put ${dir}/rsa_key.priv 600 root:root config
 ${files.join("\n\n")}
 
 # Members that left the mesh.
+wanted=" ${wanted.join(" ")} "
 for f in ${dir}/hosts/*; do
-    case " ${wanted.join(" ")} " in *" $(basename "$f") "*) ;; *) rm -f "$f"; changed=1 ;; esac
+    case "$wanted" in *" $(basename "$f") "*) ;; *) rm -f "$f"; changed=1 ;; esac
 done
 
 pidfile=/run/tinc.${MESH_NET}.pid

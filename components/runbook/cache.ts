@@ -25,7 +25,7 @@ rlocal() { REDISCLI_AUTH="$password" timeout 5 redis-cli --no-auth-warning -h 12
 rother() { REDISCLI_AUTH="$peer_password" timeout 3 redis-cli --no-auth-warning -h 127.0.0.1 -p ${REDIS_TUNNEL_PORT} "$@"; }
 # rinfo <rlocal|rother> <field>: a field of INFO replication ("" when unreachable).
 rinfo() { { $1 INFO replication 2>/dev/null || true; } | tr -d '\\r' | awk -F: -v k="$2" '$1 == k { print $2 }'; }
-install -d -m 755 $(dirname ${CACHE_ROLE_MARKER})`;
+install -d -m 755 "$(dirname ${CACHE_ROLE_MARKER})"`;
 }
 
 /** precheck, incoming host, when the database part runs: a veto unless Redis replicates from the outgoing site. */
@@ -88,7 +88,7 @@ put ${REDIS_ROLE_CONF} 640 root:redis runtime <<'CUTOVER_ROLE'
 ${redisRoleConf("replica").trim()}
 CUTOVER_ROLE
 if [ "$reload_tls" = 1 ]; then kill -HUP "$(cat ${STUNNEL_PID})" || fail "stunnel is not running on ${f.from.host}"; sleep 0.5; fi
-rlocal CONFIG SET masterauth "$peer_password" >/dev/null || fail "Redis on ${f.from.host}: CONFIG SET masterauth failed"
+printf '%s' "$peer_password" | rlocal -x CONFIG SET masterauth >/dev/null || fail "Redis on ${f.from.host}: CONFIG SET masterauth failed"
 rlocal CONFIG SET replica-read-only yes >/dev/null
 rlocal REPLICAOF 127.0.0.1 ${REDIS_TUNNEL_PORT} >/dev/null || fail "Redis on ${f.from.host}: REPLICAOF failed"
 rlocal CONFIG SET min-replicas-to-write 0 >/dev/null

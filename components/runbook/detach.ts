@@ -41,6 +41,8 @@ follow() {
     result=$(cat "$run/result" 2>/dev/null || true)
     why=$(cat "$run/why" 2>/dev/null || true)
     [ "$result" = routed ] && exit 0
+    # How far it got, and what it said on stderr, go with the failure.
+    { grep '^runbook: switch t' "$run/out" || echo "runbook: the window reached no mark"; } | tail -n 3 >&2
     grep -v '^$' "$run/err" | tail -n 20 >&2 || true
     case "$result" in
         aborted) fail "$why" ;;

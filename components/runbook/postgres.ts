@@ -53,7 +53,7 @@ sql() { runuser -u postgres -- psql -X -q -At -p ${local.port} -c "$1"; }
 # The other server, over the replication protocol (client certificate, verified TLS).
 other() { runuser -u postgres -- psql -X -q -At -F ' ' "${conninfo}" -c "$1"; }
 other_timeline() { other "IDENTIFY_SYSTEM" 2>/dev/null | awk '{ print $2 }'; }
-install -d -m 755 $(dirname ${ROLE_MARKER}) $(dirname ${AUDIT_LOG})`;
+install -d -m 755 "$(dirname ${ROLE_MARKER})" "$(dirname ${AUDIT_LOG})"`;
 }
 
 /** precheck, on the incoming host: `needed=1` while it is a standby of the outgoing server. */
@@ -163,9 +163,10 @@ ${needed ? `fail "the freeze step reported no stop position; nothing was promote
 mark 5 routed
 `;
     }
+    // Only what the step itself needs: its part runs inside the freeze, before the promotion's deadline.
     return `${header("switch", f.to.host, f)}
-${pgHelpers(f.to, f.from)}
-${f.cache ? `${cacheHelpers()}\n` : ""}${edgeHelpers(f)}
+sql() { runuser -u postgres -- psql -X -q -At -p ${f.to.port} -c "$1"; }
+${f.cache ? "# The Redis passwords, for the window.\nsecrets_in=$(cat)\n" : ""}${edgeHelpers(f)}
 ${MARK}
 route_edges() {
     ${routeEdges(f, true).split("\n").join("\n    ")}

@@ -118,7 +118,7 @@ remote() { ${f.client} --defaults-extra-file="$opts" ${clientTls(flavor)} --conn
 ${missing}
 pos_here() { sql "${flavor === "mariadb" ? "SELECT @@gtid_current_pos" : "SELECT @@gtid_executed"}" | tr -d '\\n'; }
 pos_there() { remote "${f.position}" | tr -d '\\n'; }
-install -d -m 755 $(dirname ${ROLE_MARKER}) $(dirname ${AUDIT_LOG})`;
+install -d -m 755 "$(dirname ${ROLE_MARKER})" "$(dirname ${AUDIT_LOG})"`;
 }
 
 /** Replicate from `src` (attaching at this server's own position: it holds everything up to the switch). */
@@ -426,7 +426,7 @@ function resumeBody(f: Flip, needed: boolean, audit: string): string {
 ${f.settings.strategy === "dual-primary" ? `# Dual-primary: writes still in flight from ${f.from.host} arrive by replication (bounded wait).
 # This server's position first: the incoming one only grows, and sends this one its own writes.
 for _ in $(seq 1 ${Math.ceil(f.settings.catchupMs / 10)}); do here=$(pos_here); [ "$(missing "$(pos_there)" "$here")" = 0 ] && break; sleep 0.01; done` : `role=$(cat ${ROLE_MARKER} 2>/dev/null || true)
-if [ "${needed ? 1 : 0}" = 1 ] || [ "$role" = primary ]; then
+if ${needed ? "true" : '[ "$role" = primary ]'}; then
     # Everything this server holds is on the incoming one (checked at promotion): attach at its own position.
     sql "SET GLOBAL read_only = ON"
     if [ "$(replica_field ${fields.host})" != "${f.to.meshAddress}" ]; then

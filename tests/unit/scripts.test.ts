@@ -96,6 +96,12 @@ const scripts: Record<string, string> = {
     "rds switch back": rdsSwitchScript(RDS_PLAN, "new", "old", { strategy: "freeze", freezeMs: 10000, catchupMs: 8000, maxLagSeconds: 10, postponeFile: "/etc/cutover/postpone", postponeMinutes: 60, parity: [], attempt: 1 }),
 };
 
+if (process.env.CUTOVER_DUMP_SCRIPTS) {
+    const fs = require("fs");
+    fs.mkdirSync(process.env.CUTOVER_DUMP_SCRIPTS, { recursive: true });
+    for (const [name, script] of Object.entries(scripts)) fs.writeFileSync(`${process.env.CUTOVER_DUMP_SCRIPTS}/${name.replace(/[^A-Za-z0-9]+/g, "_")}.sh`, script);
+}
+
 describe("rendered host scripts", () => {
     for (const [name, script] of Object.entries(scripts)) {
         it(`${name}: bash accepts it and it stops on the first error`, () => {
@@ -109,4 +115,85 @@ describe("rendered host scripts", () => {
         assert.equal(spawnSync("bash", ["-n"], { input: script, encoding: "utf8" }).status, 0);
         assert.match(script, /^#!\/bin\/bash\n[\s\S]*?set -uo pipefail/);
     });
+});
+
+// shellcheck's warnings that do not apply to rendered scripts, each with why:
+const SHELLCHECK_EXCLUDED = [
+    // Every script's header sets changed/started/restart/reload_tls for the parts that report them; not all parts are in every script.
+    "SC2034",
+];
+
+/** The scripts' own windows (heredocs run as scripts of their own): checked like the rest. */
+function embedded(script: string): string[] {
+    return [...script.matchAll(/<<'CUTOVER_WINDOW'\n([\s\S]*?)\nCUTOVER_WINDOW\n/g)].map((m) => m[1]);
+}
+
+const shellcheck = spawnSync("bash", ["-c", "command -v shellcheck"]).status === 0;
+describe("rendered host scripts under shellcheck", { skip: !shellcheck && process.env.CUTOVER_LAB_REQUIRED !== "1" && "shellcheck not installed (Debian package shellcheck; CI installs it)" }, () => {
+    for (const [name, script] of Object.entries({ ...scripts, inventory: inventoryScript("old-app-1") })) {
+        it(`${name}: no warning`, () => {
+            for (const text of [script, ...embedded(script)]) {
+                const r = spawnSync("shellcheck", ["-S", "warning", "-s", "bash", "-f", "gcc", "-e", SHELLCHECK_EXCLUDED.join(","), "-"], { input: text, encoding: "utf8" });
+                assert.equal(r.status, 0, `${r.stdout}${r.stderr}`);
+            }
+        });
+    }
+});
+
+/** Variables that hold a secret in the rendered scripts (read from stdin by `readSecrets`). */
+const SECRET_VARIABLE = /\$\{?(peer_password|repl_password|admin_password|probe_password|password|dst_key|src_key|passphrase|server_key|client_key|secrets_in|cache_password)\b/;
+/** Commands a secret may be an argument of: bash builtins, and the scripts' own functions that hand their argument to the client on stdin. */
+const NO_ARGV = new Set(["printf", "echo", "[", "test", "local", "export", "sql", "local_sql"]);
+
+/** A line's simple commands: split at | ; & outside quotes, and at each command substitution $( ... ). */
+function simpleCommands(line: string): string[] {
+    const out: string[] = [];
+    let cur = "";
+    let quote = "";
+    for (let i = 0; i < line.length; i++) {
+        const c = line[i];
+        if (quote === "'") {
+            cur += c;
+            if (c === "'") quote = "";
+        } else if (line.startsWith("$(", i)) {
+            out.push(cur);
+            cur = "";
+            quote = "";
+            i++;
+        } else if (quote === "" && (c === "|" || c === ";" || c === "&" || c === ")")) {
+            out.push(cur);
+            cur = "";
+        } else {
+            if (c === "'" || c === '"') quote = quote === c ? "" : quote === "" ? c : quote;
+            cur += c;
+        }
+    }
+    return [...out, cur];
+}
+
+describe("no secret on a command line (every local user can read /proc/<pid>/cmdline)", () => {
+    for (const [name, script] of Object.entries(scripts)) {
+        it(`${name}: secrets reach programs on stdin or in files, never as arguments`, () => {
+            const found: string[] = [];
+            const viaFunction = new Set<string>();
+            for (const line of script.split("\n")) {
+                if (!SECRET_VARIABLE.test(line) || /^\s*#/.test(line)) continue;
+                // Each simple command of the line that names a secret: what runs it?
+                for (const part of simpleCommands(line)) {
+                    // Environment assignments before a command are not its arguments.
+                    const rest = part.trim().replace(/^(\w+\(\)\s*)?\{\s*/, "").replace(/^(\w+=("[^"]*"|'[^']*'|\S*)\s+)+/, "");
+                    if (!SECRET_VARIABLE.test(rest) || /^\w+=\S*$/.test(rest)) continue;
+                    const command = rest.split(/\s+/)[0];
+                    if (!NO_ARGV.has(command)) found.push(line.trim());
+                    else if (command === "sql" || command === "local_sql") viaFunction.add(command);
+                }
+            }
+            assert.deepEqual([...new Set(found)], []);
+            // The functions a secret was handed to really send their statement on stdin.
+            for (const m of script.matchAll(/^(sql|local_sql)\(\) \{ (.*) \}$/gm)) {
+                if (!viaFunction.has(m[1]) && !(m[1] === "sql" && viaFunction.has("local_sql"))) continue;
+                assert.ok(/^printf '%s\\n' "\$1" \| /.test(m[2]) || /^sql "/.test(m[2]), `${m[1]}() passes its statement as an argument: ${m[2]}`);
+            }
+        });
+    }
 });
