@@ -373,9 +373,14 @@ function defaultFreezeMs(raw: Raw): number {
 
 const DEFAULT_USER: Record<Provider, string> = { digitalocean: "root", aws: "admin", existing: "root" };
 
+/** A private key (PEM, or an OpenSSH key's base64), wherever it was pasted. */
+const PRIVATE_KEY = /-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----|b3BlbnNzaC1rZXktdjE/;
+
 function showValue(value: unknown): string {
     if (value === undefined) return "(missing)";
-    return JSON.stringify(value);
+    const text = JSON.stringify(value);
+    // Pasted into the wrong key, a private key is still never echoed.
+    return PRIVATE_KEY.test(text) ? "(a private key: value hidden)" : text;
 }
 
 function keyPath(path: PropertyKey[]): string {

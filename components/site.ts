@@ -6,7 +6,7 @@ import { overlaps, parseCidr } from "./cidr";
 import { ConfigError, SiteConfig } from "./config";
 import { CloudFirewall, HostFirewall, MeshFirewall } from "./firewall";
 import { CLOUDFLARE_IPV4, CLOUDFLARE_IPV6 } from "./firewall/cloudflare";
-import { APP_PORT, DB_PORTS, InboundRule, Service, hostFirewallScript, inboundRules, meshRules, roleServices } from "./firewall/render";
+import { APP_PORT, DB_PORTS, InboundRule, Service, edgeAdminRules, hostFirewallScript, inboundRules, meshRules, roleServices } from "./firewall/render";
 import { AppPool } from "./hosts";
 import { authorizePeerScript, cloudInit } from "./hosts/render";
 import { DnsOutput, DnsRecords } from "./dns";
@@ -157,7 +157,11 @@ export class Site extends pulumi.ComponentResource {
         }
         // Existing hosts are inventoried before the first step that changes them (Ghost(Pro)'s step 1).
         const inventory = c.provider === "existing" ? new Inventory(`${name}-inventory`, { hosts: pool.hosts }, childOpts) : undefined;
-        const hostFirewall = new HostFirewall(`${name}-hostfw`, { hosts: pool.hosts, rules, extraRules: meshRulesOut }, { ...childOpts, dependsOn: inventory?.steps ?? [] });
+        // The edges' admin socket: only this site's and the peer's database host, over the mesh.
+        const ownDb = pool.hosts.find((h) => h.role === "db");
+        const runbookHosts = pulumi.all([c.mesh && ownDb ? c.mesh.addresses[ownDb.name] : "", ref ? ref.getOutput("db").apply((d) => ((d ?? {}) as { meshAddress?: string }).meshAddress ?? "") : ""]);
+        const roleRules = c.mesh && c.edgeManaged ? { edge: runbookHosts.apply((addresses) => edgeAdminRules(addresses)) } : {};
+        const hostFirewall = new HostFirewall(`${name}-hostfw`, { hosts: pool.hosts, rules, extraRules: meshRulesOut, roleRules }, { ...childOpts, dependsOn: inventory?.steps ?? [] });
         if (c.mesh) {
             mesh = new TincMesh(`${name}-mesh`, { site: c.site, hosts: pool.hosts, plan: c.mesh, peerMembers: peerMesh, after: hostFirewall.commands }, childOpts);
             // peerMembers: the other site's members this site has taken in (the peer checks it knows them).

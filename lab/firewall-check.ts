@@ -3,7 +3,9 @@
 // connects from the operator (inside adminCidrs), a client on the internet, a host of
 // the same site and a host of the other site.
 import { containsAddress, isWholeInternet, parseCidr } from "../components/cidr";
-import { InboundRule, inboundRules, meshRules } from "../components/firewall/render";
+import { InboundRule, edgeAdminRules, inboundRules, meshRules } from "../components/firewall/render";
+import { MESH_ROLE_BASE } from "../components/config";
+import { hostAddress } from "../components/cidr";
 import { Role } from "../components/types";
 import { Lab, RunResult } from "./lab";
 import { ADMIN_CIDR, LAB_MESH, LabHost, LabPlan, segmentOf } from "./topology";
@@ -14,6 +16,8 @@ export function labHostRules(plan: LabPlan, h: LabHost): InboundRule[] {
     return [
         ...inboundRules({ role: h.role as Role, dbEngine: "mariadb", adminCidrs: [ADMIN_CIDR], siteCidr: segmentOf(plan, h.site).cidr, publicSources: ["0.0.0.0/0", "::/0"], meshCidr: LAB_MESH.cidr }),
         ...meshRules(655, members),
+        // The edges' admin socket from both sites' database hosts, at their mesh addresses only.
+        ...(h.role === "edge" ? edgeAdminRules(Object.values(LAB_MESH.siteRange).map((r) => hostAddress(parseCidr(r)!, MESH_ROLE_BASE.db))) : []),
     ];
 }
 

@@ -100,6 +100,8 @@ export interface HostFirewallArgs {
     rules: Partial<Record<Role, InboundRule[]>>;
     /** Rules for every host that depend on other hosts (the mesh port from its members). */
     extraRules: pulumi.Input<InboundRule[]>;
+    /** Rules of one role that depend on other hosts (the edges' admin socket from the database hosts). */
+    roleRules?: Partial<Record<Role, pulumi.Input<InboundRule[]>>>;
 }
 
 /**
@@ -113,7 +115,7 @@ export class HostFirewall extends pulumi.ComponentResource {
     constructor(name: string, args: HostFirewallArgs, opts?: pulumi.ComponentResourceOptions) {
         super("cutover:index:HostFirewall", name, {}, opts);
         for (const host of args.hosts) {
-            const script = pulumi.output(args.extraRules).apply((extra) => hostFirewallScript(host.name, [...(args.rules[host.role] ?? []), ...extra]));
+            const script = pulumi.all([args.extraRules, args.roleRules?.[host.role] ?? []]).apply(([extra, own]) => hostFirewallScript(host.name, [...(args.rules[host.role] ?? []), ...own, ...extra]));
             this.commands.push(new command.remote.Command(`${name}-${host.name}`, {
                 connection: host.connection,
                 create: script,

@@ -20,9 +20,10 @@ export interface Service {
     port: number;
     /**
      * Who may connect: the world (or Cloudflare), the site's private network, the site
-     * network and the mesh (replication across sites), or admins only.
+     * network and the mesh (replication across sites), admins only, or the database hosts
+     * whose runbook drives it (by mesh address, see edgeAdminRules).
      */
-    exposure: "public" | "site" | "mesh" | "admin";
+    exposure: "public" | "site" | "mesh" | "admin" | "runbook";
 }
 
 export const DB_PORTS: Record<DbEngine, number> = { mysql: 3306, mariadb: 3306, postgres: 5432 };
@@ -43,7 +44,7 @@ export function roleServices(role: Role, dbEngine: DbEngine, cacheOnDb = false, 
     const ssh: Service = { name: "ssh", protocol: "tcp", port: 22, exposure: "admin" };
     switch (role) {
         case "edge":
-            return [ssh, { name: "http", protocol: "tcp", port: 80, exposure: "public" }, { name: "https", protocol: "tcp", port: 443, exposure: "public" }, { name: "edge-admin", protocol: "tcp", port: EDGE_ADMIN_PORT, exposure: "mesh" }];
+            return [ssh, { name: "http", protocol: "tcp", port: 80, exposure: "public" }, { name: "https", protocol: "tcp", port: 443, exposure: "public" }, { name: "edge-admin", protocol: "tcp", port: EDGE_ADMIN_PORT, exposure: "runbook" }];
         case "app":
             // The mesh too: the other site's edge forwards to these apps after a flip.
             return [ssh, { name: "app-http", protocol: "tcp", port: APP_PORT, exposure: "mesh" }];
@@ -75,7 +76,8 @@ export interface PolicyInput {
 
 /** Default deny, then exactly these. Database and cache ports only ever admit private sources. */
 export function inboundRules(p: PolicyInput): InboundRule[] {
-    return roleServices(p.role, p.dbEngine, p.cacheOnDb, p.rdsRelay).map((s) => ({
+    // The runbook's port depends on the database hosts of both sites: edgeAdminRules.
+    return roleServices(p.role, p.dbEngine, p.cacheOnDb, p.rdsRelay).filter((s) => s.exposure !== "runbook").map((s) => ({
         protocol: s.protocol,
         port: s.port,
         sources:
@@ -87,6 +89,15 @@ export function inboundRules(p: PolicyInput): InboundRule[] {
                     [p.siteCidr, ...(s.exposure === "mesh" && p.meshCidr ? [p.meshCidr] : [])],
         purpose: `${s.name} from ${s.exposure === "admin" ? "admins" : s.exposure === "public" ? "clients" : s.exposure === "site" ? "the site network" : "the site network and mesh"}`,
     }));
+}
+
+/**
+ * The edges' admin socket holds and routes every write at level admin, unauthenticated: it
+ * admits only the database hosts that run the runbook's switch, at their mesh addresses.
+ */
+export function edgeAdminRules(dbMeshAddresses: string[]): InboundRule[] {
+    const sources = [...new Set(dbMeshAddresses.filter(Boolean))].sort().map((a) => `${a}/32`);
+    return sources.length === 0 ? [] : [{ protocol: "tcp", port: EDGE_ADMIN_PORT, sources, purpose: "edge-admin from the database hosts" }];
 }
 
 /** The tinc port, TCP and UDP, only from the mesh members' public addresses. */

@@ -253,7 +253,12 @@ mark 0 held
 drain_until=$(( $(now_ms) + 500 ))
 while :; do
     busy=0
-    for e in $EDGES; do n=$(edge "\${e#*=}" "show stat" | awk -F, '$1 == "site_${f.from.site}" && $2 == "BACKEND" { print $5 }'); busy=$((busy + \${n:-0})); done
+    # A failed read is never "idle": abort (release the edges) rather than exit under set -e.
+    for e in $EDGES; do
+        n=$(edge "\${e#*=}" "show stat" | awk -F, '$1 == "site_${f.from.site}" && $2 == "BACKEND" { print $5 }') \\
+            || abort "cannot read the requests in flight on the edge \${e%%=*} while draining"
+        busy=$((busy + \${n:-0}))
+    done
     [ "$busy" = 0 ] || [ "$(now_ms)" -ge "$drain_until" ] && break
     sleep 0.01
 done

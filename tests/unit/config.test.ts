@@ -105,6 +105,21 @@ describe("stack config validation", () => {
         assert.ok(found.every((p) => !p.includes("not-a-real-key")), "the key text leaked into a message");
     });
 
+    it("never echoes a private key pasted into another key, wherever the error is found", () => {
+        const key = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQ\n-----END OPENSSH PRIVATE KEY-----";
+        const found = [
+            ...problems({ ...cloud, "cutover:site": key }),
+            ...problems({ ...existing, "cutover:region": key }, ["cutover:sshPrivateKey"]),
+            ...problems({ ...cloud, "cutover:sshPublicKeys": JSON.stringify([key]) }),
+        ];
+        assert.equal(found.length, 3, found.join("\n"));
+        for (const p of found) {
+            assert.doesNotMatch(p, /PRIVATE KEY|b3BlbnNzaC1rZXkt/, `a key was echoed: ${p}`);
+            assert.match(p, /\(a private key: value hidden\)/);
+        }
+        assert.match(found[0], /^cutover:site: \(a private key: value hidden\) is not allowed/);
+    });
+
     it("does not echo a malformed secret value", () => {
         const found = problems({ ...existing, "cutover:sshPrivateKey": "" }, ["cutover:sshPrivateKey"]);
         assert.ok(found.length > 0 && found.every((p) => !p.includes('""') || p.includes("hidden")), found.join("\n"));

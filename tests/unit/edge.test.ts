@@ -120,4 +120,13 @@ describe("edge steps of the reference stacks", () => {
         assert.match(script, /server new-app-1 10\.250\.2\.30:8080/);
         assert.match(script, /^local live = "old"$/m);
     });
+    it("admits the edge's admin socket (level admin, no authentication) only from the two database hosts, over the mesh", () => {
+        const firewall = plain(ofType(e, "command:remote:Command").find((c) => c.name === "new-hostfw-new-edge-1")!.inputs.create) as string;
+        const admin = firewall.split("\n").filter((l) => l.includes("9901"));
+        assert.ok(admin.length > 0, "no rule for the admin socket");
+        const sources = [...new Set(admin.flatMap((l) => [...l.matchAll(/\b(\d+\.\d+\.\d+\.\d+(\/\d+)?)\b/g)].map((m) => m[1])))].sort();
+        assert.deepEqual(sources, ["10.250.1.110", "10.250.2.110"]);
+        const app = plain(ofType(e, "command:remote:Command").find((c) => c.name === "new-hostfw-new-app-1")!.inputs.create) as string;
+        assert.doesNotMatch(app, /9901/, "only edges have an admin socket");
+    });
 });
