@@ -362,15 +362,6 @@ const DEFAULT_IMAGE: Record<Provider, string> = {
     aws: "", // looked up: the newest official Debian 12 AMI of the region
     existing: "",
 };
-/**
- * How long the outgoing database stays frozen at most. PostgreSQL's is longer: its freeze
- * (a clean stop) and switch are two SSH sessions, and the switch promotes only while more
- * than a second of it is left.
- */
-function defaultFreezeMs(raw: Raw): number {
-    return raw.database?.engine === "postgres" ? 5000 : 3000;
-}
-
 const DEFAULT_USER: Record<Provider, string> = { digitalocean: "root", aws: "admin", existing: "root" };
 
 /** A private key (PEM, or an OpenSSH key's base64), wherever it was pasted. */
@@ -554,8 +545,8 @@ function crossCheck(raw: Raw, secretKeys: Set<string>, stack: string): string[] 
         problems.push(`${keyPath(["edge", "manage"])}: ${show(raw.edge?.manage)} is not allowed with cutover:live and a db host: the cutover runbook holds and routes writes on every edge's HAProxy, which runs only where the program manages the edge; set cutover:edge.manage to true${raw.provider === "existing" ? " (existing edges default to false)" : ""}`);
     }
     const rb = raw.runbook;
-    if (rb && (rb.catchupMs ?? 1500) >= (rb.freezeMs ?? defaultFreezeMs(raw))) {
-        problems.push(`${keyPath(["runbook", "catchupMs"])}: ${show(rb.catchupMs ?? 1500)} is not allowed: catch-up happens inside the freeze, so it must be shorter than cutover:runbook.freezeMs (${rb.freezeMs ?? defaultFreezeMs(raw)})`);
+    if (rb && (rb.catchupMs ?? 1500) >= (rb.freezeMs ?? 3000)) {
+        problems.push(`${keyPath(["runbook", "catchupMs"])}: ${show(rb.catchupMs ?? 1500)} is not allowed: catch-up happens inside the freeze, so it must be shorter than cutover:runbook.freezeMs (${rb.freezeMs ?? 3000})`);
     }
     if (rb && !raw.live) problems.push(`${keyPath(["runbook"])}: is not allowed without cutover:live: the runbook runs in the stack that owns the flip`);
     if (raw.database?.engine === "postgres" && (rb?.parity?.length ?? 0) > 0) {
@@ -685,7 +676,7 @@ export function parseSiteConfig(values: Record<string, string>, secretKeys: stri
         live: raw.live,
         runbook: {
             strategy: raw.database?.phase === "dual-primary" ? "dual-primary" : "freeze",
-            freezeMs: raw.runbook?.freezeMs ?? defaultFreezeMs(raw),
+            freezeMs: raw.runbook?.freezeMs ?? 3000,
             catchupMs: raw.runbook?.catchupMs ?? 1500,
             maxLagSeconds: raw.runbook?.maxLagSeconds ?? 10,
             postponeFile: raw.runbook?.postponeFile ?? "/etc/cutover/postpone",

@@ -199,10 +199,12 @@ new PolicyPack("cutover", {
                 // A firewall whose selectors are not known yet may cover anything: no verdict on droplets then.
                 if (firewalls.some(({ p }) => p.tags === UNKNOWN || list(p.tags).includes(UNKNOWN) || p.dropletIds === UNKNOWN)) return;
                 const firewallTags = new Set(firewalls.flatMap(({ p }) => strings(p.tags)));
-                const firewallIds = new Set(firewalls.flatMap(({ p }) => list(p.dropletIds).map(String)));
+                const firewallIds = new Set(firewalls.flatMap(({ p }) => list(p.dropletIds).filter((x) => x !== UNKNOWN).map(String)));
+                // The droplets whose ids a firewall's dropletIds came from: covered even while ids are unknown (a preview).
+                const byReference = new Set(firewalls.flatMap(({ r }) => (r.propertyDependencies?.dropletIds ?? []).map((d) => d.urn)));
                 for (const { r, p } of resourcesOf(args.resources, "digitalocean:index/droplet:Droplet")) {
                     if (p.tags === UNKNOWN || list(p.tags).includes(UNKNOWN)) continue;
-                    if (!strings(p.tags).some((t) => firewallTags.has(t)) && !firewallIds.has(String(p.id))) {
+                    if (!strings(p.tags).some((t) => firewallTags.has(t)) && !firewallIds.has(String(p.id)) && !byReference.has(r.urn)) {
                         report(`droplet ${r.name} is selected by no cloud firewall: give it the tag of a firewall (cutover-<site>-<role>).`, r.urn);
                     }
                 }

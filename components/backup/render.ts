@@ -65,15 +65,18 @@ export function backupScript(host: string, plan: BackupPlan): string {
     const secrets: Record<string, string> = { "backup-passphrase": "passphrase" };
     if (plan.target.type === "s3") Object.assign(secrets, { "target-access-key-id": "dst_key_id", "target-secret-access-key": "dst_secret" });
     else secrets["target-private-key"] = "dst_key";
+    const remote = remoteEnv("DST", "target", plan.target).split("\n");
+    const exported = remote.filter((line) => line.startsWith("export "));
     return `${scriptHeader("backup", host, `cutover backup job on ${host}: ${plan.engine} to ${describeRemote(plan.target)} at "${plan.schedule}"`)}
 ${PUT_FILE}
 for tool in rclone openssl gzip; do
     command -v $tool >/dev/null || apt-get install -y -q $tool >/dev/null 2>&1 || fail "$tool is missing and apt-get install $tool failed"
 done
 ${readSecrets(secrets)}
+${remote.filter((line) => !line.startsWith("export ")).join("\n")}
 # The job's secrets, readable by root only (the host holds the database itself anyway).
 {
-${remoteEnv("DST", "target", plan.target).split("\n").map((line) => {
+${exported.map((line) => {
         const [, key, value] = /^export (\w+)=(.*)$/.exec(line)!;
         return `    printf 'export ${key}=%q\\n' ${value}`;
     }).join("\n")}

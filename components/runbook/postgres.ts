@@ -12,15 +12,17 @@
 // A failure before t4 leaves the outgoing site to come back: promoted-then-failed incoming
 // servers shut themselves down (the watchdog then restarts the outgoing one at the deadline)
 // and are rebuilt as standbys by the resume of the next run; the edges hold until it answers.
-// The switch's window runs detached from the operator's session (detach.ts). A freeze runs
-// once per attempt: a retry (which the engine runs without the unchanged precheck) refuses
-// until the attempt is bumped, and a retried switch refuses a freeze that has ended.
+// A freeze runs once per attempt: a retry (which the engine runs without the unchanged
+// precheck) refuses until the attempt is bumped, and a retried switch refuses a freeze that
+// has ended. The window is not detached from the operator's session (MySQL's is, detach.ts):
+// its deadline leaves no room for a second process start; if the session is lost, the
+// watchdog (started before the stop) brings the outgoing server back at the deadline.
 import { ROLE_MARKER } from "../database/mysql";
 import { PG_REPL_ROLE, PG_TLS_DIR, pgBaseBackup } from "../database/postgres";
 import { installIfMissing } from "../script";
 import { cacheAbort, cacheCommit, cacheFollow, cacheHelpers, cachePrecheck, cacheSwitch } from "./cache";
 import { AUDIT_LOG, DbEnd, EdgeEnd, MARK, RunbookSettings, auditFields, edgeHelpers, edgesAnswer, header, holdAndDrain, holdMs, postponeAndPrecheck, routeEdges, validateHook } from "./render";
-import { SWITCH_RUNS, WINDOW_COMMITTED, WINDOW_ROUTED, followEarlierRun, startWindow, windowPrelude, windowTraps } from "./detach";
+import { SWITCH_RUNS } from "./detach";
 
 export interface PgFlip {
     from: DbEnd;
@@ -163,37 +165,18 @@ ${needed ? `fail "the freeze step reported no stop position; nothing was promote
 mark 5 routed
 `;
     }
-    // Only what the step itself needs: its part runs inside the freeze, before the promotion's deadline.
     return `${header("switch", f.to.host, f)}
-sql() { runuser -u postgres -- psql -X -q -At -p ${f.to.port} -c "$1"; }
-${f.cache ? "# The Redis passwords, for the window.\nsecrets_in=$(cat)\n" : ""}${edgeHelpers(f)}
-${MARK}
-route_edges() {
-    ${routeEdges(f, true).split("\n").join("\n    ")}
-}
-# A committed run found here is an earlier flip's when this server is a standby again (rolled back since).
-${followEarlierRun(f, `[ "$(sql "SELECT pg_is_in_recovery()")" = t ]`)}
-# A retried switch continues a freeze only while it lasts.
-[ "$(now_ms)" -lt ${frozen.deadline} ] || fail "the freeze of this attempt ended at its deadline (this is a retry after a failure): set cutover:runbook.attempt to ${s.attempt + 1} to run precheck, freeze and switch again"
-
-${startWindow(pgSwitchWindow(f, frozen))}
-`;
-}
-
-/** The PostgreSQL write window t2..t5 on the incoming host, run detached by the switch step. */
-export function pgSwitchWindow(f: PgFlip, frozen: PgFrozen): string {
-    const s = f.settings;
-    return `${windowPrelude(f)}
 ${pgHelpers(f.to, f.from)}
 ${f.cache ? `${cacheHelpers()}\n` : ""}${edgeHelpers(f)}
 ${MARK}
 stopped_at=${frozen.stoppedAt}; timeline=${frozen.timeline}; deadline=${frozen.deadline}
+# A retried switch continues a freeze only while it lasts.
+[ "$(now_ms)" -lt "$deadline" ] || fail "the freeze of this attempt ended at its deadline (this is a retry after a failure): set cutover:runbook.attempt to ${s.attempt + 1} to run precheck, freeze and switch again"
 promoted=0
 # Before the commit every failure ends here: the outgoing server comes back (its watchdog
 # restarts it at the deadline), the edges keep holding until it answers, then release to it.
 abort() {
     set +e
-    trap - ERR
     if [ "$promoted" = 1 ]; then
         cluster stop -m immediate
         echo aborted > ${ROLE_MARKER}
@@ -202,7 +185,6 @@ abort() {
 ${f.cache ? `    ${cacheAbort()}\n` : ""}    for e in $EDGES; do edge "\${e#*=}" "cutover hold off" >/dev/null 2>&1 || echo "switch: edge \${e%%=*} releases at its deadline" >&2; done
     fail "$1; aborted: ${f.from.site} stays live$([ "$promoted" = 1 ] && echo "; ${f.to.host} was shut down: set cutover:live back to ${f.from.site} and run pulumi up to rebuild it as a standby")"
 }
-${windowTraps()}
 [ "$(sql "SELECT pg_is_in_recovery()")" = t ] || abort "${f.to.host} is not a standby"
 # t2: replay up to the outgoing server's shutdown checkpoint (bounded).
 until_ms=$(( $(now_ms) + ${s.catchupMs} ))
@@ -223,11 +205,9 @@ ${validateHook(s)}
 mark 3 promoted
 # t4: commit only while the outgoing server is still down (its watchdog did not restart it).
 [ -z "$(other_timeline)" ] || abort "${f.from.host} answers again (its watchdog restarted it at the deadline)"
-${WINDOW_COMMITTED}
 mark 4 committed "lost=0"
 ${f.cache ? `${cacheCommit(f)}\n` : ""}# t5: route every edge to the incoming site and release the held writes there.
 ${routeEdges(f, true)}
-${WINDOW_ROUTED}
 mark 5 routed
 `;
 }

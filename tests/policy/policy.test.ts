@@ -15,7 +15,7 @@ const SECRET = (value: unknown) => ({ [pulumi.runtime.specialSigKey]: pulumi.run
 function res(type: string, name: string, inputs: Record<string, unknown>, state?: Record<string, unknown>): Registration {
     return {
         urn: `urn:pulumi:fixture::cutover::${type}::${name}`, type, name, parent: "", custom: true, inputs, outputs: state ?? inputs,
-        id: `${name}-id`, provider: "", protect: false, ignoreChanges: [], importId: "", additionalSecretOutputs: [], dependencies: [], mode: "register",
+        id: `${name}-id`, provider: "", protect: false, ignoreChanges: [], importId: "", additionalSecretOutputs: [], dependencies: [], propertyDependencies: {}, mode: "register",
     };
 }
 
@@ -97,6 +97,12 @@ describe("policy pack through the Analyzer protocol", () => {
         });
         it("accepts SSH from a range inside the admin ranges", async () => {
             assert.deepEqual(only(await pack.check([fw("app", [{ protocol: "tcp", portRange: "22", sourceAddresses: ["203.0.113.8/29"] }])]), "ssh-admin-only"), []);
+        });
+        it("reports SSH open to the whole internet (0.0.0.0/0 and ::/0) even though admin ranges are configured", async () => {
+            const sg = res(SG, "open", { name: "open", ingress: [{ protocol: "tcp", fromPort: 22, toPort: 22, cidrBlocks: ["0.0.0.0/0"], ipv6CidrBlocks: ["::/0"] }] });
+            const ds = only(await pack.check([sg, fw("do", [{ protocol: "tcp", portRange: "22", sourceAddresses: ["0.0.0.0/0"] }])]), "ssh-admin-only");
+            assert.deepEqual(ds.map((d) => d.message.match(/open to (\S+),/)?.[1]).sort(), ["0.0.0.0/0", "0.0.0.0/0", "::/0"]);
+            assert.ok(ds.every((d) => d.level === "mandatory"));
         });
         it("counts a port range that spans 22", async () => {
             const sg = res(SG, "range", { name: "range", ingress: [{ protocol: "tcp", fromPort: 1, toPort: 1024, cidrBlocks: ["192.0.2.0/24"] }] });
@@ -184,6 +190,16 @@ describe("policy pack through the Analyzer protocol", () => {
             droplet.outputs = { ...droplet.inputs, id: "424242" };
             droplet.id = "424242";
             assert.deepEqual(only(await pack.check([fw("fw", []), goodDroplet("d"), byId, droplet]), "hosts-behind-cloud-firewall"), []);
+        });
+        it("accepts a droplet a firewall names by id while its id is still unknown (a preview): the firewall's dropletIds came from it", async () => {
+            const droplet = goodDroplet("d3", { tags: ["site:old", "role:app"] });
+            droplet.id = "";
+            const byId = res(DO_FW, "byid", { name: "byid", tags: [], dropletIds: [UNKNOWN], inboundRules: [] });
+            byId.propertyDependencies = { dropletIds: [droplet.urn] };
+            byId.dependencies = [droplet.urn];
+            assert.deepEqual(only(await pack.check([droplet, byId]), "hosts-behind-cloud-firewall"), []);
+            byId.propertyDependencies = {};
+            assert.equal(only(await pack.check([droplet, byId]), "hosts-behind-cloud-firewall").length, 1, "a firewall of unknown ids that names no droplet covers none");
         });
         it("gives no verdict while security groups are unknown until apply", async () => {
             const inst = res("aws:ec2/instance:Instance", "i", { instanceType: "m6i.large", tags: { site: "new", role: "app" }, vpcSecurityGroupIds: [UNKNOWN] });

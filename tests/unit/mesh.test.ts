@@ -95,6 +95,19 @@ describe("tinc renderers", () => {
         assert.match(file, /^Digest = sha256$/m);
         assert.equal(crypto.createPublicKey(pkcs1PublicKey(publicKey)).export({ type: "spki", format: "pem" }).toString(), publicKey, "the conversion changed the key");
     });
+    it("renders each member's host file from that member: its address, subnet and key, never another's", () => {
+        // A key of its own per member, so a host file built from the wrong member shows.
+        const distinct = members.map((m) => ({ ...m, publicKey: crypto.generateKeyPairSync("rsa", { modulusLength: 1024 }).publicKey.export({ type: "spki", format: "pem" }).toString() }));
+        const script = meshScript(distinct[2], distinct, meshHubs(distinct, 2), "198.18.0.0/15");
+        for (const m of distinct) {
+            const at = script.indexOf(`/etc/tinc/cutover/hosts/${m.node} 644`);
+            assert.ok(at >= 0, `no host file for ${m.node}`);
+            const body = script.slice(script.indexOf("\n", at) + 1, script.indexOf("\nCUTOVER_", at));
+            assert.match(body, new RegExp(`^Address = ${m.publicAddress.replace(/\./g, "\\.")}$`, "m"), m.node);
+            assert.match(body, new RegExp(`^Subnet = ${m.meshAddress.replace(/\./g, "\\.")}/32$`, "m"), m.node);
+            assert.ok(body.includes(pkcs1PublicKey(m.publicKey).trim()), `${m.node}'s host file carries another member's key`);
+        }
+    });
     it("keeps the private key out of the script: it arrives on stdin", () => {
         const script = meshScript(members[0], members, meshHubs(members, 2), "198.18.0.0/15");
         assert.doesNotMatch(script, /-----BEGIN [A-Z ]*PRIVATE KEY-----/);

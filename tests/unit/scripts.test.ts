@@ -85,6 +85,7 @@ const scripts: Record<string, string> = {
         const plan = { engine, schedule: "30 2 * * *", target: { type: "s3" as const, provider: "AWS" as const, region: "eu-west-1", bucket: "cutover-new-backup-1", path: "" } };
         return [[`backup ${engine}`, backupScript("new-db-1", plan)], [`backup job ${engine}`, backupJob("new-db-1", plan)], [`restore ${engine}`, restoreJob(plan)]];
     })),
+    "backup to sftp": backupScript("new-db-1", { engine: "mariadb", schedule: "30 2 * * *", target: { type: "sftp", host: "198.18.2.30", user: "root", port: 22, path: "/var/backups" } }),
     "media s3 -> sftp": mediaSyncScript("new-app-1", {
         source: { type: "s3", provider: "DigitalOcean", endpoint: "ams3.digitaloceanspaces.com", bucket: "old-media", path: "uploads" },
         target: { type: "sftp", host: "198.18.2.30", user: "root", port: 22, path: "/var/www/media" },

@@ -297,6 +297,14 @@ describe("config errors stop the program before any resource is registered", () 
         assert.ok(!/\n\s+at /.test(e.error!.message), "a user mistake must not print a stack trace");
     });
 
+    it("rejects a peer whose address plan lies inside this site's (the other nesting)", async () => {
+        const old = standalone("old");
+        const mine = { ...referenceConfig("new"), "cutover:network": { cidr: "10.110.0.0/16" } };
+        const e = (await evaluateStack({ stack: "new", stackDir: stackDir({ old, new: mine }) })).main;
+        assert.equal(e.error?.kind, "config", e.error?.message);
+        assert.match(e.error!.message, /cutover:network\.cidr: "10\.110\.0\.0\/16" is not allowed: it overlaps "10\.110\.0\.0\/20" of the peer site old/);
+    });
+
     it("refuses a flip whose runbook would drive the peer's edges the peer does not run", async () => {
         const old = { ...standalone("old"), "cutover:edge": { proxied: true, manage: false } };
         const e = (await evaluateStack({ stack: "new", stackDir: stackDir({ old, new: referenceConfig("new") }) })).main;
@@ -310,6 +318,25 @@ describe("config errors stop the program before any resource is registered", () 
         const e = (await evaluateStack({ stack: "new", stackDir: stackDir({ old, new: mine }) })).main;
         assert.equal(e.error?.kind, "config", e.error?.message);
         assert.match(e.error!.message, /cutover:network\.cidr: "10\.110\.8\.0\/24" is not allowed: it overlaps "10\.110\.0\.0\/20" of the peer site old/);
+    });
+});
+
+describe("passwords travel on stdin only", () => {
+    it("no generated password is in any step's script, and each one the hosts need reaches them on a step's stdin", async () => {
+        const e = (await evaluateStack({ stack: "new" })).main;
+        assert.equal(e.error, undefined, e.error?.message);
+        const passwords = ofType(e, "random:index/randomPassword:RandomPassword").map((p) => ({ name: p.name, value: String(plain(p.outputs).result) }));
+        assert.ok(passwords.length >= 2, "the stack mints passwords");
+        const commands = ofType(e, "command:remote:Command").map((c) => ({ name: c.name, inputs: plain(c.inputs) as Record<string, unknown> }));
+        for (const p of passwords) {
+            for (const c of commands) {
+                for (const field of ["create", "update", "delete"]) {
+                    assert.ok(!String(c.inputs[field] ?? "").includes(p.value), `${p.name}'s value is in the ${field} script of ${c.name}`);
+                }
+            }
+        }
+        const delivered = passwords.filter((p) => commands.some((c) => String(c.inputs.stdin ?? "").includes(p.value)));
+        assert.ok(delivered.some((p) => p.name.endsWith("-replication")), `the replication password reaches no host: ${passwords.map((p) => p.name).join(", ")}`);
     });
 });
 

@@ -160,6 +160,9 @@ export class PolicySession {
                     res.setName(r.name);
                     res.setProperties(Struct.fromJavaScript({ ...r.outputs, ...(r.id ? { id: r.id } : {}) }));
                     res.setOptions(options(r));
+                    // As the engine sends them: the pack resolves these URNs to resources.
+                    res.setDependenciesList(r.dependencies);
+                    for (const [key, urns] of Object.entries(r.propertyDependencies)) res.getPropertydependenciesMap().set(key, new analyzerPb.AnalyzerPropertyDependencies().setUrnsList(urns));
                     return res;
                 }),
             );

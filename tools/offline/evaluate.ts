@@ -29,8 +29,17 @@ export interface Registration {
     additionalSecretOutputs: string[];
     /** URNs it waits for (dependsOn and the resources its inputs came from). */
     dependencies: string[];
+    /** Per input property: the URNs of the resources its value came from. */
+    propertyDependencies: Record<string, string[]>;
     /** "read" for StackReference and other reads. */
     mode: "register" | "read";
+}
+
+/** A registration request's per-property dependencies as plain data. */
+function propertyDependenciesOf(req: any): Record<string, string[]> {
+    const out: Record<string, string[]> = {};
+    req.getPropertydependenciesMap().forEach((deps: any, key: string) => (out[key] = deps.getUrnsList()));
+    return out;
 }
 
 export interface Evaluation {
@@ -78,6 +87,7 @@ export async function evaluate(projectDir: string, stackFile: StackFile, options
                     importId: req.getImportid(),
                     additionalSecretOutputs: req.getAdditionalsecretoutputsList(),
                     dependencies: req.getDependenciesList(),
+                    propertyDependencies: propertyDependenciesOf(req),
                     mode: "register",
                 };
                 registrations.push(r);
@@ -93,7 +103,7 @@ export async function evaluate(projectDir: string, stackFile: StackFile, options
                     urn: res.getUrn(), type: req.getType(), name: req.getName(), parent: req.getParent(), custom: true,
                     inputs: structToJs(req.getProperties()), outputs: structToJs(res.getProperties()), id: req.getId(),
                     provider: req.getProvider(), protect: false, ignoreChanges: [], importId: "",
-                    additionalSecretOutputs: req.getAdditionalsecretoutputsList(), dependencies: req.getDependenciesList(), mode: "read",
+                    additionalSecretOutputs: req.getAdditionalsecretoutputsList(), dependencies: req.getDependenciesList(), propertyDependencies: {}, mode: "read",
                 });
             }
             cb(err, res);

@@ -193,7 +193,8 @@ export class CloudMocks implements pulumi.runtime.Mocks {
                 break;
             case "digitalocean:index/firewall:Firewall":
                 id = `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20, 32)}`;
-                Object.assign(state, { status: "succeeded", dropletIds: [] });
+                // Droplets the firewall names by id stay named (the provider echoes them).
+                Object.assign(state, { status: "succeeded", dropletIds: inputs.dropletIds ?? [] });
                 break;
             case "aws:ec2/vpc:Vpc":
                 id = `vpc-${h.slice(0, 17)}`;
