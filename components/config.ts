@@ -362,6 +362,25 @@ const DEFAULT_IMAGE: Record<Provider, string> = {
     aws: "", // looked up: the newest official Debian 12 AMI of the region
     existing: "",
 };
+/**
+ * How long the outgoing database stays frozen at most. PostgreSQL's is longer: its freeze (a
+ * clean stop with a checkpoint) and its switch are two SSH sessions, and the switch promotes
+ * only while more than a second of the freeze is left (measured in the lab: 2-2.5 s from the
+ * stop to the promotion on a loaded 2-core machine).
+ */
+function defaultFreezeMs(raw: Raw): number {
+    return raw.database?.engine === "postgres" ? 5000 : 3000;
+}
+
+/**
+ * How much longer than the freeze the edges hold writes: a MariaDB/MySQL freeze ends by an
+ * event (writable at once); a PostgreSQL one by its watchdog restarting the server, which
+ * takes seconds on a loaded host, and held writes released before it answers would fail.
+ */
+function holdMarginMs(raw: Raw): number {
+    return raw.database?.engine === "postgres" ? 5000 : 2000;
+}
+
 const DEFAULT_USER: Record<Provider, string> = { digitalocean: "root", aws: "admin", existing: "root" };
 
 /** A private key (PEM, or an OpenSSH key's base64), wherever it was pasted. */
@@ -545,8 +564,8 @@ function crossCheck(raw: Raw, secretKeys: Set<string>, stack: string): string[] 
         problems.push(`${keyPath(["edge", "manage"])}: ${show(raw.edge?.manage)} is not allowed with cutover:live and a db host: the cutover runbook holds and routes writes on every edge's HAProxy, which runs only where the program manages the edge; set cutover:edge.manage to true${raw.provider === "existing" ? " (existing edges default to false)" : ""}`);
     }
     const rb = raw.runbook;
-    if (rb && (rb.catchupMs ?? 1500) >= (rb.freezeMs ?? 3000)) {
-        problems.push(`${keyPath(["runbook", "catchupMs"])}: ${show(rb.catchupMs ?? 1500)} is not allowed: catch-up happens inside the freeze, so it must be shorter than cutover:runbook.freezeMs (${rb.freezeMs ?? 3000})`);
+    if (rb && (rb.catchupMs ?? 1500) >= (rb.freezeMs ?? defaultFreezeMs(raw))) {
+        problems.push(`${keyPath(["runbook", "catchupMs"])}: ${show(rb.catchupMs ?? 1500)} is not allowed: catch-up happens inside the freeze, so it must be shorter than cutover:runbook.freezeMs (${rb.freezeMs ?? defaultFreezeMs(raw)})`);
     }
     if (rb && !raw.live) problems.push(`${keyPath(["runbook"])}: is not allowed without cutover:live: the runbook runs in the stack that owns the flip`);
     if (raw.database?.engine === "postgres" && (rb?.parity?.length ?? 0) > 0) {
@@ -676,7 +695,8 @@ export function parseSiteConfig(values: Record<string, string>, secretKeys: stri
         live: raw.live,
         runbook: {
             strategy: raw.database?.phase === "dual-primary" ? "dual-primary" : "freeze",
-            freezeMs: raw.runbook?.freezeMs ?? 3000,
+            freezeMs: raw.runbook?.freezeMs ?? defaultFreezeMs(raw),
+            holdMarginMs: holdMarginMs(raw),
             catchupMs: raw.runbook?.catchupMs ?? 1500,
             maxLagSeconds: raw.runbook?.maxLagSeconds ?? 10,
             postponeFile: raw.runbook?.postponeFile ?? "/etc/cutover/postpone",
