@@ -24,7 +24,7 @@ const PROBE_TLS = "/etc/cutover-probe";
 
 export function probePy(p: ProbePlan): string {
     return `# Rendered by cutover: the rehearsal probe app of ${p.host}.
-import http.server, queue, urllib.parse
+import http.server, queue, threading, urllib.parse
 ${p.db.engine === "postgres" ? `import psycopg2
 
 SITE, HOST, PORT = ${JSON.stringify(p.site)}, ${JSON.stringify(p.host)}, ${APP_PORT}
@@ -63,9 +63,17 @@ def usable(conn):
 
 
 pool = queue.LifoQueue()  # idle connections: a write borrows one, a failed one is dropped
+# At most this many connections at once, as an app's pool would: held writes released
+# together after a cutover must not exceed the database's max_connections (100 by default).
+slots = threading.BoundedSemaphore(20)
 
 
 def insert(client, seq):
+    with slots:
+        insert_now(client, seq)
+
+
+def insert_now(client, seq):
     conn = None
     while conn is None:
         try:
