@@ -43,8 +43,10 @@ fi
 if [ -d "$mnt" ] && [ -n "$(ls -A "$mnt")" ]; then
     fail "$mnt already holds files on the root disk; mounting the data volume would hide them: move them onto the volume by hand (see README, data volumes)"
 fi
-fs=$(blkid -o value -s TYPE "$real" || true)
-if [ -z "$fs" ]; then
+# blkid exits 2 when the device holds no filesystem; any other failure is not "blank".
+rc=0; fs=$(blkid -o value -s TYPE "$real") || rc=$?
+[ "$rc" = 0 ] || [ "$rc" = 2 ] || fail "cannot tell whether $real holds a filesystem (blkid exit $rc); nothing was formatted"
+if [ "$rc" = 2 ]; then
     mkfs.ext4 -q -L data "$real" || fail "mkfs.ext4 $real failed"
     fs=ext4
 fi

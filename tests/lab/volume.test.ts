@@ -71,6 +71,18 @@ describe("the data volume step on a loop device", { skip, timeout: 120_000 }, ()
         assert.equal(fs.readFileSync(path.join(mnt, "PG_VERSION"), "utf8"), "15\n");
     });
 
+    it("never formats a volume whose filesystem cannot be read (a failed blkid is not \"blank\")", () => {
+        const mnt = path.join(dir, "redis");
+        const bin = path.join(dir, "bin");
+        fs.mkdirSync(bin, { recursive: true });
+        fs.writeFileSync(path.join(bin, "blkid"), "#!/bin/sh\necho 'blkid: I/O error' >&2\nexit 4\n", { mode: 0o755 });
+        fs.writeFileSync(path.join(bin, "mkfs.ext4"), "#!/bin/sh\necho FORMATTED\nexit 0\n", { mode: 0o755 });
+        const r = host(mnt, `PATH=${bin}:$PATH bash "$script"`);
+        assert.notEqual(r.code, 0);
+        assert.doesNotMatch(r.out, /FORMATTED/);
+        assert.match(r.err, /data-volume on new-db-1: cannot tell whether .* holds a filesystem \(blkid exit 4\); nothing was formatted/);
+    });
+
     it("fails clearly when the volume is not attached", () => {
         fs.writeFileSync(path.join(dir, "step.sh"), dataVolumeScript({ host: "new-db-1", device: path.join(dir, "absent"), mountPoint: path.join(dir, "x") }).replace("seq 1 120", "seq 1 2").replace("after 120 s", "after 2 s"));
         const r = spawnSync("bash", [path.join(dir, "step.sh")], { encoding: "utf8" });

@@ -17,6 +17,7 @@ import { PgFlip, pgFreezeScript, pgPrecheckScript, pgResumeScript, pgSwitchScrip
 import { backupJob, backupScript, restoreJob } from "../../components/backup/render";
 import { mediaSyncScript } from "../../components/media/render";
 import { inventoryScript } from "../../components/inventory/render";
+import { dataVolumeScript } from "../../components/volume/render";
 import { RDS_PLAN } from "../helpers";
 import { rdsReplicaScript, rdsSwitchScript } from "../../components/database/rds";
 
@@ -92,16 +93,11 @@ const scripts: Record<string, string> = {
         transfers: 16, checkers: 32, retries: 5, lowLevelRetries: 10, run: 2,
         rewrite: { command: "wp search-replace \"$CUTOVER_MEDIA_FROM\" \"$CUTOVER_MEDIA_TO\"", from: "https://old.example/m/", to: "https://media.example.com/" },
     }),
+    "data volume": dataVolumeScript({ host: "new-db-1", device: "/dev/disk/by-id/scsi-0DO_Volume_new-db-1-data", mountPoint: "/var/lib/mysql" }),
     "rds replica": rdsReplicaScript(RDS_PLAN),
     "rds switch to rds": rdsSwitchScript(RDS_PLAN, "old", "new", { strategy: "freeze", freezeMs: 10000, catchupMs: 8000, maxLagSeconds: 10, postponeFile: "/etc/cutover/postpone", postponeMinutes: 60, parity: [], attempt: 1 }),
     "rds switch back": rdsSwitchScript(RDS_PLAN, "new", "old", { strategy: "freeze", freezeMs: 10000, catchupMs: 8000, maxLagSeconds: 10, postponeFile: "/etc/cutover/postpone", postponeMinutes: 60, parity: [], attempt: 1 }),
 };
-
-if (process.env.CUTOVER_DUMP_SCRIPTS) {
-    const fs = require("fs");
-    fs.mkdirSync(process.env.CUTOVER_DUMP_SCRIPTS, { recursive: true });
-    for (const [name, script] of Object.entries(scripts)) fs.writeFileSync(`${process.env.CUTOVER_DUMP_SCRIPTS}/${name.replace(/[^A-Za-z0-9]+/g, "_")}.sh`, script);
-}
 
 describe("rendered host scripts", () => {
     for (const [name, script] of Object.entries(scripts)) {

@@ -297,14 +297,6 @@ describe("config errors stop the program before any resource is registered", () 
         assert.ok(!/\n\s+at /.test(e.error!.message), "a user mistake must not print a stack trace");
     });
 
-    it("rejects a peer whose address plan lies inside this site's (the other nesting)", async () => {
-        const old = standalone("old");
-        const mine = { ...referenceConfig("new"), "cutover:network": { cidr: "10.110.0.0/16" } };
-        const e = (await evaluateStack({ stack: "new", stackDir: stackDir({ old, new: mine }) })).main;
-        assert.equal(e.error?.kind, "config", e.error?.message);
-        assert.match(e.error!.message, /cutover:network\.cidr: "10\.110\.0\.0\/16" is not allowed: it overlaps "10\.110\.0\.0\/20" of the peer site old/);
-    });
-
     it("refuses a flip whose runbook would drive the peer's edges the peer does not run", async () => {
         const old = { ...standalone("old"), "cutover:edge": { proxied: true, manage: false } };
         const e = (await evaluateStack({ stack: "new", stackDir: stackDir({ old, new: referenceConfig("new") }) })).main;
@@ -312,13 +304,16 @@ describe("config errors stop the program before any resource is registered", () 
         assert.match(e.error!.message, /cutover:live: "old" is not allowed yet: the runbook holds and routes writes on every edge, but the peer stack organization\/cutover\/old does not run HAProxy on its edges \(old-edge-1\); set cutover:edge\.manage to true in the peer stack/);
     });
 
-    it("rejects a peer whose address plan overlaps this site's", async () => {
-        const old = standalone("old");
-        const mine = { ...referenceConfig("new"), "cutover:network": { cidr: "10.110.8.0/24" } };
-        const e = (await evaluateStack({ stack: "new", stackDir: stackDir({ old, new: mine }) })).main;
-        assert.equal(e.error?.kind, "config", e.error?.message);
-        assert.match(e.error!.message, /cutover:network\.cidr: "10\.110\.8\.0\/24" is not allowed: it overlaps "10\.110\.0\.0\/20" of the peer site old/);
-    });
+    // Both nestings: this site's network inside the peer's, and the peer's inside this one's.
+    for (const cidr of ["10.110.8.0/24", "10.110.0.0/16"]) {
+        it(`rejects a peer whose address plan overlaps this site's (${cidr} against the peer's 10.110.0.0/20)`, async () => {
+            const old = standalone("old");
+            const mine = { ...referenceConfig("new"), "cutover:network": { cidr } };
+            const e = (await evaluateStack({ stack: "new", stackDir: stackDir({ old, new: mine }) })).main;
+            assert.equal(e.error?.kind, "config", e.error?.message);
+            assert.match(e.error!.message, new RegExp(`cutover:network\\.cidr: "${cidr.replace(/[./]/g, "\\$&")}" is not allowed: it overlaps "10\\.110\\.0\\.0\\/20" of the peer site old`));
+        });
+    }
 });
 
 describe("passwords travel on stdin only", () => {
