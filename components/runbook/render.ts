@@ -57,8 +57,8 @@ export interface RunbookSettings {
     parity: string[];
     /** Bump to run the steps again after an aborted attempt. */
     attempt: number;
-    /** How much longer than the freeze the edges hold writes (default 2000): room for the outgoing database to be back. */
-    holdMarginMs?: number;
+    /** How much longer than the freeze the edges hold writes: room for the outgoing database to be back (default in config). */
+    holdMarginMs: number;
 }
 
 export interface DbEnd {
@@ -86,7 +86,7 @@ export interface Flip {
 
 /** How long the edges hold writes: past the freeze deadline (whole seconds, the event scheduler's), so an abort that cannot reach the database unfreezes it before the edges release. */
 export function holdMs(s: RunbookSettings): number {
-    return Math.ceil(s.freezeMs / 1000) * 1000 + (s.holdMarginMs ?? 2000);
+    return Math.ceil(s.freezeMs / 1000) * 1000 + s.holdMarginMs;
 }
 
 export function header(step: string, host: string, f: Pick<Flip, "from" | "to" | "settings">): string {

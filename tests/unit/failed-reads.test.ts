@@ -10,7 +10,7 @@ const flip: Flip = {
     to: { site: "new", host: "new-db-1", meshAddress: "198.18.2.110", port: 3306 },
     edges: [{ name: "old-edge-1", meshAddress: "198.18.1.10" }],
     flavor: "mariadb",
-    settings: { strategy: "freeze", freezeMs: 3000, catchupMs: 1500, maxLagSeconds: 10, postponeFile: "/etc/cutover/postpone", postponeMinutes: 60, parity: [], attempt: 1 },
+    settings: { strategy: "freeze", freezeMs: 3000, catchupMs: 1500, maxLagSeconds: 10, postponeFile: "/etc/cutover/postpone", postponeMinutes: 60, holdMarginMs: 2000, parity: [], attempt: 1 },
 };
 
 /** Runs `body` under the scripts' strict mode with stand-in helpers; returns exit code and output. */

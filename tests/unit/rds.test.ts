@@ -11,7 +11,7 @@ import { RDS_PROMOTE_SQL, rdsAttachSql, rdsReplicaScript, rdsSwitchScript, relay
 import { RunbookSettings } from "../../components/runbook/render";
 import { REPL_USER } from "../../components/database/mysql";
 
-const SETTINGS: RunbookSettings = { strategy: "freeze", freezeMs: 10000, catchupMs: 8000, maxLagSeconds: 10, postponeFile: "/etc/cutover/postpone", postponeMinutes: 60, parity: [], attempt: 1 };
+const SETTINGS: RunbookSettings = { strategy: "freeze", freezeMs: 10000, catchupMs: 8000, maxLagSeconds: 10, postponeFile: "/etc/cutover/postpone", postponeMinutes: 60, holdMarginMs: 2000, parity: [], attempt: 1 };
 
 describe("RDS as a replica of the old site", () => {
     it("attaches RDS to the relay at the dump's binlog position, over TLS, then starts replication", () => {

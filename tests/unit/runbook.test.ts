@@ -17,7 +17,7 @@ const flip = (extra: Partial<Flip["settings"]> = {}): Flip => ({
     to: { site: "new", host: "new-db-1", meshAddress: "198.18.2.110", port: 3306 },
     edges: [{ name: "old-edge-1", meshAddress: "198.18.1.10" }, { name: "new-edge-1", meshAddress: "198.18.2.10" }],
     flavor: "mariadb",
-    settings: { strategy: "freeze", freezeMs: 3000, catchupMs: 1500, maxLagSeconds: 10, postponeFile: "/etc/cutover/postpone", postponeMinutes: 60, parity: ["shop.orders"], attempt: 1, ...extra },
+    settings: { strategy: "freeze", freezeMs: 3000, catchupMs: 1500, maxLagSeconds: 10, postponeFile: "/etc/cutover/postpone", postponeMinutes: 60, holdMarginMs: 2000, parity: ["shop.orders"], attempt: 1, ...extra },
 });
 
 /** Line numbers of the first line matching each pattern, in order of the patterns. */

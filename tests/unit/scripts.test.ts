@@ -37,7 +37,7 @@ function runbookScripts(): Record<string, string> {
                 to: { site: "new", host: "new-db-1", meshAddress: "198.18.2.110", port: 3306 },
                 edges: [{ name: "old-edge-1", meshAddress: "198.18.1.10" }, { name: "new-edge-1", meshAddress: "198.18.2.10" }],
                 flavor,
-                settings: { strategy, freezeMs: 3000, catchupMs: 1500, maxLagSeconds: 10, postponeFile: "/etc/cutover/postpone", postponeMinutes: 60, precheck: "test -e /etc/ok", validate: "curl -fs http://127.0.0.1/", parity: ["shop.orders"], attempt: 2 },
+                settings: { strategy, freezeMs: 3000, catchupMs: 1500, maxLagSeconds: 10, postponeFile: "/etc/cutover/postpone", postponeMinutes: 60, holdMarginMs: 2000, precheck: "test -e /etc/ok", validate: "curl -fs http://127.0.0.1/", parity: ["shop.orders"], attempt: 2 },
             };
             const k = `runbook ${flavor} ${strategy}`;
             out[`${k} precheck`] = precheckScript(f);
@@ -53,7 +53,7 @@ function runbookScripts(): Record<string, string> {
             from: { site: "old", host: "old-db-1", meshAddress: "198.18.1.110", port: 5432 },
             to: { site: "new", host: "new-db-1", meshAddress: "198.18.2.110", port: 5432 },
             edges: [{ name: "old-edge-1", meshAddress: "198.18.1.10" }],
-            settings: { strategy: "freeze", freezeMs: 5000, catchupMs: 3000, maxLagSeconds: 10, postponeFile: "/etc/cutover/postpone", postponeMinutes: 60, validate: "true", parity: [], attempt: 1 },
+            settings: { strategy: "freeze", freezeMs: 5000, catchupMs: 3000, maxLagSeconds: 10, postponeFile: "/etc/cutover/postpone", postponeMinutes: 60, holdMarginMs: 2000, validate: "true", parity: [], attempt: 1 },
             cache,
         };
         const k = `runbook postgres${cache ? " + redis" : ""}`;
@@ -95,8 +95,8 @@ const scripts: Record<string, string> = {
     }),
     "data volume": dataVolumeScript({ host: "new-db-1", device: "/dev/disk/by-id/scsi-0DO_Volume_new-db-1-data", mountPoint: "/var/lib/mysql" }),
     "rds replica": rdsReplicaScript(RDS_PLAN),
-    "rds switch to rds": rdsSwitchScript(RDS_PLAN, "old", "new", { strategy: "freeze", freezeMs: 10000, catchupMs: 8000, maxLagSeconds: 10, postponeFile: "/etc/cutover/postpone", postponeMinutes: 60, parity: [], attempt: 1 }),
-    "rds switch back": rdsSwitchScript(RDS_PLAN, "new", "old", { strategy: "freeze", freezeMs: 10000, catchupMs: 8000, maxLagSeconds: 10, postponeFile: "/etc/cutover/postpone", postponeMinutes: 60, parity: [], attempt: 1 }),
+    "rds switch to rds": rdsSwitchScript(RDS_PLAN, "old", "new", { strategy: "freeze", freezeMs: 10000, catchupMs: 8000, maxLagSeconds: 10, postponeFile: "/etc/cutover/postpone", postponeMinutes: 60, holdMarginMs: 2000, parity: [], attempt: 1 }),
+    "rds switch back": rdsSwitchScript(RDS_PLAN, "new", "old", { strategy: "freeze", freezeMs: 10000, catchupMs: 8000, maxLagSeconds: 10, postponeFile: "/etc/cutover/postpone", postponeMinutes: 60, holdMarginMs: 2000, parity: [], attempt: 1 }),
 };
 
 describe("rendered host scripts", () => {
