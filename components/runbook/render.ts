@@ -148,14 +148,23 @@ ${s.precheck ? `hook_err=$(mktemp)
 rm -f "$hook_err"` : "# No pre-check hook configured (cutover:runbook.precheck)."}`;
 }
 
+/** How long an edge that does not answer is retried before the precheck vetoes: a mesh route re-forming after a reload takes seconds. */
+export const EDGE_ANSWER_SECONDS = 20;
+
 /** When the database part runs (needed=1): every edge must answer on its admin socket and be idle. */
-export function edgesAnswer(): string {
+export function edgesAnswer(waitSeconds = EDGE_ANSWER_SECONDS): string {
     return `if [ "$needed" = 1 ]; then
     for e in $EDGES; do
         answer=$(edge "\${e#*=}" "cutover live" 2>/dev/null || true)
+        [ -n "$answer" ] || say "edge \${e%%=*} does not answer on \${e#*=}:${EDGE_ADMIN_PORT} yet; retrying for up to ${waitSeconds} s"
+        until_s=$((SECONDS + ${waitSeconds}))
+        while [ -z "$answer" ] && [ "$SECONDS" -lt "$until_s" ]; do
+            sleep 1
+            answer=$(edge "\${e#*=}" "cutover live" 2>/dev/null || true)
+        done
         case "$answer" in
             "live "*" hold off") ;;
-            "") fail "vetoed: cannot reach the edge \${e%%=*} (\${e#*=}:${EDGE_ADMIN_PORT}) over the mesh" ;;
+            "") fail "vetoed: cannot reach the edge \${e%%=*} (\${e#*=}:${EDGE_ADMIN_PORT}) over the mesh for ${waitSeconds} s" ;;
             *) fail "vetoed: the edge \${e%%=*} is busy: $answer" ;;
         esac
     done

@@ -3,7 +3,7 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "child_process";
-import { Flip, holdAndDrain, switchWindow } from "../../components/runbook/render";
+import { Flip, edgesAnswer, holdAndDrain, switchWindow } from "../../components/runbook/render";
 
 const flip: Flip = {
     from: { site: "old", host: "old-db-1", meshAddress: "198.18.1.110", port: 3306 },
@@ -40,5 +40,18 @@ describe("failed reads in the runbook", () => {
         const r = run(stand, `${line}\necho "lost=$lost"`);
         assert.equal(r.code, 0, r.out);
         assert.equal(r.out.trim(), "lost=unknown");
+    });
+    it("the precheck: an edge that answers only after a few tries (its mesh route re-forming) passes; one that never answers vetoes, naming it", () => {
+        // Fails twice, then answers idle: counted in a file, since edge() runs in a subshell.
+        const tries = spawnSync("mktemp", { encoding: "utf8" }).stdout.trim();
+        const late = `say() { echo "$*"; }\nfail() { echo "FAIL: $*"; exit 1; }\nneeded=1\nEDGES="old-edge-1=198.18.1.10"\nedge() { n=$(( $(cat ${tries} 2>/dev/null || echo 0) + 1 )); echo $n > ${tries}; [ $n -gt 2 ] && echo "live old hold off"; }`;
+        const r = run(late, `${edgesAnswer(5)}\necho "tries=$(cat ${tries})"`);
+        assert.equal(r.code, 0, r.out);
+        assert.match(r.out, /edge old-edge-1 does not answer on 198\.18\.1\.10:9901 yet/);
+        assert.match(r.out, /tries=3/);
+        const never = late.replace(/edge\(\) \{.*\}$/m, "edge() { return 1; }");
+        const v = run(never, edgesAnswer(2));
+        assert.equal(v.code, 1, v.out);
+        assert.match(v.out, /FAIL: vetoed: cannot reach the edge old-edge-1 \(198\.18\.1\.10:9901\) over the mesh for 2 s/);
     });
 });
