@@ -14,8 +14,13 @@ const NAMESPACE = "cutover";
 /** A user mistake in stack config. RunError makes Pulumi print the message without a stack trace. */
 export class ConfigError extends pulumi.RunError {
     constructor(public readonly problems: string[]) {
-        super(`invalid stack config:\n${problems.map((p) => `  ${p}`).join("\n")}`);
+        const text = `invalid stack config:\n${problems.map((p) => `  ${p}`).join("\n")}`;
+        super(text);
         this.name = "ConfigError";
+        // Thrown inside an output (a check against the peer), the SDK prefixes the message once per
+        // property it was nested in ("error serializing property ..."): a config error reads the same
+        // wherever it was found.
+        Object.defineProperty(this, "message", { get: () => text, set: () => undefined, enumerable: false, configurable: false });
     }
 }
 

@@ -304,6 +304,19 @@ describe("config errors stop the program before any resource is registered", () 
         assert.match(e.error!.message, /cutover:live: "old" is not allowed yet: the runbook holds and routes writes on every edge, but the peer stack organization\/cutover\/old does not run HAProxy on its edges \(old-edge-1\); set cutover:edge\.manage to true in the peer stack/);
     });
 
+    // Found while resolving the peer's outputs, deep inside resource inputs: it must read like any other config error.
+    for (const [mesh, problem] of [
+        [{ cidr: "198.18.0.0/16", siteRange: "198.18.2.0/24" }, `cutover:mesh.cidr: "198.18.0.0/16" is not allowed: the peer's mesh is "198.18.0.0/15"; both sites must use the same mesh range`],
+        [{ cidr: "198.18.0.0/15", siteRange: "198.18.0.0/23" }, `cutover:mesh.siteRange: "198.18.0.0/23" is not allowed: it overlaps the peer's "198.18.1.0/24"`],
+    ] as const) {
+        it(`a peer mesh check reads like every other config error (${problem.split(":")[1]})`, async () => {
+            const old = { ...standalone("old"), "cutover:mesh": { cidr: "198.18.0.0/15", siteRange: "198.18.1.0/24" } };
+            const e = (await evaluateStack({ stack: "new", stackDir: stackDir({ old, new: { ...referenceConfig("new"), "cutover:mesh": mesh } }) })).main;
+            assert.equal(e.error?.kind, "config", e.error?.message);
+            assert.equal(e.error!.message, `invalid stack config:\n  ${problem}`);
+        });
+    }
+
     // Both nestings: this site's network inside the peer's, and the peer's inside this one's.
     for (const cidr of ["10.110.8.0/24", "10.110.0.0/16"]) {
         it(`rejects a peer whose address plan overlaps this site's (${cidr} against the peer's 10.110.0.0/20)`, async () => {
