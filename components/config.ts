@@ -35,6 +35,8 @@ const cidr = (what: string) =>
 const address = z.string().refine((s) => parseAddress(s) !== undefined, { message: "an IPv4 or IPv6 address" });
 
 const port = z.number().int().min(1).max(65535);
+/** An entry of cutover:adopt.close: "[host:]port/proto" or "all". */
+export const ADOPT_CLOSE = /^(all|([a-z][a-z0-9-]{0,30}:)?\d{1,5}\/(tcp|udp))$/;
 
 const poolSchema = z.strictObject({
     /** How many hosts of this role. */
@@ -118,6 +120,12 @@ const schema = z.strictObject({
             manage: z.boolean().optional(),
         })
         .optional(),
+    /**
+     * Existing hosts: what the first run's inventory saw listening beyond the role's ports stays
+     * reachable (see components/inventory/adopt.ts) until it is named here: "<port>/<tcp|udp>" on
+     * every host, "<host>:<port>/<tcp|udp>" on one, or "all".
+     */
+    adopt: z.strictObject({ close: z.array(z.string().regex(ADOPT_CLOSE, { message: 'a port to close: "2368/tcp", "old-app-1:2368/tcp" or "all"' })) }).optional(),
     /** The site's database and its part in the migration (see "Data: replication phases"). */
     database: z
         .strictObject({
@@ -266,7 +274,10 @@ export interface SiteConfig {
     sshPrivateKey?: pulumi.Output<string>;
     image: string;
     peer?: string;
+    /** HTTP/HTTPS admitted only from Cloudflare. Existing edges: only when the operator says so. */
     edgeProxied: boolean;
+    /** Existing hosts: the listeners the inventory saw that may be closed (cutover:adopt.close). */
+    adoptClose: string[];
     /** Whether the program runs HAProxy on the edge hosts. */
     edgeManaged: boolean;
     dbEngine: DbEngine;
@@ -458,6 +469,21 @@ function decode(text: string): unknown {
     return text;
 }
 
+/**
+ * With schema errors, the cross-key rules still run over the keys that are valid, so one run
+ * lists every problem (one fix cycle, not two). Rules that involve a broken key are left out:
+ * they would report it missing. When a required key is broken, none can run.
+ */
+function crossCheckTheRest(mine: Record<string, unknown>, issues: z.core.$ZodIssue[], secrets: Set<string>, stack: string): string[] {
+    const broken = new Set(issues.map((i) => String(i.path[0] ?? "")));
+    if (broken.has("")) return [];
+    const rest = schema.safeParse(Object.fromEntries(Object.entries(mine).filter(([k]) => !broken.has(k))));
+    if (!rest.success) return [];
+    // Top-level keys are plain identifiers: no regex escaping needed.
+    const mentions = [...broken].map((k) => new RegExp(`${NAMESPACE}:${k}\\b`));
+    return crossCheck(rest.data, secrets, stack).filter((p) => !mentions.some((m) => m.test(p)));
+}
+
 /** Rules that span keys: each returns messages in the same key/value/allowed shape. */
 function crossCheck(raw: Raw, secretKeys: Set<string>, stack: string): string[] {
     const show = showValue;
@@ -478,6 +504,7 @@ function crossCheck(raw: Raw, secretKeys: Set<string>, stack: string): string[] 
         if (!raw.pools || Object.keys(raw.pools).length === 0) problems.push(`${keyPath(["pools"])}: is required with provider ${raw.provider} (hosts to create per role)`);
         if (raw.hosts) problems.push(`${keyPath(["hosts"])}: is not allowed with provider ${raw.provider}; use cutover:pools, or provider existing`);
         if (raw.bastion) problems.push(`${keyPath(["bastion"])}: is not allowed with provider ${raw.provider}; only existing hosts are reached through a bastion`);
+        if (raw.adopt) problems.push(`${keyPath(["adopt"])}: is not allowed with provider ${raw.provider}; only existing hosts are adopted (the program creates these)`);
         const pools = raw.pools ?? {};
         for (const [role, pool] of Object.entries(pools)) {
             if (pool?.rootGb !== undefined && raw.provider !== "aws") {
@@ -502,6 +529,14 @@ function crossCheck(raw: Raw, secretKeys: Set<string>, stack: string): string[] 
         if (!raw.hosts) problems.push(`${keyPath(["hosts"])}: is required with provider existing (name, role, publicAddress, privateAddress)`);
         if (!raw.sshPrivateKey) problems.push(`${keyPath(["sshPrivateKey"])}: is required with provider existing: pulumi config set --secret cutover:sshPrivateKey < key`);
         const hosts = raw.hosts ?? [];
+        for (const [i, entry] of (raw.adopt?.close ?? []).entries()) {
+            const host = entry.includes(":") ? entry.slice(0, entry.indexOf(":")) : undefined;
+            if (host && !hosts.some((h) => h.name === host)) {
+                problems.push(`${keyPath(["adopt", "close", i])}: ${show(entry)} is not allowed: no host ${host} in cutover:hosts (${hosts.map((h) => h.name).join(", ")})`);
+            }
+            const port = Number(/(\d+)\//.exec(entry)?.[1] ?? 1);
+            if (port < 1 || port > 65535) problems.push(`${keyPath(["adopt", "close", i])}: ${show(entry)} is not allowed: the port must be 1 to 65535`);
+        }
         const seenName = new Map<string, number>();
         const seenAddress = new Map<string, number>();
         for (const [i, h] of hosts.entries()) {
@@ -664,14 +699,14 @@ export function parseSiteConfig(values: Record<string, string>, secretKeys: stri
     for (const [key, text] of Object.entries(values)) {
         if (key.startsWith(`${NAMESPACE}:`)) mine[key.slice(NAMESPACE.length + 1)] = decode(text);
     }
+    const secrets = new Set(secretKeys);
     const parsed = schema.safeParse(mine, { reportInput: true });
     if (!parsed.success) {
         // Keys that hold secrets are never echoed, even when set in plain text by mistake.
         const secretTop = new Set([...secretKeys.filter((k) => k.startsWith(`${NAMESPACE}:`)).map((k) => k.slice(NAMESPACE.length + 1)), "sshPrivateKey", "mediaCredentials"]);
-        throw new ConfigError(parsed.error.issues.map((i) => describeIssue(i, secretTop)));
+        throw new ConfigError([...parsed.error.issues.map((i) => describeIssue(i, secretTop)), ...crossCheckTheRest(mine, parsed.error.issues, secrets, stack)]);
     }
     const raw = parsed.data;
-    const secrets = new Set(secretKeys);
     const problems = crossCheck(raw, secrets, stack);
     if (problems.length > 0) throw new ConfigError(problems);
 
@@ -691,7 +726,9 @@ export function parseSiteConfig(values: Record<string, string>, secretKeys: stri
         sshPrivateKey: raw.sshPrivateKey ? pulumi.secret(raw.sshPrivateKey) : undefined,
         image: raw.image ?? DEFAULT_IMAGE[raw.provider],
         peer: raw.peer,
-        edgeProxied: raw.edge?.proxied ?? true,
+        // An existing edge may be serving visitors directly: closing it to all but Cloudflare needs the operator's word.
+        edgeProxied: raw.edge?.proxied ?? raw.provider !== "existing",
+        adoptClose: raw.adopt?.close ?? [],
         edgeManaged: raw.edge?.manage ?? raw.provider !== "existing",
         dbEngine: raw.database?.engine ?? "mariadb",
         dbPhase: raw.database?.phase ?? "primary",

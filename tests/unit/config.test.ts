@@ -78,6 +78,10 @@ const invalid: Array<[string, Record<string, string>, Record<string, string | un
         "cutover:dns": JSON.stringify({ zoneId: "0123456789abcdef0123456789abcdef", zone: "example.com", names: ["@"] }),
         "cutover:live": "legacy",
     }, "cutover:edge.manage: (missing) is not allowed with cutover:live and a db host: the cutover runbook holds and routes writes on every edge's HAProxy, which runs only where the program manages the edge; set cutover:edge.manage to true (existing edges default to false)"],
+    ["adopt on a created site", cloud, { "cutover:adopt": JSON.stringify({ close: ["all"] }) }, "cutover:adopt: is not allowed with provider digitalocean; only existing hosts are adopted"],
+    ["adopt closing an unknown host's port", existing, { "cutover:adopt": JSON.stringify({ close: ["web9:2368/tcp"] }) }, 'cutover:adopt.close[0]: "web9:2368/tcp" is not allowed: no host web9 in cutover:hosts (web1, db1)'],
+    ["adopt closing a malformed port", existing, { "cutover:adopt": JSON.stringify({ close: ["2368"] }) }, 'cutover:adopt.close[0]: "2368" is not allowed: must be a port to close: "2368/tcp", "old-app-1:2368/tcp" or "all"'],
+    ["adopt closing port 0", existing, { "cutover:adopt": JSON.stringify({ close: ["web1:0/tcp"] }) }, 'cutover:adopt.close[0]: "web1:0/tcp" is not allowed: the port must be 1 to 65535'],
 ];
 
 describe("stack config validation", () => {
@@ -97,6 +101,17 @@ describe("stack config validation", () => {
     it("reports every problem at once, not just the first", () => {
         const found = problems({ ...cloud, "cutover:provider": "linode", "cutover:adminCidrs": "[\"nope\"]" });
         assert.ok(found.length >= 2, `got ${found.join("; ")}`);
+    });
+
+    it("lists the cross-key problems in the same run as the schema errors (one fix cycle), leaving out those about a broken key", () => {
+        const { "cutover:region": _region, ...noRegion } = cloud;
+        const found = problems({ ...noRegion, "cutover:pools": pools({ edge: { count: 0, size: "s" } }), "cutover:peer": "acme/cutover/test" });
+        for (const expected of [
+            "cutover:pools.edge.count: 0 is too small: must be at least 1",
+            "cutover:region: is required with provider digitalocean",
+            'cutover:peer: "acme/cutover/test" is not allowed: a stack cannot be its own peer',
+        ]) assert.ok(found.some((p) => p.startsWith(expected)), `missing ${expected}; got\n  ${found.join("\n  ")}`);
+        assert.ok(!found.some((p) => p.startsWith("cutover:pools:")), `a rule about the broken pools key reported it missing: ${found.join("; ")}`);
     });
 
     it("accepts a private key only as a secret, and never prints it", () => {
@@ -138,7 +153,11 @@ describe("stack config validation", () => {
         const c = parseSiteConfig(existing, ["cutover:sshPrivateKey"], "legacy");
         assert.equal(c.existingHosts[0].user, "root");
         assert.equal(c.existingHosts[0].port, 22);
-        assert.equal(c.edgeProxied, true);
+        // An existing edge may serve visitors directly: Cloudflare-only HTTP needs the operator's word.
+        assert.equal(c.edgeProxied, false);
+        assert.equal(parseSiteConfig({ ...existing, "cutover:edge": JSON.stringify({ proxied: true }) }, ["cutover:sshPrivateKey"], "legacy").edgeProxied, true);
+        assert.equal(parseSiteConfig(cloud, [], "old").edgeProxied, true);
+        assert.deepEqual(c.adoptClose, []);
         assert.equal(c.dbEngine, "mariadb");
         const aws = parseSiteConfig({ ...cloud, "cutover:provider": "aws", "cutover:region": "eu-west-1" }, [], "new");
         assert.equal(aws.sshUser, "admin", "Debian's AWS images log in as admin");
