@@ -20,6 +20,7 @@ import { waitingScript } from "./database/mysql";
 import { PG_PROBE_ROLE } from "./database/postgres";
 import { TincMesh } from "./mesh";
 import { HostInventory, Inventory } from "./inventory";
+import { KeptListener, keptListeners, keptWarning } from "./inventory/adopt";
 import { Monitoring } from "./monitoring";
 import { Backups, BackupsOutput } from "./backup";
 import { MediaSync } from "./media";
@@ -46,6 +47,8 @@ export interface InventoryEntry {
     services: Service[];
     /** Existing hosts: what the host ran before the program changed it (see components/inventory). */
     observed?: HostInventory | null;
+    /** Existing hosts: what of that stays reachable (see components/inventory/adopt.ts); null until the inventory ran. */
+    kept?: KeptListener[] | null;
 }
 
 /** A site's `mesh` output. */
@@ -161,7 +164,22 @@ export class Site extends pulumi.ComponentResource {
         const ownDb = pool.hosts.find((h) => h.role === "db");
         const runbookHosts = pulumi.all([c.mesh && ownDb ? c.mesh.addresses[ownDb.name] : "", ref ? ref.getOutput("db").apply((d) => ((d ?? {}) as { meshAddress?: string }).meshAddress ?? "") : ""]);
         const roleRules = c.mesh && c.edgeManaged ? { edge: runbookHosts.apply((addresses) => edgeAdminRules(addresses)) } : {};
-        const hostFirewall = new HostFirewall(`${name}-hostfw`, { hosts: pool.hosts, rules, extraRules: meshRulesOut, roleRules }, { ...childOpts, dependsOn: inventory?.steps ?? [] });
+        // What the inventory saw serving stays reachable (cutover:adopt); null until it has run.
+        const kept = inventory?.observed.apply((seen) => {
+            const byHost: Record<string, KeptListener[] | null> = {};
+            for (const h of pool.hosts) {
+                const found = seen[h.name];
+                byHost[h.name] = found ? keptListeners(h.name, found, rules[h.role] ?? [], c.adoptClose) : null;
+                const warning = found ? keptWarning(h.name, byHost[h.name]!) : undefined;
+                if (warning) pulumi.log.warn(warning, this);
+            }
+            if (Object.values(byHost).some((k) => k === null)) {
+                pulumi.log.warn(`cutover:adopt: existing hosts keep what their inventory finds listening beyond the role's ports (the inventory output's "kept"), until cutover:adopt.close names it`, this);
+            }
+            return byHost;
+        });
+        const hostRules = kept?.apply((byHost) => Object.fromEntries(Object.entries(byHost).map(([h, k]) => [h, (k ?? []).map((x) => x.rule)])));
+        const hostFirewall = new HostFirewall(`${name}-hostfw`, { hosts: pool.hosts, rules, extraRules: meshRulesOut, roleRules, hostRules }, { ...childOpts, dependsOn: inventory?.steps ?? [] });
         if (c.mesh) {
             mesh = new TincMesh(`${name}-mesh`, { site: c.site, hosts: pool.hosts, plan: c.mesh, peerMembers: peerMesh, after: hostFirewall.commands }, childOpts);
             // peerMembers: the other site's members this site has taken in (the peer checks it knows them).
@@ -199,7 +217,9 @@ export class Site extends pulumi.ComponentResource {
                 knowsUs,
             });
             if (dbHost) {
-                database = new Database(`${name}-db`, { engine: c.dbEngine, phase: c.dbPhase, host: dbHost, mesh: c.mesh, ca, peer: link<DbOutput>("db"), probe: c.probe, probePassword, after: [...mesh.commands, ...pool.dataSteps] }, childOpts);
+                // An adopted server keeps listening where its apps connect (the inventory saw it there).
+                const legacyAddresses = inventory?.observed.apply((seen) => (seen[dbHost.name]?.listening ?? []).filter((l) => l.proto === "tcp" && l.port === DB_PORTS[c.dbEngine] && !/^127\.|^::1$/.test(l.address)).map((l) => l.address));
+                database = new Database(`${name}-db`, { engine: c.dbEngine, phase: c.dbPhase, host: dbHost, mesh: c.mesh, ca, peer: link<DbOutput>("db"), probe: c.probe, probePassword, after: [...mesh.commands, ...pool.dataSteps], legacyAddresses }, childOpts);
                 if (c.probe && c.dbEngine === "postgres") {
                     const client = ca.issue(`${name}-probe-client`, { commonName: PG_PROBE_ROLE, usage: "client" });
                     probeTls = { caCert: ca.certPem, clientCert: client.certPem, clientKey: client.keyPem };
@@ -354,8 +374,8 @@ export class Site extends pulumi.ComponentResource {
         const planned: Record<string, InventoryEntry> = {};
         for (const h of pool.hosts) planned[h.name] = { site: c.site, role: h.role, provider: c.provider, autoscaled: false, services: roleServices(h.role, c.dbEngine, cacheOnDb, c.managedDb !== undefined) };
         if (autoscaled) planned[`${c.site}-app-asg`] = { site: c.site, role: "app", provider: c.provider, autoscaled: true, services: roleServices("app", c.dbEngine) };
-        this.inventory = inventory
-            ? inventory.observed.apply((seen) => Object.fromEntries(Object.entries(planned).map(([host, entry]) => [host, { ...entry, observed: seen[host] ?? null }])))
+        this.inventory = inventory && kept
+            ? pulumi.all([inventory.observed, kept]).apply(([seen, keep]) => Object.fromEntries(Object.entries(planned).map(([host, entry]) => [host, { ...entry, observed: seen[host] ?? null, kept: keep[host] ?? null }])))
             : pulumi.output(planned);
 
         if (ref && c.peer) {

@@ -99,6 +99,8 @@ export interface DatabaseArgs {
     probePassword?: pulumi.Output<string>;
     /** Steps that must be done first (the mesh the replication runs over). */
     after: pulumi.Resource[];
+    /** MySQL/MariaDB on an adopted host: the addresses its inventory saw the server listen on, kept (its apps connect there). */
+    legacyAddresses?: pulumi.Input<string[]>;
 }
 
 /**
@@ -145,9 +147,10 @@ export class Database extends pulumi.ComponentResource {
         } else {
             // Each site mints its own replication password; the peer reads it from the `db` output.
             const password = new random.RandomPassword(`${name}-replication`, { length: 32, special: false }, { parent: this }).result;
-            const s = { host: args.host.name, flavor: args.engine, serverId: serverIdFor(meshAddress), meshAddress, port };
-            script = pulumi.all([bundle, server.certPem, ready]).apply(([caBundle, serverCert, r]) =>
-                r && !r.ready
+            const base = { host: args.host.name, flavor: args.engine, serverId: serverIdFor(meshAddress), meshAddress, port };
+            script = pulumi.all([bundle, server.certPem, ready, args.legacyAddresses ?? []]).apply(([caBundle, serverCert, r, legacy]) => {
+                const s = { ...base, keepAddresses: legacy };
+                return r && !r.ready
                     ? waitingScript("database", args.host.name, r.why)
                     : mysqlScript(s, {
                           phase: args.phase,
@@ -157,8 +160,8 @@ export class Database extends pulumi.ComponentResource {
                           source: r?.ready ? { host: r.peer.host, meshAddress: r.peer.meshAddress, port: r.peer.port } : undefined,
                           autoIncrement: r?.ready ? autoIncrementFor(s.serverId, serverIdFor(r.peer.meshAddress)) : undefined,
                           probe: args.probePassword !== undefined,
-                      }),
-            );
+                      });
+            });
             const peerPassword = ready ? ready.apply((r) => (r.ready ? r.peer.replication?.password ?? "" : "")) : undefined;
             stdin = secretStdin({ "server-key": server.keyPem, "replication-password": password, ...(peerPassword ? { "peer-password": peerPassword } : {}), ...(args.probePassword ? { "probe-password": args.probePassword } : {}) });
             if (args.phase !== "detached") replication = { user: REPL_USER, password: pulumi.secret(password) };

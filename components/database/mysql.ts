@@ -114,6 +114,19 @@ export interface MysqlServer {
     /** Addresses the server listens on: loopback for the local app, the mesh address for the peer. */
     meshAddress: string;
     port: number;
+    /** An adopted server: the addresses it listened on before (its apps connect there), kept. */
+    keepAddresses?: string[];
+}
+
+/**
+ * bind_address: loopback and the mesh, plus what an adopted server listened on. A wildcard
+ * covers them all and cannot be mixed with single addresses.
+ */
+export function bindAddresses(s: Pick<MysqlServer, "meshAddress" | "keepAddresses">): string {
+    const keep = s.keepAddresses ?? [];
+    if (keep.some((a) => a === "*" || a === "::")) return "*";
+    if (keep.includes("0.0.0.0")) return "0.0.0.0";
+    return [...new Set(["127.0.0.1", s.meshAddress, ...keep])].join(",");
 }
 
 export interface MysqlSource {
@@ -168,7 +181,7 @@ log_bin = ${s.flavor}-bin
 binlog_format = ROW
 log_slave_updates = ON
 ${f.gtidConf(s).join("\n")}
-bind_address = 127.0.0.1,${s.meshAddress}
+bind_address = ${bindAddresses(s)}
 port = ${s.port}
 # Accounts match addresses only; a reverse lookup per connection would stall clients where DNS is slow.
 skip_name_resolve = ON

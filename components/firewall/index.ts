@@ -102,6 +102,8 @@ export interface HostFirewallArgs {
     extraRules: pulumi.Input<InboundRule[]>;
     /** Rules of one role that depend on other hosts (the edges' admin socket from the database hosts). */
     roleRules?: Partial<Record<Role, pulumi.Input<InboundRule[]>>>;
+    /** Rules of single hosts by name (what an adopted host's inventory saw serving). */
+    hostRules?: pulumi.Input<Record<string, InboundRule[]>>;
 }
 
 /**
@@ -115,7 +117,8 @@ export class HostFirewall extends pulumi.ComponentResource {
     constructor(name: string, args: HostFirewallArgs, opts?: pulumi.ComponentResourceOptions) {
         super("cutover:index:HostFirewall", name, {}, opts);
         for (const host of args.hosts) {
-            const script = pulumi.all([args.extraRules, args.roleRules?.[host.role] ?? []]).apply(([extra, own]) => hostFirewallScript(host.name, [...(args.rules[host.role] ?? []), ...own, ...extra]));
+            const script = pulumi.all([args.extraRules, args.roleRules?.[host.role] ?? [], args.hostRules ?? {}]).apply(([extra, own, byHost]) =>
+                hostFirewallScript(host.name, [...(args.rules[host.role] ?? []), ...own, ...extra, ...(byHost[host.name] ?? [])]));
             this.commands.push(new command.remote.Command(`${name}-${host.name}`, {
                 connection: host.connection,
                 create: script,

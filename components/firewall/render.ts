@@ -130,15 +130,26 @@ export function hostFirewallScript(host: string, rules: InboundRule[]): string {
     const wanted = rules.flatMap(ufwRules);
     return `${scriptHeader("firewall", host, `Host firewall for ${host}. Changes made by hand are removed on the next run`)}
 ${installIfMissing("ufw", "ufw")}
-sshd_conf=/etc/ssh/sshd_config.d/50-cutover.conf
+# sshd keeps the first value it reads and includes sshd_config.d/*.conf in name order at the top
+# of sshd_config: 00- comes before cloud-init's 50-cloud-init.conf (PasswordAuthentication yes).
+sshd_conf=/etc/ssh/sshd_config.d/00-cutover.conf
 sshd_wanted=$(cat <<'SSHD'
 ${sshdKeyOnlyConf().trimEnd()}
 SSHD
 )
+reload_sshd=0
+if [ -e /etc/ssh/sshd_config.d/50-cutover.conf ]; then rm -f /etc/ssh/sshd_config.d/50-cutover.conf; reload_sshd=1; fi
 if [ "$(cat "$sshd_conf" 2>/dev/null || true)" != "$sshd_wanted" ]; then
     mkdir -p "$(dirname "$sshd_conf")"
     printf '%s\n' "$sshd_wanted" > "$sshd_conf"
-    sshd -t || fail "sshd rejects $sshd_conf"
+    reload_sshd=1
+fi
+sshd -t || fail "sshd rejects $sshd_conf"
+# The effective values, not the file: anything read before it (sshd_config above its Include) wins.
+tested=$(sshd -T 2>&1) || fail "sshd -T failed: $(tail -n 3 <<< "$tested")"
+effective=$(awk '$1 == "passwordauthentication" || $1 == "kbdinteractiveauthentication" || $1 == "permitrootlogin" { print $1 "=" $2 }' <<< "$tested" | sort | tr '\n' ' ')
+[ "$effective" = "${SSHD_EFFECTIVE} " ] || fail "sshd still allows more than keys after $sshd_conf: sshd -T says $effective; an earlier setting wins (sshd_config before its Include line?)"
+if [ "$reload_sshd" = 1 ]; then
     systemctl reload ssh 2>/dev/null || kill -HUP "$(cat /run/sshd.pid)" || fail "could not reload sshd"
     changed=1
 fi
@@ -179,6 +190,9 @@ fi
 if [ "$changed" = 1 ]; then echo "firewall: changed"; else echo "firewall: unchanged"; fi
 `;
 }
+
+/** What \`sshd -T\` prints for sshdKeyOnlyConf, sorted (it spells prohibit-password without-password). */
+const SSHD_EFFECTIVE = "kbdinteractiveauthentication=no passwordauthentication=no permitrootlogin=without-password";
 
 /** Key-only SSH: no passwords, no keyboard-interactive, root only with a key. */
 export function sshdKeyOnlyConf(): string {

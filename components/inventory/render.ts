@@ -5,6 +5,7 @@
 export interface HostInventory {
     packages: Array<{ name: string; version: string }>;
     listening: Array<{ proto: string; address: string; port: number; process: string }>;
+    /** The firewall found; UFW's rules as `ufw show added` spells them (without "ufw"), iptables' as `iptables -S`. */
     firewall: { tool: "ufw" | "iptables" | "none"; active: boolean; rules: string[] };
     /** Cron lines with their source file (or "user:<name>"); values that look like secrets redacted on the host. */
     cron: Array<{ source: string; line: string }>;
@@ -37,7 +38,8 @@ ss -H -lntu -p | awk '{ p = $7; sub(/^users:\\(\\("/, "", p); sub(/".*/, "", p);
 echo "== firewall"
 if command -v ufw >/dev/null && ufw status | grep -q '^Status: active'; then
     echo "ufw active"
-    ufw status | sed '1,/^--/d' | sed '/^$/d'
+    # The rules as commands (the form cutover's adoption reads), not the status table.
+    ufw show added | sed -n 's/^ufw //p'
 elif command -v iptables >/dev/null; then
     echo "iptables $(iptables -S INPUT | grep -c '^-A' || true)"
     iptables -S INPUT | grep '^-A' || true
