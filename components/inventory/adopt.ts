@@ -48,10 +48,11 @@ export function parseUfwRule(line: string): OldUfwRule | null {
     let rest = words.slice(1);
     if (rest[0] === "out") return null;
     if (rest[0] === "in") rest = rest.slice(1);
-    // Short form: "allow 22/tcp", "allow 80,443/tcp", "allow 2368".
-    if (rest.length === 1 && !["from", "to", "proto", "on"].includes(rest[0])) {
+    // Short form: "allow 22/tcp", "allow 80,443/tcp", "allow 2368"; anything else there is an
+    // application profile ("allow OpenSSH", "allow 'Nginx Full'"), whose ports are not known here.
+    if (rest.length > 0 && !["from", "to", "proto", "on"].includes(rest[0])) {
         const [spec, proto] = rest[0].split("/");
-        const ports = portRanges(spec);
+        const ports = rest.length === 1 ? portRanges(spec) : undefined;
         if (!ports || (proto && proto !== "tcp" && proto !== "udp")) return { proto: "any", source: ANYWHERE };
         return { ports, proto: (proto as "tcp" | "udp" | undefined) ?? "any", source: ANYWHERE };
     }

@@ -7,7 +7,7 @@ import { inventoryScript, parseInventory } from "../../components/inventory/rend
 const SAMPLE = [
     "== packages", "mariadb-server\t1:10.11.6-0+deb12u1", "openssh-server\t1:9.2p1-2+deb12u3",
     "== listening", "tcp\t[::]:22\tsshd", "tcp\t0.0.0.0:22\tsshd", "udp\t127.0.0.1%lo:323\tchronyd", "tcp\t10.0.1.20:3306\tmariadbd",
-    "== firewall", "ufw active", "22/tcp                     ALLOW       203.0.113.0/28",
+    "== firewall", "ufw active", "allow from 203.0.113.0/28 to any port 22 proto tcp",
     "== cron", "/etc/cron.d/backup\t0 2 * * * root /usr/local/bin/backup",
     "== disks", "/\t100\t40\t60", "/var/lib/mysql\t5000\t4000\t1000",
     "== data", "/var/lib/mysql\t3999", "/srv\t",
@@ -19,7 +19,7 @@ describe("inventory", () => {
         const inv = parseInventory(SAMPLE);
         assert.deepEqual(inv.packages.map((p) => p.name), ["mariadb-server", "openssh-server"]);
         assert.deepEqual(inv.listening.map((l) => `${l.proto} ${l.address} ${l.port} ${l.process}`), ["tcp :: 22 sshd", "tcp 0.0.0.0 22 sshd", "udp 127.0.0.1 323 chronyd", "tcp 10.0.1.20 3306 mariadbd"]);
-        assert.deepEqual(inv.firewall, { tool: "ufw", active: true, rules: ["22/tcp                     ALLOW       203.0.113.0/28"] });
+        assert.deepEqual(inv.firewall, { tool: "ufw", active: true, rules: ["allow from 203.0.113.0/28 to any port 22 proto tcp"] });
         assert.deepEqual(inv.cron, [{ source: "/etc/cron.d/backup", line: "0 2 * * * root /usr/local/bin/backup" }]);
         assert.deepEqual(inv.disks[1], { mount: "/var/lib/mysql", sizeKb: 5000, usedKb: 4000, availKb: 1000 });
         assert.deepEqual(inv.data, [{ path: "/var/lib/mysql", kb: 3999 }]);
