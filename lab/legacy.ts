@@ -75,7 +75,7 @@ nginx -t 2>&1 && nginx`);
 mariadb <<'SQL'
 CREATE DATABASE ${LEGACY_DB.database};
 CREATE TABLE ${LEGACY_DB.database}.posts (id INT AUTO_INCREMENT PRIMARY KEY, title VARCHAR(100) NOT NULL);
-INSERT INTO ${LEGACY_DB.database}.posts (title) SELECT CONCAT('post ', seq) FROM seq_1_to_${LEGACY_ROWS};
+INSERT INTO ${LEGACY_DB.database}.posts (title) SELECT CONCAT('post ', seq) FROM ${LEGACY_DB.database}.seq_1_to_${LEGACY_ROWS};
 CREATE USER '${LEGACY_DB.user}'@'${app.address}' IDENTIFIED BY '${LEGACY_DB.password}';
 GRANT ALL ON ${LEGACY_DB.database}.* TO '${LEGACY_DB.user}'@'${app.address}';
 SQL`);

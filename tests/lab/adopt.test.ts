@@ -1,0 +1,113 @@
+// Taking over a live legacy site: the old lab site serves through nginx before the program
+// ever ran, a client load runs through it for the whole first `pulumi up -s old`, and the
+// operator keeps checking SSH. Nothing the site served may be cut off.
+import { after, before, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { Lab } from "../../lab/lab";
+import { labSkip } from "./requirements";
+import { LAB_STACKS, Provisioned, provision } from "../../lab/runtime";
+import { Write, underLoad } from "../../lab/flip";
+import { LEGACY_APP_PORT, LEGACY_CRON, LEGACY_ROWS, legacyRows, legacySite } from "../../lab/legacy";
+import { unwrapSecrets } from "../../tools/offline";
+import type { InventoryEntry } from "../../components/site";
+
+const skip = labSkip(["nginx", "mariadbd", "python3", "ufw", "tincd"]);
+
+const OLD = ["old-edge-1", "old-app-1", "old-db-1"];
+// The existing edges are not the program's to replace (edge.manage false), and their HTTP is
+// not restricted to Cloudflare unless the config says so (edge.proxied unset).
+const ADOPT = { "cutover:edge": JSON.stringify({ manage: false }) };
+
+interface SshCheck {
+    host: string;
+    ok: boolean;
+    stderr: string;
+}
+
+/** Whether a login without a key is offered a password (the methods sshd announces). */
+async function offersPassword(lab: Lab, host: string): Promise<boolean> {
+    const r = await lab.operator(`ssh -v -o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o PubkeyAuthentication=no -o PreferredAuthentications=none -o ConnectTimeout=5 root@${lab.host(host).address} true 2>&1`);
+    const methods = /Authentications that can continue: (\S+)/.exec(r.stdout)?.[1];
+    assert.ok(methods, `${host}: sshd announced no methods: ${r.stdout.slice(-400)}`);
+    return methods.split(",").includes("password");
+}
+
+describe("adopting a live legacy site with the first pulumi up", { skip, timeout: 1_200_000 }, () => {
+    let lab: Lab;
+    let first: Provisioned;
+    let writes: Write[] = [];
+    const ssh: SshCheck[] = [];
+    let passwordBefore: boolean[] = [];
+
+    before(async () => {
+        lab = new Lab();
+        await lab.up();
+        await legacySite(lab);
+        passwordBefore = await Promise.all(OLD.map((h) => offersPassword(lab, h)));
+        let done = false;
+        // The operator checks every old host over SSH, a second apart, for the whole run.
+        const poll = (async () => {
+            while (!done) {
+                for (const host of OLD) {
+                    const r = await lab.ssh(host, "true", { timeoutMs: 15_000 });
+                    ssh.push({ host, ok: r.code === 0, stderr: r.stderr.trim() });
+                }
+                await new Promise((r) => setTimeout(r, 1000));
+            }
+        })();
+        try {
+            writes = await underLoad(lab, { url: `http://${lab.host("old-edge-1").address}/`, client: "adopt", rate: 20, seconds: 900, tailMs: 2000 }, async () => {
+                first = await provision(lab, LAB_STACKS.old, { config: ADOPT });
+            });
+        } finally {
+            done = true;
+            await poll;
+        }
+    });
+    after(async () => {
+        await Lab.down();
+    });
+
+    it("serves every request through the legacy nginx while the program takes the site over", (t) => {
+        const failed = writes.filter((w) => w.status !== 200);
+        t.diagnostic(JSON.stringify({ requests: writes.length, failed: failed.length, firstUpSeconds: Math.round(first.ms / 100) / 10, steps: first.runs.length, maxLatencyMs: Math.max(...writes.map((w) => w.ms)) }));
+        assert.ok(writes.length >= 20 * (first.ms / 1000) * 0.8, `only ${writes.length} requests in ${first.ms} ms`);
+        assert.deepEqual(failed.map((w) => `${w.seq}: ${w.status}`), []);
+        assert.deepEqual([...new Set(writes.map((w) => w.served))], ["legacy old-app-1"]);
+    });
+
+    it("admin SSH works throughout", () => {
+        assert.ok(ssh.length >= OLD.length * 5, `only ${ssh.length} SSH checks`);
+        assert.deepEqual(ssh.filter((c) => !c.ok), []);
+    });
+
+    it("password login, allowed by an earlier drop-in, is off afterwards (sshd's effective setting)", async () => {
+        assert.deepEqual(passwordBefore, [true, true, true], "the legacy hosts did not offer passwords to begin with");
+        for (const host of OLD) {
+            assert.equal(await offersPassword(lab, host), false, `${host} still offers password logins`);
+            assert.match((await lab.enter(host, "sshd -T | grep -i '^passwordauthentication'")).stdout, /^passwordauthentication no$/m);
+        }
+    });
+
+    it("the inventory output lists what each host served; the app's port is kept, and reachable as before", async () => {
+        const inventory = (unwrapSecrets(first.evaluation.outputs) as { inventory: Record<string, InventoryEntry> }).inventory;
+        const listens = (host: string) => (inventory[host].observed?.listening ?? []).map((l) => `${l.port}/${l.proto} ${l.process}`);
+        assert.ok(listens("old-edge-1").includes("80/tcp nginx"), listens("old-edge-1").join(", "));
+        assert.ok(listens("old-app-1").includes(`${LEGACY_APP_PORT}/tcp python3`), listens("old-app-1").join(", "));
+        assert.ok(listens("old-db-1").includes("3306/tcp mariadbd"), listens("old-db-1").join(", "));
+        assert.ok(inventory["old-app-1"].observed?.cron.some((c) => c.source === LEGACY_CRON), "the cron job is not listed");
+        assert.deepEqual((inventory["old-app-1"].kept ?? []).map((k) => `${k.rule.port}/${k.rule.protocol} ${k.process}`), [`${LEGACY_APP_PORT}/tcp python3`]);
+        // UFW is on now, and the legacy app still takes connections from the edge's nginx.
+        assert.match((await lab.enter("old-app-1", "ufw status")).stdout, new RegExp(`Status: active[\\s\\S]*${LEGACY_APP_PORT}/tcp +ALLOW`));
+    });
+
+    it("MariaDB keeps its data and still answers the app host where it did (site network, not only the mesh)", async () => {
+        assert.equal(await legacyRows(lab), LEGACY_ROWS);
+        assert.match((await lab.enter("old-db-1", "mariadb --batch --skip-column-names -e 'SELECT @@log_bin, @@bind_address'")).stdout, /^1\t0\.0\.0\.0$/m);
+    });
+
+    it("the next pulumi up runs no step", async () => {
+        const again = await provision(lab, LAB_STACKS.old, { config: ADOPT });
+        assert.deepEqual(again.runs.filter((r) => r.action !== "unchanged").map((r) => r.step), []);
+    });
+});
