@@ -36,7 +36,7 @@ const address = z.string().refine((s) => parseAddress(s) !== undefined, { messag
 
 const port = z.number().int().min(1).max(65535);
 /** An entry of cutover:adopt.close: "[host:]port/proto" or "all". */
-export const ADOPT_CLOSE = /^(all|([a-z][a-z0-9-]{0,30}:)?\d{1,5}\/(tcp|udp))$/;
+const ADOPT_CLOSE = /^(all|([a-z][a-z0-9-]{0,30}:)?\d{1,5}\/(tcp|udp))$/;
 
 const poolSchema = z.strictObject({
     /** How many hosts of this role. */
@@ -530,12 +530,11 @@ function crossCheck(raw: Raw, secretKeys: Set<string>, stack: string): string[] 
         if (!raw.sshPrivateKey) problems.push(`${keyPath(["sshPrivateKey"])}: is required with provider existing: pulumi config set --secret cutover:sshPrivateKey < key`);
         const hosts = raw.hosts ?? [];
         for (const [i, entry] of (raw.adopt?.close ?? []).entries()) {
-            const host = entry.includes(":") ? entry.slice(0, entry.indexOf(":")) : undefined;
+            const [, host, port] = /^(?:([^:]+):)?(\d+)\//.exec(entry) ?? []; // "all" has neither
             if (host && !hosts.some((h) => h.name === host)) {
                 problems.push(`${keyPath(["adopt", "close", i])}: ${show(entry)} is not allowed: no host ${host} in cutover:hosts (${hosts.map((h) => h.name).join(", ")})`);
             }
-            const port = Number(/(\d+)\//.exec(entry)?.[1] ?? 1);
-            if (port < 1 || port > 65535) problems.push(`${keyPath(["adopt", "close", i])}: ${show(entry)} is not allowed: the port must be 1 to 65535`);
+            if (port && (Number(port) < 1 || Number(port) > 65535)) problems.push(`${keyPath(["adopt", "close", i])}: ${show(entry)} is not allowed: the port must be 1 to 65535`);
         }
         const seenName = new Map<string, number>();
         const seenAddress = new Map<string, number>();

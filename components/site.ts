@@ -20,7 +20,7 @@ import { waitingScript } from "./database/mysql";
 import { PG_PROBE_ROLE } from "./database/postgres";
 import { TincMesh } from "./mesh";
 import { HostInventory, Inventory } from "./inventory";
-import { KeptListener, keptListeners, keptWarning } from "./inventory/adopt";
+import { KeptListener, keptListeners, keptWarning, listenAddresses } from "./inventory/adopt";
 import { Monitoring } from "./monitoring";
 import { Backups, BackupsOutput } from "./backup";
 import { MediaSync } from "./media";
@@ -218,7 +218,7 @@ export class Site extends pulumi.ComponentResource {
             });
             if (dbHost) {
                 // An adopted server keeps listening where its apps connect (the inventory saw it there).
-                const legacyAddresses = inventory?.observed.apply((seen) => (seen[dbHost.name]?.listening ?? []).filter((l) => l.proto === "tcp" && l.port === DB_PORTS[c.dbEngine] && !/^127\.|^::1$/.test(l.address)).map((l) => l.address));
+                const legacyAddresses = inventory?.observed.apply((seen) => listenAddresses(seen[dbHost.name], DB_PORTS[c.dbEngine]));
                 database = new Database(`${name}-db`, { engine: c.dbEngine, phase: c.dbPhase, host: dbHost, mesh: c.mesh, ca, peer: link<DbOutput>("db"), probe: c.probe, probePassword, after: [...mesh.commands, ...pool.dataSteps], legacyAddresses }, childOpts);
                 if (c.probe && c.dbEngine === "postgres") {
                     const client = ca.issue(`${name}-probe-client`, { commonName: PG_PROBE_ROLE, usage: "client" });

@@ -58,7 +58,6 @@ const PASSWORD_DROP_IN = "/etc/ssh/sshd_config.d/50-cloud-init.conf";
 /** Turns the old site's hosts into a legacy site that serves through old-edge-1:80. */
 export async function legacySite(lab: Lab, hosts = { edge: "old-edge-1", app: "old-app-1", db: "old-db-1" }): Promise<void> {
     const app = lab.host(hosts.app);
-    const db = lab.host(hosts.db);
     for (const h of Object.values(hosts)) {
         await must(lab, h, "the password drop-in", `printf 'PasswordAuthentication yes\\n' > ${PASSWORD_DROP_IN} && kill -HUP "$(cat /run/sshd.pid)"`);
     }
@@ -85,7 +84,7 @@ SQL`);
         if (r.stdout.trim() === `legacy ${hosts.app}`) return;
         await new Promise((res) => setTimeout(res, 200));
     }
-    throw new LabError(`legacy site: ${hosts.edge}:80 does not serve the legacy app (db at ${db.address})`);
+    throw new LabError(`legacy site: ${hosts.edge}:80 does not serve the legacy app`);
 }
 
 /** The app host's path to its database, as the legacy app uses it (over the site network, not the mesh). */

@@ -147,8 +147,8 @@ fi
 sshd -t || fail "sshd rejects $sshd_conf"
 # The effective values, not the file: anything read before it (sshd_config above its Include) wins.
 tested=$(sshd -T 2>&1) || fail "sshd -T failed: $(tail -n 3 <<< "$tested")"
-effective=$(awk '$1 == "passwordauthentication" || $1 == "kbdinteractiveauthentication" || $1 == "permitrootlogin" { print $1 "=" $2 }' <<< "$tested" | sort | tr '\n' ' ')
-[ "$effective" = "${SSHD_EFFECTIVE} " ] || fail "sshd still allows more than keys after $sshd_conf: sshd -T says $effective; an earlier setting wins (sshd_config before its Include line?)"
+effective=$(awk '$1 == "passwordauthentication" || $1 == "kbdinteractiveauthentication" || $1 == "permitrootlogin" { print $1 "=" $2 }' <<< "$tested" | sort | paste -sd ' ' -)
+[ "$effective" = "${SSHD_EFFECTIVE}" ] || fail "sshd still allows more than keys after $sshd_conf: sshd -T says $effective; an earlier setting wins (sshd_config before its Include line?)"
 if [ "$reload_sshd" = 1 ]; then
     systemctl reload ssh 2>/dev/null || kill -HUP "$(cat /run/sshd.pid)" || fail "could not reload sshd"
     changed=1

@@ -2,6 +2,7 @@
 // reachable, from where it was reachable, until cutover:adopt.close names it. The host
 // firewall's default deny would otherwise cut off an app on another port (Ghost on 2368
 // behind nginx), a monitoring agent, anything the old site serves.
+import { isWholeInternet } from "../cidr";
 import type { InboundRule } from "../firewall/render";
 import { HostInventory } from "./render";
 
@@ -61,6 +62,7 @@ export function parseUfwRule(line: string): OldUfwRule | null {
     let ports: OldUfwRule["ports"] = "all";
     for (let i = 0; i < rest.length; i++) {
         const [word, value] = [rest[i], rest[i + 1] ?? ""];
+        // "on <interface>" is not kept: the rule is carried over for every interface (more open, never less).
         if (word === "from") source = sourceOf(value);
         else if (word === "proto") proto = value === "tcp" || value === "udp" ? value : "any";
         else if (word === "port") ports = portRanges(value);
@@ -122,9 +124,14 @@ export function keptListeners(host: string, seen: HostInventory, roleRules: Inbo
     return [...kept.values()].sort((a, b) => a.rule.port - b.rule.port || a.rule.protocol.localeCompare(b.rule.protocol));
 }
 
-/** The plan's and the update's warning for one adopted host. */
+/** Where an adopted server listened on `port` beyond loopback (its apps connect there). */
+export function listenAddresses(seen: HostInventory | null | undefined, port: number): string[] {
+    return (seen?.listening ?? []).filter((l) => l.proto === "tcp" && l.port === port && !isLoopback(l.address)).map((l) => l.address);
+}
+
+/** The update's warning for one adopted host. */
 export function keptWarning(host: string, kept: KeptListener[]): string | undefined {
     if (kept.length === 0) return undefined;
-    const what = kept.map((k) => `${k.rule.port}/${k.rule.protocol} (${k.process}) from ${k.rule.sources.every((s) => ANYWHERE.includes(s)) ? "anywhere" : k.rule.sources.join(", ")}: ${k.basis}`);
+    const what = kept.map((k) => `${k.rule.port}/${k.rule.protocol} (${k.process}) from ${k.rule.sources.every(isWholeInternet) ? "anywhere" : k.rule.sources.join(", ")}: ${k.basis}`);
     return `${host}: keeping what the inventory saw serving: ${what.join("; ")}. Close them with cutover:adopt.close once nothing needs them`;
 }

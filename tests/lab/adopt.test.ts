@@ -110,4 +110,22 @@ describe("adopting a live legacy site with the first pulumi up", { skip, timeout
         const again = await provision(lab, LAB_STACKS.old, { config: ADOPT });
         assert.deepEqual(again.runs.filter((r) => r.action !== "unchanged").map((r) => r.step), []);
     });
+
+    it("a setting read before the program's drop-in that still allows passwords fails the firewall step, naming the host and what sshd says", async () => {
+        // sshd_config above its Include line: sshd takes this value first, whatever the drop-ins say.
+        await lab.enter("old-db-1", "sed -i '1i PasswordAuthentication yes' /etc/ssh/sshd_config");
+        // Another admin range: every host's firewall step runs again.
+        const wider = { ...ADOPT, "cutover:adminCidrs": JSON.stringify(["203.0.113.0/28", "198.51.100.0/28"]) };
+        try {
+            await assert.rejects(provision(lab, LAB_STACKS.old, { config: wider }), /step old-hostfw-old-db-1 on host old-db-1 failed during update: exit code 1[\s\S]*sshd still allows more than keys after \/etc\/ssh\/sshd_config\.d\/00-cutover\.conf: sshd -T says [^\n]*passwordauthentication=yes/);
+        } finally {
+            await lab.enter("old-db-1", "sed -i '1d' /etc/ssh/sshd_config");
+        }
+        // Fixed on the host, the same run completes: only firewall steps change (those the failure stopped, and old-db-1's).
+        const fixed = await provision(lab, LAB_STACKS.old, { config: wider });
+        const ran = fixed.runs.filter((r) => r.action !== "unchanged").map((r) => r.step);
+        assert.ok(ran.includes("old-hostfw-old-db-1"), ran.join(", "));
+        assert.deepEqual(ran.filter((s) => !s.startsWith("old-hostfw-")), []);
+        assert.match((await lab.enter("old-db-1", "sshd -T | grep -i '^passwordauthentication'")).stdout, /^passwordauthentication no$/m);
+    });
 });
