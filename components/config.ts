@@ -801,3 +801,18 @@ export function loadSiteConfig(): SiteConfig {
     const secretKeys = Object.keys(values).filter((k) => isConfigSecret(k));
     return parseSiteConfig(values, secretKeys, pulumi.getStack());
 }
+
+/**
+ * Fails with a config error unless the backend has the peer's stack. A StackReference to a
+ * missing stack fails inside the engine with only "unknown stack", after the rest of the
+ * program has already changed hosts; read first, before any resource, the same failure
+ * says what to do. A peer that was never deployed is fine (its outputs are empty).
+ */
+export async function requirePeerStack(peer: string): Promise<void> {
+    try {
+        await pulumi.runtime.invoke("pulumi:pulumi:readStackOutputs", { name: peer });
+    } catch (e) {
+        if (!/unknown stack/i.test(String((e as Error)?.message ?? e))) throw e;
+        throw new ConfigError([`cutover:peer: ${JSON.stringify(peer)} is not a stack in this backend: create both stacks (pulumi stack init) before the first pulumi up of either; a peer that was never deployed is fine`]);
+    }
+}

@@ -1,7 +1,8 @@
 // Executes the program's command:remote:Command (and command:local:Command) resources
 // for real, on lab hosts over SSH, with the command provider's lifecycle:
 //   new                          -> run `create`
-//   `triggers` changed           -> replace: run the old `delete`, then `create`
+//   `triggers` changed           -> replace: run `create`, then the old `delete` (the
+//                                   engine's default order: create before delete)
 //   create/update/stdin/env/connection changed -> run `update`, or `create` again
 //   unchanged                    -> run nothing, keep the recorded stdout/stderr
 //   gone from the program        -> run its `delete`
@@ -130,11 +131,12 @@ export class CommandExecutor {
         }
 
         const started = Date.now();
-        if (action === "replace" && prev?.delete) await this.mustRun(prev.target, prev.delete, undefined, {}, name, host, "delete", prev.logging);
         const command: string = action === "update" ? (inputs.update ?? inputs.create) : inputs.create;
         const env: Record<string, string> = { ...(inputs.environment ?? {}) };
-        if (prev && inputs.addPreviousOutputInEnv !== false) Object.assign(env, { PULUMI_COMMAND_STDOUT: prev.stdout, PULUMI_COMMAND_STDERR: prev.stderr });
+        // A replacement is a new resource: only an update sees the previous outputs.
+        if (prev && action === "update" && inputs.addPreviousOutputInEnv !== false) Object.assign(env, { PULUMI_COMMAND_STDOUT: prev.stdout, PULUMI_COMMAND_STDERR: prev.stderr });
         const result = command ? await this.mustRun(target, command, inputs.stdin, env, name, host, action, inputs.logging) : { code: 0, stdout: "", stderr: "", ms: 0 };
+        if (action === "replace" && prev?.delete) await this.mustRun(prev.target, prev.delete, undefined, { PULUMI_COMMAND_STDOUT: prev.stdout, PULUMI_COMMAND_STDERR: prev.stderr }, name, host, "delete", prev.logging);
         this.state[key] = { fingerprint, triggers, stdout: result.stdout.trimEnd(), stderr: result.stderr.trimEnd(), target, delete: inputs.delete, logging: inputs.logging };
         this.save();
         this.record({ stack: this.x.stack, step: name, host, action, ms: Date.now() - started, exitCode: 0 });

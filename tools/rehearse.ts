@@ -1,9 +1,12 @@
-// npm run rehearse [-- --keep] [--report <file>]
+// npm run rehearse [-- --keep] [--report <file>] [--engine offline|pulumi]
 // The embedded default: builds the lab on this machine (root, Debian), provisions both
 // sites through the program's own remote commands, checks from other lab hosts that the
 // firewalls admit exactly what was rendered, runs the program again to show it changes
 // nothing, flips the edges under a write load (cutover, then rollback) and measures what
 // the clients saw, writes a JSON report, and tears the lab down (also on failure or Ctrl-C).
+// --engine pulumi then does it again on a fresh lab through the real Pulumi engine
+// (npm run engine:install): its `pulumi up` timings and flip figures go into the report's
+// "engine" part, beside the offline executor's.
 import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
@@ -14,21 +17,35 @@ import { Lab, LabError, checkMachine } from "../lab/lab";
 import { LAB_STACKS, provision } from "../lab/runtime";
 import { FlipFigures, RedisWriterFigures, flipFigures, flipUnderLoad, recordedWrites, startRedisWriter, stopRedisWriter } from "../lab/flip";
 import { Series, timelineSvg } from "./timeline";
+import { Engine, engineFlip, engineSetUp, installedEngine } from "../lab/engine";
 
 const ROOT = path.resolve(__dirname, "..");
+
+const USAGE = "usage: npm run rehearse [-- --keep] [--report <file>] [--engine offline|pulumi]";
 
 function parseArgs(argv: string[]) {
     let keep = false;
     let report = path.join(ROOT, "rehearsal-report.json");
+    let engine = "offline";
     for (let i = 0; i < argv.length; i++) {
         if (argv[i] === "--keep") keep = true;
         else if (argv[i] === "--report") report = path.resolve(argv[++i] ?? "");
+        else if (argv[i] === "--engine") engine = argv[++i] ?? "";
         else {
-            console.error(`unknown argument ${JSON.stringify(argv[i])}\nusage: npm run rehearse [-- --keep] [--report <file>]`);
+            console.error(`unknown argument ${JSON.stringify(argv[i])}\n${USAGE}`);
             process.exit(2);
         }
     }
-    return { keep, report };
+    if (engine !== "offline" && engine !== "pulumi") {
+        console.error(`--engine: ${JSON.stringify(engine)} is not allowed: offline (the SDK's mocks and the lab's executor) or pulumi (the real engine)\n${USAGE}`);
+        process.exit(2);
+    }
+    const pulumi = engine === "pulumi" ? installedEngine() : undefined;
+    if (engine === "pulumi" && !pulumi) {
+        console.error("--engine pulumi: the engine is not installed on this machine: run npm run engine:install first");
+        process.exit(2);
+    }
+    return { keep, report, pulumi };
 }
 
 const seconds = (ms: number) => Math.round(ms / 100) / 10;
@@ -160,7 +177,13 @@ async function main() {
             !f.error && f.failed === 0 && f.lost === 0 && f.duplicated === 0 && (f.redis?.lost ?? 0) === 0
             && f.servedAfter.length > 0 && f.servedAfter.every((s) => s.startsWith(`${name === "cutover" ? "new" : "old"} `))));
 
-        report.ok = wrong.length === 0 && ran.length === 0 && missing.length === 0 && flipOk;
+        let engineOk = true;
+        if (args.pulumi) {
+            report.engine = await rehearseWithEngine(lab, args.pulumi, url);
+            engineOk = (report.engine as { ok: boolean }).ok;
+        }
+
+        report.ok = wrong.length === 0 && ran.length === 0 && missing.length === 0 && flipOk && engineOk;
         if (!report.ok) process.exitCode = 1;
     } catch (e) {
         report.ok = false;
@@ -177,6 +200,36 @@ async function main() {
             console.log("lab kept (--keep); remove it with: npm run lab -- down");
         }
     }
+}
+
+/**
+ * The same provisioning and MariaDB flips on a fresh lab through the real Pulumi engine: the
+ * CLI, its language host and the plugins of `npm run engine:install`, a file backend.
+ */
+async function rehearseWithEngine(lab: Lab, pulumi: string, url: string): Promise<Record<string, unknown>> {
+    console.log("== the real Pulumi engine: a fresh lab");
+    await Lab.down();
+    await lab.up();
+    const engine = new Engine(lab, pulumi);
+    const ups = await engineSetUp(engine, LAB_STACKS, (l) => console.log(l));
+    for (const u of ups) console.log(`   ${u.stack}: ${seconds(u.ms)} s, ${u.changed} resources changed`);
+    const rerun: Record<string, boolean> = {};
+    for (const stack of [LAB_STACKS.old, LAB_STACKS.new]) rerun[stack] = (await engine.preview(stack, ["--expect-no-changes"])).code === 0;
+    console.log(`   pulumi preview --expect-no-changes: ${Object.entries(rerun).map(([s, ok]) => `${s} ${ok ? "no changes" : "CHANGES"}`).join(", ")}`);
+    const flips: Record<string, Record<string, unknown>> = {};
+    for (const [name, to] of [["cutover", "new"], ["rollback", "old"]] as const) {
+        console.log(`== engine: ${name}: pulumi config set cutover:live ${to}; pulumi up -s ${LAB_STACKS.new}, under ${RATE} writes/s`);
+        const client = `engine${name}`;
+        const { run, writes, from, to: ended } = await engineFlip(lab, engine, { stack: LAB_STACKS.new, to, url, client, rate: RATE });
+        // The window is the whole `pulumi up` here (the engine reports no step times finer than a second).
+        const f = flipFigures(writes, await recordedWrites(lab, `${to}-db-1`, client), from, ended);
+        const error = run.code === 0 ? undefined : run.diagnostics.filter((d) => d.startsWith("error")).join("\n") || `exit ${run.code}`;
+        flips[name] = { ...f, error, upSeconds: seconds(run.ms), steps: run.steps.filter((st) => st.op !== "same" && st.op !== "read").map((st) => ({ step: st.urn.split("::").pop(), op: st.op, seconds: st.ms / 1000 })) };
+        console.log(`   ${error ? `FAILED: ${error.split("\n")[0]}` : "ok"}; pulumi up ${seconds(run.ms)} s; ${f.writes} writes, ${f.failed} failed, ${f.lost} lost, ${f.duplicated} duplicated; latency p50 ${f.window.p50Ms} / p99 ${f.window.p99Ms} / max ${f.window.maxMs} ms; then served by ${f.servedAfter.join(", ")}`);
+    }
+    const ok = Object.values(rerun).every(Boolean) && Object.entries(flips).every(([name, f]) => !f.error && f.failed === 0 && f.lost === 0 && f.duplicated === 0
+        && (f.servedAfter as string[]).length > 0 && (f.servedAfter as string[]).every((s) => s.startsWith(`${name === "cutover" ? "new" : "old"} `)));
+    return { ok, pulumi, provisioning: ups.map((u) => ({ stack: u.stack, seconds: seconds(u.ms), changed: u.changed })), rerunNoChanges: rerun, cutover: flips };
 }
 
 main().catch(async (e) => {

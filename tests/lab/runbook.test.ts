@@ -18,7 +18,7 @@ const URL = "http://192.0.2.10/"; // the old site's edge: clients keep using it,
 const EDGES = ["old-edge-1", "new-edge-1"];
 const DB = { old: "old-db-1", new: "new-db-1" } as const;
 const PARITY = { parity: ["cutover_probe.writes"] };
-const SLOW = { ...PARITY, freezeMs: 4000, catchupMs: 2800 };
+const SLOW = { ...PARITY, freezeMs: 5500, catchupMs: 4000 };
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function sql(lab: Lab, host: string, query: string): Promise<string> {
@@ -189,9 +189,12 @@ describe("the cutover runbook, triggered by cutover:live", { skip, timeout: 1_80
     });
 
     it("the replica is behind when the freeze starts: the runbook waits for it, then cuts over with nothing lost", async () => {
-        // A replica that applies each event one second late (MASTER_DELAY; timestamps have whole
-        // seconds, so up to 2 s): within a catch-up bound of 2.8 s.
-        await sql(lab, DB.new, "STOP SLAVE; CHANGE MASTER TO MASTER_DELAY=1; START SLAVE");
+        // A replica that applies each event two seconds after its timestamp (MASTER_DELAY). The
+        // timestamps are whole seconds, so a write is applied 1 to 2 s after it committed: the
+        // catch-up, which starts a few hundred ms after the last write (hold, drain, freeze),
+        // waits at least half a second, within its bound of 4 s. (With a delay of 1 s it could
+        // wait nothing at all: a CI run waited 215 ms.)
+        await sql(lab, DB.new, "STOP SLAVE; CHANGE MASTER TO MASTER_DELAY=2; START SLAVE");
         const run = await flip(lab, "behind", "new", SLOW);
         assert.equal(run.error, undefined);
         assert.deepEqual(run.steps.map((s) => s.step), ["new-runbook-precheck", "new-runbook-switch", "new-runbook-resume"]);

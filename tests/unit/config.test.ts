@@ -1,6 +1,7 @@
 // Every invalid config fails with a message naming the key, the bad value and what is allowed.
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
+import * as fs from "fs";
 import * as path from "path";
 import { ConfigError, parseSiteConfig } from "../../components/config";
 import { readStackFile } from "../../tools/offline/stackfile";
@@ -167,6 +168,24 @@ describe("stack config validation", () => {
         it(`accepts the reference stack ${stack}`, () => {
             const file = readStackFile(ROOT, stack);
             assert.deepEqual(problems(file.config, file.secretKeys, stack), []);
+        });
+    }
+});
+
+describe("the project's config declarations (Pulumi.yaml)", () => {
+    // The Pulumi CLI refuses to run a stack that lacks a key Pulumi.yaml declares without a
+    // default ("Stack 'x' is missing configuration values ..."), so only keys the program
+    // itself requires of every stack may be declared: each must be reported missing by the
+    // program for both kinds of site.
+    const project = require("yaml").parse(fs.readFileSync(path.join(ROOT, "Pulumi.yaml"), "utf8"));
+    for (const [key, decl] of Object.entries<any>(project.config ?? {})) {
+        it(`declares cutover:${key} only because every stack must set it`, () => {
+            assert.equal(decl.default, undefined, `cutover:${key} has a default: it would reach the program as if set`);
+            for (const base of [cloud, existing]) {
+                const without = { ...base };
+                delete without[`cutover:${key}`];
+                assert.ok(problems(without).some((p) => p.startsWith(`cutover:${key}: is required`) || p.startsWith(`cutover:${key}: (missing)`)), `cutover:${key} is declared but optional for provider ${base["cutover:provider"]}`);
+            }
         });
     }
 });

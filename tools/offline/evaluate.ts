@@ -122,7 +122,11 @@ export async function evaluate(projectDir: string, stackFile: StackFile, options
     const { waitForRPCs } = require("@pulumi/pulumi/runtime/settings") as { waitForRPCs(): Promise<void> };
     let error: Evaluation["error"];
     try {
-        const exported = (await runInPulumiStack(async () => require(path.join(projectDir, "index.ts")))) as Record<string, unknown> | undefined;
+        // As the runner does: a program that exports a function is called and awaited.
+        const exported = (await runInPulumiStack(async () => {
+            const program = require(path.join(projectDir, "index.ts"));
+            return typeof program === "function" ? await program() : program;
+        })) as Record<string, unknown> | undefined;
         // An apply that throws (a check against the peer's outputs) rejects its output: wait
         // for every exported output so such errors are caught here, not after we stop listening.
         for (const v of Object.values(exported ?? {})) {

@@ -319,6 +319,9 @@ export class CloudMocks implements pulumi.runtime.Mocks {
     call(args: pulumi.runtime.MockCallArgs): Record<string, unknown> {
         const inputs = args.inputs as Record<string, any>;
         switch (args.token) {
+            case "pulumi:pulumi:readStackOutputs":
+                // The engine's own read of a stack's outputs: the peer exists offline.
+                return { name: inputs.name, outputs: this.options.peerOutputs ?? {}, secretOutputNames: this.options.peerSecretOutputNames ?? [] };
             case "aws:index/getAvailabilityZones:getAvailabilityZones":
                 return { names: ["eu-west-1a", "eu-west-1b", "eu-west-1c"], zoneIds: ["euw1-az1", "euw1-az2", "euw1-az3"], id: "eu-west-1" };
             case "aws:ec2/getAmi:getAmi":
