@@ -1,7 +1,9 @@
 // The cutover policy pack. Run by the Pulumi engine with `pulumi preview --policy-pack policies`
 // and offline by `npm run policy -- --stack <name>`, both through the Analyzer gRPC protocol.
-// The engine hands the pack the stack's config (PULUMI_CONFIG), so policies can read
-// cutover:adminCidrs and know whether a migration is configured.
+// The engine hands the pack the stack's config in its configureStack call (see
+// stack-config.ts), so policies can read cutover:adminCidrs and know whether a migration
+// is configured.
+import "./stack-config";
 import * as pulumi from "@pulumi/pulumi";
 import { PolicyPack, PolicyResource, ReportViolation, ResourceValidationArgs, StackValidationArgs } from "@pulumi/policy";
 import {

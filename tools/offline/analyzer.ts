@@ -1,6 +1,7 @@
 // Drives a policy pack through the Analyzer gRPC service, the way the Pulumi engine does:
-// start `@pulumi/pulumi/cmd/run-policy-pack <engine> .` in the pack's folder with the
-// stack's config in PULUMI_CONFIG, read the port it prints, then `analyze` every
+// start `@pulumi/pulumi/cmd/run-policy-pack <engine> .` in the pack's folder, read the port
+// it prints, hand it the stack's config in `configureStack` (the only way the engine does:
+// no PULUMI_CONFIG reaches a pack the engine starts), then `analyze` every
 // resource and `analyzeStack` once, with properties serialized as on the wire (secrets
 // and unknowns marked), so policies meet the same proxies as in a real preview.
 import { ChildProcess, spawn } from "child_process";
@@ -54,7 +55,6 @@ function startPack(o: RunPolicyOptions): Promise<{ child: ChildProcess; port: nu
         cwd: o.packDir,
         env: {
             ...process.env,
-            PULUMI_CONFIG: JSON.stringify(o.config),
             PULUMI_NODEJS_PROJECT: o.project,
             PULUMI_NODEJS_STACK: o.stack,
             PULUMI_NODEJS_DRY_RUN: String(o.preview),
@@ -131,11 +131,18 @@ export class PolicySession {
                 version: resp.getVersion(),
                 policies: resp.getPoliciesList().map((p: any) => ({ name: p.getName(), level: LEVELS[p.getEnforcementlevel()], description: p.getDescription() })),
             };
+            const configure = new analyzerPb.AnalyzerStackConfigureRequest();
+            configure.setStack(o.stack);
+            configure.setProject(o.project);
+            configure.setOrganization("organization");
+            configure.setDryRun(o.preview);
+            for (const [k, v] of Object.entries(o.config)) configure.getConfigMap().set(k, v);
+            await call(client, "configureStack", configure);
             return new PolicySession(child, client, stderr, info);
         } catch (e) {
             client.close();
             child.kill("SIGKILL");
-            throw new Error(`policy pack did not answer getAnalyzerInfo: ${(e as Error).message}\n${stderr()}`);
+            throw new Error(`policy pack did not answer getAnalyzerInfo or configureStack: ${(e as Error).message}\n${stderr()}`);
         }
     }
 
