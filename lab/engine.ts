@@ -119,6 +119,10 @@ export class Engine {
         await this.must(["config", "set", "--path", keyPath, value, "-s", stack]);
     }
 
+    async removeConfig(stack: string, key: string): Promise<void> {
+        await this.must(["config", "rm", key, "-s", stack]);
+    }
+
     async removeConfigPath(stack: string, keyPath: string): Promise<void> {
         await this.must(["config", "rm", "--path", keyPath, "-s", stack]);
     }
@@ -126,6 +130,12 @@ export class Engine {
     /** `pulumi up --yes --json`; the result carries the engine's per-resource steps. */
     async up(stack: string, extra: string[] = []): Promise<EngineRun> {
         const r = await this.run(["up", "--yes", "--skip-preview", "--json", "-s", stack, ...extra]);
+        return { ...r, ...engineEvents(r.stdout) };
+    }
+
+    /** `pulumi destroy --yes`, with the engine's steps. */
+    async destroy(stack: string): Promise<EngineRun> {
+        const r = await this.run(["destroy", "--yes", "--skip-preview", "--json", "-s", stack]);
         return { ...r, ...engineEvents(r.stdout) };
     }
 

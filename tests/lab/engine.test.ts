@@ -1,7 +1,8 @@
 // The real Pulumi engine runs the program against the lab's hosts: `pulumi stack init`,
 // `pulumi config set`, `pulumi up` of both stacks through a real StackReference, a second
 // up that changes nothing, the policy pack under `pulumi preview --policy-pack`, and the
-// cutover (`pulumi config set cutover:live new`, `pulumi up`) under the rehearsal's load.
+// cutover (`pulumi config set cutover:live new`, `pulumi up`) under the rehearsal's load,
+// and the decommission (new detached, `pulumi destroy` of old) with the new site serving.
 // Needs `npm run engine:install` (CI runs it; CUTOVER_ENGINE_REQUIRED=1 makes a missing
 // engine a failure instead of a skip).
 import { after, before, describe, it } from "node:test";
@@ -12,7 +13,7 @@ import { Lab } from "../../lab/lab";
 import { labSkip } from "./requirements";
 import { LAB_STACKS } from "../../lab/runtime";
 import { Engine, EngineRun, engineFlip, installedEngine } from "../../lab/engine";
-import { edgeAdmin, flipFigures, recordedWrites } from "../../lab/flip";
+import { edgeAdmin, flipFigures, recordedWrites, underLoad } from "../../lab/flip";
 import { evaluateStack } from "../../tools/offline";
 import { readStackFile } from "../../tools/offline/stackfile";
 import { POLICY_PACK_DIR, runPolicies } from "../../tools/offline/analyzer";
@@ -24,6 +25,7 @@ const skip = labSkip(["haproxy", "socat", "python3", "tincd", "mariadbd"]) || (!
 
 const ROOT = path.resolve(__dirname, "../..");
 const URL = "http://192.0.2.10/";
+const NEW_URL = "http://198.51.100.10/";
 const EDGES = ["old-edge-1", "new-edge-1"];
 const DB = { old: "old-db-1", new: "new-db-1" } as const;
 
@@ -126,5 +128,44 @@ describe("the real Pulumi engine on the lab", { skip, timeout: 1_800_000 }, () =
             assert.deepEqual(f.servedAfter, [`${live} ${live}-app-1`], "the writes after the pulumi up were not served by the live site");
             assert.ok(changed(run).some((s) => s.includes("runbook-switch")), `no switch ran: ${changed(run).join(", ")}`);
         }
+    });
+
+    it("decommission: cutover to new, lab-new detached from its peer, pulumi destroy of lab-old; the new site serves throughout", async () => {
+        must((await engineFlip(lab, engine, { stack: LAB_STACKS.new, to: "new", url: URL, client: "enginefinal", rate: 50 })).run, "the flip to new");
+        await engine.removeConfig(LAB_STACKS.new, "cutover:peer");
+        await engine.setConfigPath(LAB_STACKS.new, "cutover:database.phase", "detached");
+        let detach: EngineRun | undefined;
+        let destroy: EngineRun | undefined;
+        let from = 0;
+        let to = 0;
+        // The clients now come through the new site's edge (the public names point at it).
+        const writes = await underLoad(lab, { url: NEW_URL, client: "enginedecommission", rate: 50, seconds: 240, tailMs: 3000 }, async () => {
+            await new Promise((r) => setTimeout(r, 2000));
+            from = Date.now();
+            detach = await engine.up(LAB_STACKS.new);
+            if (detach.code !== 0) return;
+            // Stateful resources are protected; a decommission unprotects them deliberately.
+            const unprotect = await engine.run(["state", "unprotect", "--all", "--yes", "-s", LAB_STACKS.old]);
+            assert.equal(unprotect.code, 0, unprotect.stdout + unprotect.stderr);
+            destroy = await engine.destroy(LAB_STACKS.old);
+            to = Date.now();
+        });
+        must(detach!, "pulumi up -s lab-new (detached)");
+        must(destroy!, "pulumi destroy -s lab-old");
+        (timings["detach lab-new, destroy lab-old"] ??= []).push(detach!.ms, destroy!.ms);
+        const f = flipFigures(writes, await recordedWrites(lab, DB.new, "enginedecommission"), from, to);
+        (timings["decommission: writes/failed/lost"] ??= []).push(f.writes, f.failed, f.lost);
+        assert.deepEqual({ failed: f.failed, lost: f.lost, duplicated: f.duplicated }, { failed: 0, lost: 0, duplicated: 0 }, `first failed write: ${JSON.stringify(writes.find((w) => w.status !== 200))}`);
+        assert.deepEqual(f.servedAfter, ["new new-app-1"]);
+        assert.ok(destroy!.steps.some((s) => s.op === "delete"), "the destroy deleted nothing");
+        // The public names still point at the new site's origin (Cloudflare's mock records).
+        const records = Object.values(JSON.parse(fs.readFileSync(engine.cloudflare, "utf8"))) as Array<{ name: string; content: string }>;
+        const publicNames = records.filter((r) => r.name === "lab.example.com" || r.name.startsWith("www."));
+        assert.ok(publicNames.length >= 2 && publicNames.every((r) => r.content.startsWith("new.")), JSON.stringify(records));
+        // The new site stands alone: writable, and its next pulumi up changes nothing.
+        const ro = await lab.enter(DB.new, 'mariadb --batch --skip-column-names -e "SELECT @@read_only"');
+        assert.equal(ro.stdout.trim(), "0");
+        const again = await engine.preview(LAB_STACKS.new, ["--expect-no-changes"]);
+        assert.equal(again.code, 0, again.stdout.slice(-4000));
     });
 });
