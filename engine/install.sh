@@ -9,7 +9,7 @@
 # With --cached it builds nothing: it prints the path if this engine is built, else exits 3.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
-cache="${CUTOVER_ENGINE_CACHE:-$HOME/.cache/cutover-engine}"
+cache="${CUTOVER_ENGINE_CACHE:-${HOME:-/root}/.cache/cutover-engine}"
 versions() { node -p "require('$here/../node_modules/@pulumi/$1/package.json').version"; }
 plugins="command@$(versions command) random@$(versions random) tls@$(versions tls) cloudflare@$(versions cloudflare)"
 key="$( (go version; echo "$plugins"; cat "$here/go.mod" "$here/go.sum" "$here"/language-nodejs/*.go "$here"/providers/*.go) | sha256sum | cut -c1-16)"
