@@ -29,8 +29,9 @@ work="$(mktemp -d "$cache/.build-XXXXXX")"
 trap 'rm -rf "$work"' EXIT
 cd "$here"
 # -mod=readonly: the build uses exactly the versions in go.mod and fails on a checksum
-# that differs from go.sum, instead of resolving anything anew.
-export GOFLAGS="-mod=readonly -trimpath"
+# that differs from go.sum, instead of resolving anything anew; no VCS stamp (the clone may
+# belong to another user than the build).
+export GOFLAGS="-mod=readonly -trimpath -buildvcs=false"
 start=$(date +%s)
 echo "engine: downloading the modules in engine/go.mod (once per machine)" >&2
 go mod download
