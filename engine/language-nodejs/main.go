@@ -79,18 +79,6 @@ func (h *host) GetRequiredPackages(_ context.Context, req *pulumirpc.GetRequired
 	return &pulumirpc.GetRequiredPackagesResponse{Packages: deps}, nil
 }
 
-func (h *host) GetRequiredPlugins(ctx context.Context, req *pulumirpc.GetRequiredPluginsRequest) (*pulumirpc.GetRequiredPluginsResponse, error) {
-	resp, err := h.GetRequiredPackages(ctx, &pulumirpc.GetRequiredPackagesRequest{Info: req.GetInfo()})
-	if err != nil {
-		return nil, err
-	}
-	plugins := make([]*pulumirpc.PluginDependency, 0, len(resp.Packages))
-	for _, p := range resp.Packages {
-		plugins = append(plugins, &pulumirpc.PluginDependency{Name: p.Name, Kind: p.Kind, Version: p.Version, Server: p.Server})
-	}
-	return &pulumirpc.GetRequiredPluginsResponse{Plugins: plugins}, nil
-}
-
 type packageJSON struct {
 	Name    string `json:"name"`
 	Version string `json:"version"`

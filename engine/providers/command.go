@@ -197,16 +197,20 @@ func dial(ctx context.Context, conn props) (*ssh.Client, error) {
 		return nil, err
 	}
 	limit := int(num(conn, "dialErrorLimit", 10))
-	var last error
-	for attempt := 1; limit < 0 || attempt <= limit; attempt++ {
+	// At least one attempt; a negative limit retries for ever.
+	for attempt := 1; ; attempt++ {
 		var client *ssh.Client
+		var err error
 		if proxy := object(conn, "proxy"); proxy != nil {
-			client, last = dialVia(proxy, cfg, addr)
+			client, err = dialVia(proxy, cfg, addr)
 		} else {
-			client, last = ssh.Dial("tcp", addr, cfg)
+			client, err = ssh.Dial("tcp", addr, cfg)
 		}
-		if last == nil {
+		if err == nil {
 			return client, nil
+		}
+		if limit >= 0 && attempt >= limit {
+			return nil, fmt.Errorf("failed to dial %s after %d attempts: %w", addr, attempt, err)
 		}
 		select {
 		case <-ctx.Done():
@@ -214,7 +218,6 @@ func dial(ctx context.Context, conn props) (*ssh.Client, error) {
 		case <-time.After(time.Duration(min(attempt, 5)) * time.Second):
 		}
 	}
-	return nil, fmt.Errorf("failed to dial %s after %d attempts: %w", addr, limit, last)
 }
 
 func dialVia(proxy props, cfg *ssh.ClientConfig, addr string) (*ssh.Client, error) {

@@ -94,25 +94,17 @@ func tlsTypes() map[string]resourceType {
 			replaceOnChange: []string{"*"},
 			previewOutputs:  []string{"certPem", "validityStartTime", "validityEndTime", "caKeyAlgorithm"},
 			create: func(_ context.Context, _ call, in props) (string, props, error) {
-				block, _ := pem.Decode([]byte(str(in, "certRequestPem")))
-				if block == nil {
-					return "", nil, errors.New("certRequestPem: no PEM block")
-				}
-				req, err := x509.ParseCertificateRequest(block.Bytes)
+				req, err := parsePEM(in, "certRequestPem", x509.ParseCertificateRequest)
 				if err != nil {
-					return "", nil, fmt.Errorf("certRequestPem: %w", err)
+					return "", nil, err
 				}
 				caKey, err := parsePrivateKey(str(in, "caPrivateKeyPem"))
 				if err != nil {
 					return "", nil, fmt.Errorf("caPrivateKeyPem: %w", err)
 				}
-				caBlock, _ := pem.Decode([]byte(str(in, "caCertPem")))
-				if caBlock == nil {
-					return "", nil, errors.New("caCertPem: no PEM block")
-				}
-				ca, err := x509.ParseCertificate(caBlock.Bytes)
+				ca, err := parsePEM(in, "caCertPem", x509.ParseCertificate)
 				if err != nil {
-					return "", nil, fmt.Errorf("caCertPem: %w", err)
+					return "", nil, err
 				}
 				tmpl, err := certTemplate(in)
 				if err != nil {
@@ -209,6 +201,20 @@ func keyID(pub crypto.PublicKey) []byte {
 	}
 	sum := sha1.Sum(der)
 	return sum[:]
+}
+
+// parsePEM reads the first PEM block of input `key` with parse; errors name the input.
+func parsePEM[T any](in props, key string, parse func([]byte) (T, error)) (T, error) {
+	var zero T
+	block, _ := pem.Decode([]byte(str(in, key)))
+	if block == nil {
+		return zero, fmt.Errorf("%s: no PEM block", key)
+	}
+	v, err := parse(block.Bytes)
+	if err != nil {
+		return zero, fmt.Errorf("%s: %w", key, err)
+	}
+	return v, nil
 }
 
 func parsePrivateKey(text string) (crypto.PrivateKey, error) {
