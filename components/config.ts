@@ -606,6 +606,12 @@ function crossCheck(raw: Raw, secretKeys: Set<string>, stack: string): string[] 
     if (rb && (rb.catchupMs ?? 1500) >= (rb.freezeMs ?? defaultFreezeMs(raw))) {
         problems.push(`${keyPath(["runbook", "catchupMs"])}: ${show(rb.catchupMs ?? 1500)} is not allowed: catch-up happens inside the freeze, so it must be shorter than cutover:runbook.freezeMs (${rb.freezeMs ?? defaultFreezeMs(raw)})`);
     }
+    // A MySQL/MariaDB freeze ends in whole seconds (its event); the Redis beside it is paused
+    // until the earliest second the event may fire, which must leave time for the switch.
+    const mysqlCacheOnDb = raw.cache && !hasRole(raw, "cache") && raw.database && raw.database.engine !== "postgres" && raw.database.phase !== "dual-primary";
+    if (raw.live && mysqlCacheOnDb && rb?.freezeMs !== undefined && rb.freezeMs < 2500) {
+        problems.push(`${keyPath(["runbook", "freezeMs"])}: ${show(rb.freezeMs)} is not allowed with Redis on the ${raw.database!.engine} host: the runbook pauses Redis writes until the freeze's last whole second, so the freeze must last at least 2500 ms`);
+    }
     if (rb && !raw.live) problems.push(`${keyPath(["runbook"])}: is not allowed without cutover:live: the runbook runs in the stack that owns the flip`);
     if (raw.database?.engine === "postgres" && (rb?.parity?.length ?? 0) > 0) {
         problems.push(`${keyPath(["runbook", "parity"])}: ${show(rb!.parity)} is not allowed with engine postgres: its switch waits for the exact WAL position instead (CHECKSUM TABLE is MySQL's)`);

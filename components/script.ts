@@ -30,8 +30,9 @@ export function readSecrets(names: Record<string, string>): string {
         .map(([section, variable]) => `${variable}=$(secret ${section})
 [ -n "$${variable}" ] || fail "no ${section} on stdin"`)
         .join("\n");
+    // Read once: a script that needs two groups of secrets (database and Redis) reads stdin a second time.
     return `# Secrets arrive on stdin, never in this text or on a command line.
-secrets_in=$(cat)
+[ -n "\${secrets_in+set}" ] || secrets_in=$(cat)
 secret() { printf '%s\\n' "$secrets_in" | awk -v want="--- cutover:$1" '$0 == want { on = 1; next } /^--- cutover:/ { on = 0 } on'; }
 ${reads}`;
 }

@@ -282,10 +282,11 @@ export class Site extends pulumi.ComponentResource {
                 edgesManaged: ((access ?? {}) as { edgesManaged?: boolean }).edgesManaged,
                 members: ((mesh as PeerMesh | undefined)?.members ?? []),
             }));
-            // Redis on the db host (and PostgreSQL): the runbook switches it in the same window.
-            const switchesCache = cacheOnDb && c.dbEngine === "postgres" && this.cache !== undefined;
+            // Redis on the db host: the runbook switches it in the same window as the database
+            // (a dual-primary flip has no window: Redis has no second primary to route to).
+            const switchesCache = cacheOnDb && this.cache !== undefined && (c.dbEngine === "postgres" || c.runbook.strategy === "freeze");
             if (c.cache && !switchesCache) {
-                pulumi.log.warn(`cutover:cache: the runbook does not switch this Redis (${cacheOnDb ? `beside ${c.dbEngine}` : `on its own host ${c.cache.host}`}); promote it with cutover:cache.phase when cutover:live flips`, this);
+                pulumi.log.warn(`cutover:cache: the runbook does not switch this Redis (${cacheOnDb ? `beside ${c.dbEngine}, strategy ${c.runbook.strategy}` : `on its own host ${c.cache.host}`}); promote it with cutover:cache.phase when cutover:live flips`, this);
             }
             // The peer's database host is reached with this stack's key (README: "Access across stacks").
             const peerDb = pulumi.all([peerInfo, dbHost.connection.privateKey]).apply(([p, key]): RunbookDb => {
@@ -293,7 +294,7 @@ export class Site extends pulumi.ComponentResource {
                 if (!p.db || !host) throw new ConfigError([`cutover:live: ${JSON.stringify(c.live)} needs the peer stack's database (its db output); deploy the peer stack with cutover:database and cutover:mesh first`]);
                 const connection: SshConnection = { host: host.publicAddress, port: 22, user: p.user, privateKey: key, dialErrorLimit: SSH_DIAL_ERROR_LIMIT, perDialTimeout: SSH_PER_DIAL_TIMEOUT };
                 if (switchesCache && p.cache?.host !== p.db.host) {
-                    throw new ConfigError([`cutover:cache: the PostgreSQL runbook switches a Redis that lives on the db host of both sites; the peer stack's Redis is ${p.cache ? `on ${p.cache.host}, its db host is ${p.db.host}` : "absent"}: give both sites the same layout (no cache host), or remove cutover:cache here`]);
+                    throw new ConfigError([`cutover:cache: the runbook switches a Redis that lives on the db host of both sites; the peer stack's Redis is ${p.cache ? `on ${p.cache.host}, its db host is ${p.db.host}` : "absent"}: give both sites the same layout (no cache host), or remove cutover:cache here`]);
                 }
                 return { site: p.site, host: p.db.host, meshAddress: p.db.meshAddress, port: p.db.port, connection, password: p.db.replication?.password ?? "", cachePassword: p.cache?.password };
             });

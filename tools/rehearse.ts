@@ -120,21 +120,27 @@ async function main() {
 
         // The cutover as an engineer runs it: flip cutover:live in the new stack and run the
         // program (the runbook), with clients writing through the old site's edge; then flip
-        // back. First freeze-and-promote on MariaDB, then both databases dual-primary
-        // (Ghost(Pro)'s master/master), then PostgreSQL freeze-and-promote with Redis beside it
-        // (OneSignal's t0..t5), a job writer on the outgoing Redis meanwhile.
+        // back. First freeze-and-promote on MariaDB with Redis beside it (the reference stacks),
+        // then both databases dual-primary (Ghost(Pro)'s master/master), then PostgreSQL
+        // freeze-and-promote with Redis beside it (OneSignal's t0..t5); with Redis, a job writer
+        // on the outgoing Redis meanwhile.
         const url = `http://${lab.plan.hosts.find((h) => h.role === "edge" && h.site === "old")!.address}/`;
         const strategies: Record<string, Record<string, FlipReport>> = {};
         const series: Series[] = [];
         const db = (engine: string, phase: string) => JSON.stringify({ engine, phase });
         const redis = (phase: string) => JSON.stringify({ engine: "redis", phase });
         const scenarios = [
-            { strategy: "freeze", client: "freeze", engine: "mariadb", extra: {}, runbook: { parity: ["cutover_probe.writes"] } },
+            { strategy: "freeze", client: "freeze", engine: "mariadb", extra: { "cutover:cache": redis("replica") }, runbook: { parity: ["cutover_probe.writes"] } },
             { strategy: "dual-primary", client: "dual", engine: "mariadb", extra: { "cutover:database": db("mariadb", "dual-primary") }, runbook: { parity: ["cutover_probe.writes"] } },
             { strategy: "postgres", client: "pg", engine: "postgres", extra: { "cutover:database": db("postgres", "replica"), "cutover:cache": redis("replica") }, runbook: {} },
         ] as const;
         for (const sc of scenarios) {
             const strategy = sc.strategy;
+            if (strategy === "freeze") {
+                console.log("== Redis on both db hosts: old a primary, new a replica through stunnel over the mesh (old, new)");
+                await provision(lab, LAB_STACKS.old, { config: { "cutover:cache": redis("primary") } });
+                await provision(lab, LAB_STACKS.new, { config: { ...sc.extra, "cutover:live": "old" } });
+            }
             if (strategy === "dual-primary") {
                 console.log("== both databases dual-primary (old, then new)");
                 await provision(lab, LAB_STACKS.old, { config: { "cutover:database": db("mariadb", "dual-primary") } });

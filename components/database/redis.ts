@@ -61,9 +61,9 @@ replica-read-only yes
 `;
 }
 
-/** requirepass, and the peer's password when this Redis follows (or may follow) the peer. */
-export function redisAuthLine(withPeer: boolean): string {
-    return withPeer ? `printf 'requirepass "%s"\\nmasterauth "%s"\\n' "$password" "$peer_password"` : `printf 'requirepass "%s"\\n' "$password"`;
+/** requirepass, and the peer's password when this Redis follows (or may follow) the peer; the shell variables that hold them. */
+export function redisAuthLine(withPeer: boolean, vars = { own: "password", peer: "peer_password" }): string {
+    return withPeer ? `printf 'requirepass "%s"\\nmasterauth "%s"\\n' "$${vars.own}" "$${vars.peer}"` : `printf 'requirepass "%s"\\n' "$${vars.own}"`;
 }
 
 /**

@@ -18,11 +18,14 @@ export interface CacheFlip {
     settings: RunbookSettings;
 }
 
-/** `rlocal`: this host's Redis; `rother`: the other site's, through this host's tunnel (its password from stdin). */
+/**
+ * `rlocal`: this host's Redis; `rother`: the other site's, through this host's tunnel (their
+ * passwords from stdin, in variables of their own: a MySQL step's peer_password is the database's).
+ */
 export function cacheHelpers(): string {
-    return `${readSecrets({ "cache-password": "password", "cache-peer-password": "peer_password" })}
-rlocal() { REDISCLI_AUTH="$password" timeout 5 redis-cli --no-auth-warning -h 127.0.0.1 -p ${REDIS_PORT} "$@"; }
-rother() { REDISCLI_AUTH="$peer_password" timeout 3 redis-cli --no-auth-warning -h 127.0.0.1 -p ${REDIS_TUNNEL_PORT} "$@"; }
+    return `${readSecrets({ "cache-password": "cache_password", "cache-peer-password": "cache_peer_password" })}
+rlocal() { REDISCLI_AUTH="$cache_password" timeout 5 redis-cli --no-auth-warning -h 127.0.0.1 -p ${REDIS_PORT} "$@"; }
+rother() { REDISCLI_AUTH="$cache_peer_password" timeout 3 redis-cli --no-auth-warning -h 127.0.0.1 -p ${REDIS_TUNNEL_PORT} "$@"; }
 # rinfo <rlocal|rother> <field>: a field of INFO replication ("" when unreachable).
 rinfo() { { $1 INFO replication 2>/dev/null || true; } | tr -d '\\r' | awk -F: -v k="$2" '$1 == k { print $2 }'; }
 install -d -m 755 "$(dirname ${CACHE_ROLE_MARKER})"`;
@@ -83,12 +86,12 @@ ${PUT_FILE}
 put ${STUNNEL_CONF} 644 root:root tls <<'CUTOVER_STUNNEL'
 ${stunnelConf({ meshAddress: f.from.meshAddress }, { phase: "replica", source: { host: f.to.host, meshAddress: f.to.meshAddress } }).trim()}
 CUTOVER_STUNNEL
-${redisAuthLine(true)} | put ${REDIS_AUTH_CONF} 640 root:redis runtime
+${redisAuthLine(true, { own: "cache_password", peer: "cache_peer_password" })} | put ${REDIS_AUTH_CONF} 640 root:redis runtime
 put ${REDIS_ROLE_CONF} 640 root:redis runtime <<'CUTOVER_ROLE'
 ${redisRoleConf("replica").trim()}
 CUTOVER_ROLE
 if [ "$reload_tls" = 1 ]; then kill -HUP "$(cat ${STUNNEL_PID})" || fail "stunnel is not running on ${f.from.host}"; sleep 0.5; fi
-printf '%s' "$peer_password" | rlocal -x CONFIG SET masterauth >/dev/null || fail "Redis on ${f.from.host}: CONFIG SET masterauth failed"
+printf '%s' "$cache_peer_password" | rlocal -x CONFIG SET masterauth >/dev/null || fail "Redis on ${f.from.host}: CONFIG SET masterauth failed"
 rlocal CONFIG SET replica-read-only yes >/dev/null
 rlocal REPLICAOF 127.0.0.1 ${REDIS_TUNNEL_PORT} >/dev/null || fail "Redis on ${f.from.host}: REPLICAOF failed"
 rlocal CONFIG SET min-replicas-to-write 0 >/dev/null

@@ -19,7 +19,7 @@ export interface RunbookArgs {
     live: string;
     flavor: MysqlFlavor | "postgres";
     settings: RunbookSettings;
-    /** Both sites keep Redis on their db host: the PostgreSQL runbook switches it in the same window. */
+    /** Both sites keep Redis on their db host: the runbook switches it in the same window. */
     cache: boolean;
     /** This site's and the peer's database. */
     own: pulumi.Input<RunbookDb>;
@@ -78,8 +78,13 @@ export class Runbook extends pulumi.ComponentResource {
             settings: s,
             cache: args.cache,
         })));
-        // A step on one database host reaches the other's server as its replication user.
-        const toOther = (db: pulumi.Output<RunbookDb>) => secretStdin({ "peer-password": db.apply((d) => d.password) });
+        // A step on one database host reaches the other's server as its replication user (and,
+        // with Redis on the db hosts, its own site's Redis and the other site's).
+        const toOther = (here: pulumi.Output<RunbookDb>, there: pulumi.Output<RunbookDb>) =>
+            secretStdin({
+                "peer-password": there.apply((d) => d.password),
+                ...(args.cache ? { "cache-password": here.apply((d) => d.cachePassword ?? ""), "cache-peer-password": there.apply((d) => d.cachePassword ?? "") } : {}),
+            });
         const step = (id: string, connection: pulumi.Input<SshConnection>, create: pulumi.Input<string>, after: pulumi.Input<pulumi.Resource[]>, stdin: pulumi.Output<string>) =>
             new command.remote.Command(`${name}-${id}`, { connection, create, stdin }, { parent: this, dependsOn: after });
 
@@ -100,11 +105,11 @@ export class Runbook extends pulumi.ComponentResource {
             resume = step("resume", outgoing.apply((o) => o.connection), when("resume", pulumi.all([flip, needed, marks]).apply(([f, n, m]) => pgResumeScript(f, n, m))), [this.switched], cacheKeys(outgoing, incoming));
         } else {
             const mysql: pulumi.Output<Flip> = flip.apply((f) => ({ ...f, flavor: args.flavor as MysqlFlavor }));
-            const precheck = step("precheck", incoming.apply((i) => i.connection), when("precheck", mysql.apply(precheckScript)), args.after, toOther(outgoing));
+            const precheck = step("precheck", incoming.apply((i) => i.connection), when("precheck", mysql.apply(precheckScript)), args.after, toOther(incoming, outgoing));
             const needed = precheck.stdout.apply((out) => /^runbook: precheck needed=1/m.test(out ?? ""));
-            this.switched = step("switch", incoming.apply((i) => i.connection), when("switch", pulumi.all([mysql, needed]).apply(([f, n]) => switchScript(f, n))), [precheck], toOther(outgoing));
+            this.switched = step("switch", incoming.apply((i) => i.connection), when("switch", pulumi.all([mysql, needed]).apply(([f, n]) => switchScript(f, n))), [precheck], toOther(incoming, outgoing));
             const marks = this.switched.stdout.apply((out) => switchMarks(out ?? ""));
-            resume = step("resume", outgoing.apply((o) => o.connection), when("resume", pulumi.all([mysql, needed, marks]).apply(([f, n, m]) => resumeScript(f, n, m))), [this.switched], toOther(incoming));
+            resume = step("resume", outgoing.apply((o) => o.connection), when("resume", pulumi.all([mysql, needed, marks]).apply(([f, n, m]) => resumeScript(f, n, m))), [this.switched], toOther(outgoing, incoming));
         }
         this.output = pulumi.all([flip, resume.stdout]).apply(([f, out]) => ({
             from: f.from.site,

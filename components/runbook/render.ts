@@ -18,6 +18,7 @@
 import { DB_TLS_DIR, FLAVORS, FlavorSpec, MysqlFlavor, REPL_USER, ROLE_MARKER, clientTls, localSqlHelpers } from "../database/mysql";
 import { EDGE_ADMIN_PORT } from "../firewall/render";
 import { installIfMissing, readSecrets, scriptHeader } from "../script";
+import { cacheAbort, cacheCommit, cacheFollow, cacheHelpers, cachePrecheck, cacheSwitch } from "./cache";
 import { WINDOW_COMMITTED, WINDOW_ROUTED, followEarlierRun, startWindow, windowPrelude, windowTraps } from "./detach";
 
 /** The event that ends a freeze at its deadline unless the cutover commits (drops it). */
@@ -82,6 +83,8 @@ export interface Flip {
     edges: EdgeEnd[];
     flavor: MysqlFlavor;
     settings: RunbookSettings;
+    /** Redis on the db host of both sites: switched in the same window (cache.ts; freeze strategy only). */
+    cache: boolean;
 }
 
 /** How long the edges hold writes: past the freeze deadline (whole seconds, the event scheduler's), so an abort that cannot reach the database unfreezes it before the edges release. */
@@ -183,7 +186,7 @@ ${dbHelpers(FLAVORS[f.flavor], f.flavor, f.from)}
 # Armed but postponed (gh-ost's postpone flag): wait while the flag file exists.
 ${postponeAndPrecheck(f)}
 ${replicaChecks(f)}
-${edgeHelpers(f)}
+${f.cache ? `${cacheHelpers()}\n${cachePrecheck(f)}\n` : ""}${edgeHelpers(f)}
 ${edgesAnswer()}
 say "precheck needed=$needed position=$(pos_here) in $(( $(now_ms) - started )) ms"
 `;
@@ -336,7 +339,7 @@ c_there=$(remote "CHECKSUM TABLE ${t}" | awk '{ print $2 }') || abort "parity: c
     const freezeSeconds = Math.ceil(s.freezeMs / 1000);
     return `${windowPrelude(f)}
 ${dbHelpers(spec, f.flavor, f.from)}
-${edgeHelpers(f)}
+${f.cache ? `${cacheHelpers()}\n` : ""}${edgeHelpers(f)}
 ${MARK}
 held=0; frozen=0; promoted=0
 # Before the commit every failure ends here: the outgoing site is live and writable again.
@@ -352,7 +355,7 @@ abort() {
         remote "SET SESSION sql_log_bin = 0; DROP EVENT IF EXISTS ${UNFREEZE_EVENT}; SET GLOBAL read_only = OFF" >/dev/null 2>&1 \\
             || echo "switch: ${f.from.host} cannot be reached; its event unfreezes it at the deadline" >&2
     fi
-    if [ "$held" = 1 ]; then
+${f.cache ? `    ${cacheAbort()}\n` : ""}    if [ "$held" = 1 ]; then
         for e in $EDGES; do edge "\${e#*=}" "cutover hold off" >/dev/null 2>&1 || echo "switch: edge \${e%%=*} releases its held writes at its deadline" >&2; done
     fi
     fail "$1; aborted: ${f.from.site} stays live and writable$([ "$promoted" = 1 ] && echo ", ${f.to.host} replicates from ${f.from.host} again")"
@@ -362,6 +365,8 @@ ${windowTraps()}
 ${holdAndDrain(f)}
 
 # t1: freeze the outgoing database; its event unfreezes it at the deadline unless dropped at the commit.
+# deadline: the earliest the event may fire.
+deadline=$(( $(now_ms) + ${freezeSeconds * 1000} - 1000 ))
 remote "${freezeSql(freezeSeconds)}" \\
     || abort "freezing ${f.from.host} failed"
 frozen=1
@@ -369,16 +374,16 @@ want=$(pos_there) || abort "cannot read the position of ${f.from.host}"
 mark 1 frozen "in-flight=$busy position=$want"
 
 # t2: catch up, judged on the GTID sets (bounded), then parity.
-deadline=$(( $(now_ms) + ${s.catchupMs} ))
+caught_until=$(( $(now_ms) + ${s.catchupMs} ))
 caught_from=$(now_ms)
 while :; do
     lacks=$(missing "$(pos_here)" "$want")
     [ "$lacks" = 0 ] && break
-    [ "$(now_ms)" -lt "$deadline" ] || abort "${f.to.host} still lacks $lacks transaction(s) of ${f.from.host} after ${s.catchupMs} ms (cutover:runbook.catchupMs)"
+    [ "$(now_ms)" -lt "$caught_until" ] || abort "${f.to.host} still lacks $lacks transaction(s) of ${f.from.host} after ${s.catchupMs} ms (cutover:runbook.catchupMs)"
     sleep 0.01
 done
 ${parity.length > 0 ? parity.join("\n") : "# No parity tables configured (cutover:runbook.parity): the GTID sets were compared."}
-mark 2 caught-up "waited=$(( $(now_ms) - caught_from ))"
+${f.cache ? `${cacheSwitch(f)}\n` : ""}mark 2 caught-up "waited=$(( $(now_ms) - caught_from ))${f.cache ? " cache-offset=$cache_want" : ""}"
 
 # t3: promote, then validate.
 promoted=1
@@ -396,7 +401,7 @@ if there=$(pos_there); then lost=$(missing "$(pos_here)" "$there"); else lost=un
 held=1; frozen=0; promoted=0
 ${WINDOW_COMMITTED}
 mark 4 committed "lost=$lost"
-
+${f.cache ? `${cacheCommit(f)}\n` : ""}
 # t5: route every edge to the incoming site and release the held writes there.
 ${routeEdges(f, true)}
 ${WINDOW_ROUTED}
@@ -451,7 +456,7 @@ if ${needed ? "true" : '[ "$role" = primary ]'}; then
     echo replica > ${ROLE_MARKER}
     for _ in $(seq 1 100); do [ "$(replica_field ${fields.io})" = Yes ] && [ "$(replica_field ${fields.sql})" = Yes ] && break; sleep 0.1; done
     [ "$(replica_field ${fields.io})" = Yes ] || fail "${f.from.host} does not receive from ${f.to.host}: $(replica_field ${fields.ioError})"
-fi`}
+${f.cache ? `# (not indented: heredocs)\n${cacheHelpers()}\n${cacheFollow(f)}\n` : ""}fi`}
 # Lost: transactions of this (outgoing) server the incoming one lacks. This server first:
 # it may receive the incoming one's new writes meanwhile, never the other way round.
 here=$(pos_here)

@@ -10,6 +10,7 @@ const flip: Flip = {
     to: { site: "new", host: "new-db-1", meshAddress: "198.18.2.110", port: 3306 },
     edges: [{ name: "old-edge-1", meshAddress: "198.18.1.10" }],
     flavor: "mariadb",
+    cache: false,
     settings: { strategy: "freeze", freezeMs: 3000, catchupMs: 1500, maxLagSeconds: 10, postponeFile: "/etc/cutover/postpone", postponeMinutes: 60, holdMarginMs: 2000, parity: [], attempt: 1 },
 };
 

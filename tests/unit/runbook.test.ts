@@ -17,6 +17,7 @@ const flip = (extra: Partial<Flip["settings"]> = {}): Flip => ({
     to: { site: "new", host: "new-db-1", meshAddress: "198.18.2.110", port: 3306 },
     edges: [{ name: "old-edge-1", meshAddress: "198.18.1.10" }, { name: "new-edge-1", meshAddress: "198.18.2.10" }],
     flavor: "mariadb",
+    cache: false,
     settings: { strategy: "freeze", freezeMs: 3000, catchupMs: 1500, maxLagSeconds: 10, postponeFile: "/etc/cutover/postpone", postponeMinutes: 60, holdMarginMs: 2000, parity: ["shop.orders"], attempt: 1, ...extra },
 });
 
@@ -37,6 +38,15 @@ describe("runbook config", () => {
             "cutover:runbook.catchupMs: 2000 is not allowed: catch-up happens inside the freeze, so it must be shorter than cutover:runbook.freezeMs (2000)",
         ]);
         assert.deepEqual(configProblems({ "cutover:runbook": JSON.stringify({ freezeMs: 5000 }) }), ["cutover:runbook: is not allowed without cutover:live: the runbook runs in the stack that owns the flip"]);
+    });
+    it("with Redis beside MariaDB the freeze leaves the Redis pause a second at least (the freeze ends in whole seconds)", () => {
+        const base = { "cutover:dns": dns, "cutover:live": "new", "cutover:database": JSON.stringify({ engine: "mariadb" }), "cutover:cache": JSON.stringify({ engine: "redis" }) };
+        assert.deepEqual(configProblems({ ...base, "cutover:runbook": JSON.stringify({ freezeMs: 2000, catchupMs: 1000 }) }), [
+            "cutover:runbook.freezeMs: 2000 is not allowed with Redis on the mariadb host: the runbook pauses Redis writes until the freeze's last whole second, so the freeze must last at least 2500 ms",
+        ]);
+        assert.deepEqual(configProblems({ ...base, "cutover:runbook": JSON.stringify({ freezeMs: 2500, catchupMs: 1000 }) }), []);
+        const { "cutover:cache": _cache, ...withoutCache } = base;
+        assert.deepEqual(configProblems({ ...withoutCache, "cutover:runbook": JSON.stringify({ freezeMs: 2000, catchupMs: 1000 }) }), []);
     });
     it("names bad values with the key and what is allowed", () => {
         const p = configProblems({ "cutover:dns": dns, "cutover:live": "new", "cutover:runbook": JSON.stringify({ freezeMs: 100, parity: ["orders"], postponeFile: "relative" }) });
@@ -188,6 +198,37 @@ describe("the PostgreSQL runbook with Redis on the db hosts", () => {
         const [follow, unfence] = order(s, [/rlocal REPLICAOF 127\.0\.0\.1 6390/, /rlocal CONFIG SET min-replicas-to-write 0/]);
         assert.ok(follow < unfence, "the fence comes off only once it is a (read-only) replica");
         assert.doesNotMatch(s, /-a "\$|--pass/, "passwords go in REDISCLI_AUTH, never on a command line");
+    });
+});
+
+describe("the MariaDB runbook with Redis on the db hosts", () => {
+    it("the reference stacks: a flip of cutover:live switches the Redis beside the database, with both sites' Redis passwords on stdin", async () => {
+        const r = await evaluateStack({ stack: "new", config: { "cutover:live": "new" } });
+        assert.equal(r.main.error, undefined, r.main.error?.message);
+        const step = (id: string) => ofType(r.main, "command:remote:Command").find((c) => c.name === `new-runbook-${id}`);
+        assert.match(unwrapSecrets(step("precheck")?.inputs.create) as string, /vetoed: Redis on new-db-1 is not a replica of old-db-1's/);
+        for (const id of ["precheck", "switch", "resume"]) {
+            const stdin = unwrapSecrets(step(id)?.inputs.stdin) as string;
+            for (const section of ["peer-password", "cache-password", "cache-peer-password"]) assert.match(stdin, new RegExp(`^--- cutover:${section}$`, "m"), `${id}: no ${section}`);
+            // Pulumi's mark of a secret value (its signature key and value).
+            assert.equal((step(id)?.inputs.stdin as Record<string, unknown>)["4dabf18193072939515e22adb298388d"], "1b47061264138c4ac30d75fd1eb44270", `${id}: stdin is not a secret`);
+        }
+    });
+    const withCache: Flip = { ...flip(), cache: true };
+    it("switch: Redis is paused until the freeze's earliest end, caught up and promoted after the parity check and before the database; fenced after the commit", () => {
+        const w = switchWindow(withCache);
+        const [deadline, frozen, parity, pause, promoteRedis, promoteDb, commit, fence, routed] = order(w, [/^deadline=\$\(\( \$\(now_ms\) \+ 3000 - 1000 \)\)$/, /^mark 1 frozen/, /CHECKSUM TABLE shop\.orders/, /rother CLIENT PAUSE \$\(\( deadline - \$\(now_ms\) \)\) WRITE/, /rlocal REPLICAOF NO ONE/, /\|\| abort "promotion failed"/, /^mark 4 committed/, /rother CONFIG SET min-replicas-to-write 1/, /^mark 5 routed/]);
+        for (const [a, b] of [[deadline, frozen], [frozen, parity], [parity, pause], [pause, promoteRedis], [promoteRedis, promoteDb], [promoteDb, commit], [commit, fence], [fence, routed]]) assert.ok(a < b, w);
+        const body = w.slice(w.indexOf("abort() {"), w.indexOf("\n}\n", w.indexOf("abort() {")));
+        const [reattach, unpause, release] = order(body, [/rlocal REPLICAOF 127\.0\.0\.1 6390/, /rother CLIENT UNPAUSE/, /cutover hold off/]);
+        assert.ok(reattach < release && unpause < release, "an abort gives the outgoing site its Redis back before writes are released");
+    });
+    it("resume: the outgoing Redis follows the incoming one; without a cache no script touches Redis", () => {
+        const s = resumeScript(withCache, true, {});
+        const [attach, follow] = order(s, [/CHANGE MASTER TO/, /rlocal REPLICAOF 127\.0\.0\.1 6390/]);
+        assert.ok(attach < follow);
+        assert.match(s, /printf '%s' "\$cache_peer_password" \| rlocal -x CONFIG SET masterauth/, "Redis's password is its own, not the database's peer_password");
+        for (const t of [precheckScript(flip()), switchWindow(flip()), resumeScript(flip(), true, {})]) assert.doesNotMatch(t, /redis|REPLICAOF/i);
     });
 });
 

@@ -31,15 +31,16 @@ const db = { host: "new-db-1", meshAddress: "198.18.2.110" };
 function runbookScripts(): Record<string, string> {
     const out: Record<string, string> = {};
     for (const flavor of ["mariadb", "mysql"] as const) {
-        for (const strategy of ["freeze", "dual-primary"] as const) {
+        for (const [strategy, cache] of [["freeze", false], ["freeze", true], ["dual-primary", false]] as const) {
             const f: Flip = {
                 from: { site: "old", host: "old-db-1", meshAddress: "198.18.1.110", port: 3306 },
                 to: { site: "new", host: "new-db-1", meshAddress: "198.18.2.110", port: 3306 },
                 edges: [{ name: "old-edge-1", meshAddress: "198.18.1.10" }, { name: "new-edge-1", meshAddress: "198.18.2.10" }],
                 flavor,
                 settings: { strategy, freezeMs: 3000, catchupMs: 1500, maxLagSeconds: 10, postponeFile: "/etc/cutover/postpone", postponeMinutes: 60, holdMarginMs: 2000, precheck: "test -e /etc/ok", validate: "curl -fs http://127.0.0.1/", parity: ["shop.orders"], attempt: 2 },
+                cache,
             };
-            const k = `runbook ${flavor} ${strategy}`;
+            const k = `runbook ${flavor} ${strategy}${cache ? " + redis" : ""}`;
             out[`${k} precheck`] = precheckScript(f);
             for (const needed of [true, false]) {
                 const n = needed ? "needed" : "nothing to do";
