@@ -518,6 +518,8 @@ function crossCheck(raw: Raw, secretKeys: Set<string>, stack: string): string[] 
                 problems.push(`${keyPath(["pools", role, "autoscaling"])}: is not allowed: only the app pool of provider aws auto-scales`);
             } else if (pool.autoscaling.min > pool.autoscaling.max) {
                 problems.push(`${keyPath(["pools", role, "autoscaling"])}: ${show(pool.autoscaling)} is not allowed: min must not exceed max`);
+            } else if (!raw.dns) {
+                problems.push(`${keyPath(["pools", role, "autoscaling"])}: needs cutover:dns: the load balancer's HTTPS certificate (the zone and *.zone) is validated by a record in that Cloudflare zone`);
             }
         }
         if (raw.pools && !pools.edge && !pools.app?.autoscaling) {
@@ -643,11 +645,14 @@ function crossCheck(raw: Raw, secretKeys: Set<string>, stack: string): string[] 
         if (raw.backups) problems.push(`${keyPath(["backups"])}: is not allowed with an RDS database: RDS keeps its own automated backups`);
     }
     if (raw.backups && !hasRole(raw, "db") && !managed) problems.push(`${keyPath(["backups"])}: is not allowed: the site has no db host to back up`);
-    if (raw.monitoring && raw.provider === "existing") {
-        if (!raw.dns) problems.push(`${keyPath(["monitoring"])}: needs cutover:dns with provider existing: the edge's uptime checks are Cloudflare health checks in that zone`);
-        if (!raw.monitoring.cloudflareAccountId) problems.push(`${keyPath(["monitoring", "cloudflareAccountId"])}: is required with provider existing (the account that sends the health-check notifications)`);
+    // Uptime checks from Cloudflare: for existing hosts, and for any edge that admits HTTP from Cloudflare only.
+    const proxied = raw.edge?.proxied ?? raw.provider !== "existing";
+    const why = raw.provider === "existing" ? "with provider existing" : "with a proxied edge (cutover:edge.proxied), which admits HTTP only from Cloudflare";
+    if (raw.monitoring && (raw.provider === "existing" || proxied)) {
+        if (!raw.dns) problems.push(`${keyPath(["monitoring"])}: needs cutover:dns ${why}: the edge's uptime checks are Cloudflare health checks in that zone`);
+        if (!raw.monitoring.cloudflareAccountId) problems.push(`${keyPath(["monitoring", "cloudflareAccountId"])}: is required ${why} (the account that sends the health-check notifications)`);
     } else if (raw.monitoring?.cloudflareAccountId) {
-        problems.push(`${keyPath(["monitoring", "cloudflareAccountId"])}: is not allowed with provider ${raw.provider}: its own alerts and uptime checks are used`);
+        problems.push(`${keyPath(["monitoring", "cloudflareAccountId"])}: is not allowed with provider ${raw.provider} and an edge that is not proxied: its own uptime checks are used`);
     }
     if (raw.sshPrivateKey && !secretKeys.has(`${NAMESPACE}:sshPrivateKey`)) {
         problems.push(`${keyPath(["sshPrivateKey"])}: (value hidden) must be a secret: set it with pulumi config set --secret`);

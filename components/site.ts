@@ -121,9 +121,10 @@ export class Site extends pulumi.ComponentResource {
                   site: c.site,
                   provider: c.provider,
                   settings: c.monitoring,
+                  proxied: c.edgeProxied,
                   roleTags: Object.values(cloudFirewall.roleTags),
                   zoneId: c.dns?.zoneId,
-                  existingEdges: c.existingHosts.filter((h) => h.role === "edge").map((h) => ({ name: h.name, address: h.publicAddress })),
+                  existingEdges: c.provider === "existing" ? c.existingHosts.filter((h) => h.role === "edge").map((h) => ({ name: h.name, address: h.publicAddress })) : undefined,
               }, { ...childOpts, dependsOn: [cloudFirewall] })
             : undefined;
 
@@ -134,7 +135,7 @@ export class Site extends pulumi.ComponentResource {
             c.provider === "digitalocean"
                 ? { ...common, provider: "digitalocean", region: c.region, image: c.image, dbEngine: c.dbEngine, pools: c.pools, vpcId: network.vpcId, roleTags: cloudFirewall.roleTags }
                 : c.provider === "aws"
-                  ? { ...common, provider: "aws", image: c.image, pools: c.pools, subnetIds: network.subnetIds, vpcId: network.vpcId, securityGroupIds: cloudFirewall.securityGroupIds, loadBalancerGroupId: cloudFirewall.loadBalancerGroupId, meshGroupId: cloudFirewall.meshGroupId }
+                  ? { ...common, provider: "aws", image: c.image, pools: c.pools, subnetIds: network.subnetIds, vpcId: network.vpcId, securityGroupIds: cloudFirewall.securityGroupIds, loadBalancerGroupId: cloudFirewall.loadBalancerGroupId, meshGroupId: cloudFirewall.meshGroupId, zone: c.dns ? { zoneId: c.dns.zoneId, zone: c.dns.zone } : undefined }
                   : { ...common, provider: "existing", hosts: c.existingHosts, privateKey: c.sshPrivateKey!, bastion: c.bastion },
             { ...childOpts, dependsOn: [cloudFirewall, ...(monitoring?.first ?? [])] });
         if (monitoring) {

@@ -1,5 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as aws from "@pulumi/aws";
+import * as cloudflare from "@pulumi/cloudflare";
 import * as digitalocean from "@pulumi/digitalocean";
 import * as command from "@pulumi/command";
 import * as tls from "@pulumi/tls";
@@ -41,6 +42,8 @@ export type AppPoolArgs = Common &
               vpcId: pulumi.Input<string>;
               securityGroupIds: Partial<Record<Role, pulumi.Input<string>>>;
               loadBalancerGroupId?: pulumi.Input<string>;
+              /** The Cloudflare zone of the site's names: the load balancer's certificate (apex and one label below it) is validated there. */
+              zone?: { zoneId: string; zone: string };
               /** The mesh group every instance joins, when the site has a mesh. */
               meshGroupId?: pulumi.Input<string>;
           }
@@ -280,6 +283,37 @@ export class AppPool extends pulumi.ComponentResource {
             protocol: "HTTP",
             defaultActions: [{ type: "forward", targetGroupArn: targets.arn }],
         }, { parent: this });
+        // HTTPS: what Cloudflare's Full (strict) mode connects to, with the public name as SNI.
+        // The apex and its wildcard share one DNS validation record.
+        const zone = args.zone!;
+        const certificate = new aws.acm.Certificate(`${name}-${role}`, {
+            domainName: zone.zone,
+            subjectAlternativeNames: [`*.${zone.zone}`],
+            validationMethod: "DNS",
+            tags,
+        }, { parent: this });
+        const option = certificate.domainValidationOptions.apply((o) => o[0]);
+        const validationRecord = new cloudflare.DnsRecord(`${name}-${role}-acm`, {
+            zoneId: zone.zoneId,
+            name: option.apply((o) => o.resourceRecordName.replace(/\.$/, "")),
+            type: option.apply((o) => o.resourceRecordType),
+            content: option.apply((o) => o.resourceRecordValue.replace(/\.$/, "")),
+            proxied: false,
+            ttl: 300,
+            comment: `cutover: ACM validation of the ${args.site} load balancer's certificate`,
+        }, { parent: this });
+        const validated = new aws.acm.CertificateValidation(`${name}-${role}`, {
+            certificateArn: certificate.arn,
+            validationRecordFqdns: [validationRecord.name],
+        }, { parent: this });
+        new aws.lb.Listener(`${name}-${role}-https`, {
+            loadBalancerArn: lb.arn,
+            port: 443,
+            protocol: "HTTPS",
+            sslPolicy: "ELBSecurityPolicy-TLS13-1-2-2021-06",
+            certificateArn: validated.certificateArn,
+            defaultActions: [{ type: "forward", targetGroupArn: targets.arn }],
+        }, { parent: this });
         new aws.autoscaling.Group(`${name}-${role}`, {
             name: `${args.site}-${role}`,
             minSize: pool.autoscaling!.min,
@@ -289,7 +323,9 @@ export class AppPool extends pulumi.ComponentResource {
             targetGroupArns: [targets.arn],
             healthCheckType: "ELB",
             healthCheckGracePeriod: 120,
-            launchTemplate: { id: template.id, version: "$Latest" },
+            // The template's version number, not "$Latest": a changed template then changes the
+            // group, which starts the instance refresh (with "$Latest" nothing rolls the instances).
+            launchTemplate: { id: template.id, version: template.latestVersion.apply(String) },
             instanceRefresh: { strategy: "Rolling", preferences: { minHealthyPercentage: 90 } },
             tags: Object.entries({ ...tags, Name: `${args.site}-${role}` }).map(([key, value]) => ({ key, value, propagateAtLaunch: true })),
         }, { parent: this });

@@ -5,6 +5,8 @@
 //   aws:          an SNS topic (email), CPU and status-check alarms per instance, a Route 53
 //                 health check per edge with its alarm (Route 53 metrics live in us-east-1);
 //   existing:     Cloudflare health checks per edge address and a notification policy.
+// A proxied edge admits HTTP only from Cloudflare's ranges, where DigitalOcean's and Route 53's
+// checkers are not: its uptime checks are Cloudflare health checks whatever the provider.
 import * as pulumi from "@pulumi/pulumi";
 import * as aws from "@pulumi/aws";
 import * as cloudflare from "@pulumi/cloudflare";
@@ -27,7 +29,9 @@ export interface MonitoringArgs {
     settings: MonitoringSettings;
     /** digitalocean: the role tags every droplet carries (they exist before the droplets). */
     roleTags: pulumi.Input<string>[];
-    /** existing: the Cloudflare zone the health checks belong to, and the edges to check (from config). */
+    /** The edge admits HTTP only from Cloudflare: the uptime checks are Cloudflare's. */
+    proxied: boolean;
+    /** The Cloudflare zone the health checks belong to; existing: the edges to check (from config). */
     zoneId?: string;
     existingEdges?: Array<{ name: string; address: string }>;
 }
@@ -66,28 +70,34 @@ export class Monitoring extends pulumi.ComponentResource {
             s.emails.forEach((email, i) => {
                 this.first.push(new aws.sns.TopicSubscription(`${name}-alerts-${i + 1}`, { topic: topic.arn, protocol: "email", endpoint: email }, { parent: this }));
             });
-        } else if (args.zoneId && s.cloudflareAccountId) {
+        } else if (args.existingEdges) {
             // Existing hosts' addresses are known from config: their checks come first too.
-            const checks = (args.existingEdges ?? []).map((t) => new cloudflare.Healthcheck(`${t.name}-uptime`, {
-                zoneId: args.zoneId!,
-                name: `${args.site}-${t.name}`,
-                address: t.address,
-                type: "HTTP",
-                httpConfig: { path: s.path, port: 80, expectedCodes: ["200"] },
-                consecutiveFails: 2,
-                interval: 60,
-            }, { parent: this }));
-            this.first.push(...checks);
-            this.first.push(new cloudflare.NotificationPolicy(`${name}-uptime-alerts`, {
-                accountId: s.cloudflareAccountId,
-                name: `cutover ${args.site}: edge down`,
-                alertType: "health_check_status_notification",
-                enabled: true,
-                filters: { healthCheckIds: checks.map((c) => c.id) },
-                mechanisms: { emails: s.emails.map((id) => ({ id })) },
-            }, { parent: this }));
+            this.first.push(...this.cloudflareChecks(name, args.existingEdges));
         }
         this.registerOutputs({});
+    }
+
+    /** Cloudflare health checks of the edges (from Cloudflare's ranges, which a proxied edge admits) and who hears of them. */
+    private cloudflareChecks(name: string, targets: Array<{ name: string; address: pulumi.Input<string> }>): pulumi.Resource[] {
+        const s = this.args.settings;
+        const checks = targets.map((t) => new cloudflare.Healthcheck(`${t.name}-uptime`, {
+            zoneId: this.args.zoneId!,
+            name: `${this.args.site}-${t.name}`,
+            address: t.address,
+            type: "HTTP",
+            httpConfig: { path: s.path, port: 80, expectedCodes: ["200"] },
+            consecutiveFails: 2,
+            interval: 60,
+        }, { parent: this }));
+        const policy = new cloudflare.NotificationPolicy(`${name}-uptime-alerts`, {
+            accountId: s.cloudflareAccountId!,
+            name: `cutover ${this.args.site}: edge down`,
+            alertType: "health_check_status_notification",
+            enabled: true,
+            filters: { healthCheckIds: checks.map((c) => c.id) },
+            mechanisms: { emails: s.emails.map((id) => ({ id })) },
+        }, { parent: this });
+        return [...checks, policy];
     }
 
     /** aws: alarms for one instance (CPU, failed status checks). */
@@ -116,7 +126,9 @@ export class Monitoring extends pulumi.ComponentResource {
     watchEdge(targets: Array<{ name: string; address?: pulumi.Input<string>; hostname?: pulumi.Input<string> }>): void {
         const s = this.args.settings;
         const site = this.args.site;
-        if (this.args.provider === "digitalocean") {
+        if (this.args.proxied) {
+            this.cloudflareChecks(`${site}-edge`, targets.map((t) => ({ name: t.name, address: (t.address ?? t.hostname)! })));
+        } else if (this.args.provider === "digitalocean") {
             for (const t of targets) {
                 const check = new digitalocean.UptimeCheck(`${t.name}-uptime`, {
                     name: `${site} ${t.name}`,

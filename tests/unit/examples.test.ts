@@ -98,7 +98,12 @@ describe("the case studies' features under mocks", () => {
             assert.deepEqual([...a.tags].sort(), ["cutover-new-app", "cutover-new-db", "cutover-new-edge"]);
             assert.deepEqual(a.alerts.emails, ["ops@ghost.example"]);
         }
-        assert.equal(ofType(e, "digitalocean:index/uptimeCheck:UptimeCheck").length, 2, "one uptime check per edge");
+        // The proxied edges admit HTTP only from Cloudflare: DigitalOcean's checkers would find them down from day one.
+        assert.equal(ofType(e, "digitalocean:index/uptimeCheck:UptimeCheck").length, 0);
+        const edges = ofType(e, "digitalocean:index/droplet:Droplet").filter((d) => plain(d.inputs).name.includes("-edge-")).map((d) => plain(d.outputs).ipv4Address).sort();
+        assert.equal(edges.length, 2);
+        assert.deepEqual(ofType(e, "cloudflare:index/healthcheck:Healthcheck").map((c) => plain(c.inputs).address).sort(), edges, "one Cloudflare health check per edge");
+        assert.deepEqual(plain(ofType(e, "cloudflare:index/notificationPolicy:NotificationPolicy")[0].inputs).mechanisms.emails, [{ id: "ops@ghost.example" }]);
         const bucket = ofType(e, "aws:s3/bucket:Bucket").map((b) => plain(b.inputs)).find((b) => b.tags?.purpose === "backup");
         assert.ok(bucket, "no backup bucket");
         assert.equal(plain(ofType(e, "aws:s3/bucketVersioning:BucketVersioning")[0].inputs).versioningConfiguration.status, "Enabled");
@@ -125,7 +130,11 @@ describe("the case studies' features under mocks", () => {
         assert.match(plain(media.inputs.create) as string, /rclone copy src:adido-media dst:cutover-new-media-/);
         assert.ok(isSecretValue(media.inputs.stdin));
         assert.match(String(plain(e.outputs.media)), /^s3:\/\/cutover-new-media-/);
-        assert.ok(ofType(e, "aws:sns/topic:Topic").length >= 1 && ofType(e, "aws:cloudwatch/metricAlarm:MetricAlarm").length >= 3);
+        assert.ok(ofType(e, "aws:sns/topic:Topic").length >= 1 && ofType(e, "aws:cloudwatch/metricAlarm:MetricAlarm").length >= 2);
+        // The load balancer admits HTTP only from Cloudflare: Cloudflare checks it, not Route 53.
+        assert.equal(ofType(e, "aws:route53/healthCheck:HealthCheck").length, 0);
+        const lb = plain(ofType(e, "aws:lb/loadBalancer:LoadBalancer")[0].outputs).dnsName;
+        assert.deepEqual(ofType(e, "cloudflare:index/healthcheck:Healthcheck").map((c) => plain(c.inputs).address), [lb]);
     });
 
     it("onesignal: Cloudflare health checks of both edges and their notification policy; the four PostgreSQL runbook steps", () => {
@@ -163,7 +172,7 @@ describe("the case studies' features under mocks", () => {
     it("onesignal: a peer whose Redis has a host of its own is refused, naming the key and both hosts", async () => {
         const r = await evaluateEdited("onesignal", "new", "old", (yaml) => yaml.replace("  cutover:edge:", "    - name: dc-redis-1\n      role: cache\n      publicAddress: 203.0.113.171\n      privateAddress: 10.60.0.31\n  cutover:edge:"));
         assert.equal(r.peer?.error, undefined, r.peer?.error?.message);
-        assert.match(r.main.error?.message ?? "", /cutover:cache: the PostgreSQL runbook switches a Redis that lives on the db host of both sites; the peer stack's Redis is on dc-redis-1, its db host is dc-pg-1/);
+        assert.match(r.main.error?.message ?? "", /cutover:cache: the runbook switches a Redis that lives on the db host of both sites; the peer stack's Redis is on dc-redis-1, its db host is dc-pg-1/);
     });
 });
 

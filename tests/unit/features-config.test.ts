@@ -38,8 +38,16 @@ describe("media, backups, monitoring and RDS config", () => {
         const noDb = configProblems({ "cutover:pools": JSON.stringify({ edge: { count: 1, size: "s" } }), "cutover:backups": JSON.stringify({ region: "eu-west-1" }) });
         assert.ok(noDb.includes("cutover:backups: is not allowed: the site has no db host to back up"), noDb.join("\n"));
         assert.ok(configProblems({ "cutover:backups": JSON.stringify({ region: "europe" }) }).some((x) => x.startsWith('cutover:backups.region: "europe" is not allowed: must be an AWS region such as eu-west-1')));
-        const onDo = configProblems({ "cutover:monitoring": JSON.stringify({ emails: ["ops@example.com"], cloudflareAccountId: "fedcba9876543210fedcba9876543210" }) });
-        assert.deepEqual(onDo, ["cutover:monitoring.cloudflareAccountId: is not allowed with provider digitalocean: its own alerts and uptime checks are used"]);
+        const account = "fedcba9876543210fedcba9876543210";
+        const notProxied = configProblems({ "cutover:edge": JSON.stringify({ proxied: false }), "cutover:monitoring": JSON.stringify({ emails: ["ops@example.com"], cloudflareAccountId: account }) });
+        assert.deepEqual(notProxied, ["cutover:monitoring.cloudflareAccountId: is not allowed with provider digitalocean and an edge that is not proxied: its own uptime checks are used"]);
+        // A proxied edge (the default on created hosts) is checked from Cloudflare, in the site's zone.
+        assert.deepEqual(configProblems({ "cutover:monitoring": JSON.stringify({ emails: ["ops@example.com"] }) }), [
+            "cutover:monitoring: needs cutover:dns with a proxied edge (cutover:edge.proxied), which admits HTTP only from Cloudflare: the edge's uptime checks are Cloudflare health checks in that zone",
+            "cutover:monitoring.cloudflareAccountId: is required with a proxied edge (cutover:edge.proxied), which admits HTTP only from Cloudflare (the account that sends the health-check notifications)",
+        ]);
+        const dns = JSON.stringify({ zoneId: "0123456789abcdef0123456789abcdef", zone: "example.com" });
+        assert.deepEqual(configProblems({ "cutover:dns": dns, "cutover:monitoring": JSON.stringify({ emails: ["ops@example.com"], cloudflareAccountId: account }) }), []);
     });
 
     it("RDS: aws and mysql only, no db pool, a worker to relay, a mesh", () => {

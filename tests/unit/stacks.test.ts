@@ -206,10 +206,34 @@ describe("aws with an auto-scaled web tier", () => {
         assert.equal(group.vpcZoneIdentifiers.length, 2);
         const targets = ofType(e, "aws:lb/targetGroup:TargetGroup")[0];
         assert.deepEqual(group.targetGroupArns, [targets.id]);
-        const listener = plain(ofType(e, "aws:lb/listener:Listener")[0].inputs);
+        const listener = ofType(e, "aws:lb/listener:Listener").map((l) => plain(l.inputs)).find((l) => l.port === 80);
         assert.equal(listener.defaultActions[0].targetGroupArn, targets.id);
         const template = plain(ofType(e, "aws:ec2/launchTemplate:LaunchTemplate")[0].inputs);
         assert.match(Buffer.from(template.userData, "base64").toString(), /^#cloud-config/);
+    });
+
+    it("rolls its instances when the launch template changes: the group follows the template's version number, with an instance refresh", () => {
+        const group = plain(ofType(e, "aws:autoscaling/group:Group")[0].inputs);
+        const template = plain(ofType(e, "aws:ec2/launchTemplate:LaunchTemplate")[0].outputs);
+        assert.equal(group.launchTemplate.version, String(template.latestVersion), "with \"$Latest\" a changed template leaves the group unchanged, and no refresh starts");
+        assert.equal(group.instanceRefresh.strategy, "Rolling");
+    });
+
+    it("serves HTTPS with an ACM certificate for the zone and *.zone, validated by a record in the Cloudflare zone", () => {
+        const cert = ofType(e, "aws:acm/certificate:Certificate")[0];
+        assert.deepEqual([plain(cert.inputs).domainName, plain(cert.inputs).subjectAlternativeNames], ["example.com", ["*.example.com"]]);
+        const option = plain(cert.outputs).domainValidationOptions[0];
+        const record = ofType(e, "cloudflare:index/dnsRecord:DnsRecord").find((r) => r.name.endsWith("-acm"))!;
+        assert.deepEqual([plain(record.inputs).name, plain(record.inputs).type, plain(record.inputs).content, plain(record.inputs).proxied], [option.resourceRecordName.replace(/\.$/, ""), "CNAME", option.resourceRecordValue.replace(/\.$/, ""), false]);
+        const validation = plain(ofType(e, "aws:acm/certificateValidation:CertificateValidation")[0].inputs);
+        assert.equal(validation.certificateArn, plain(cert.outputs).arn);
+        const https = ofType(e, "aws:lb/listener:Listener").map((l) => plain(l.inputs)).find((l) => l.port === 443);
+        assert.ok(https, "no HTTPS listener");
+        assert.equal(https.protocol, "HTTPS");
+        assert.equal(https.certificateArn, plain(cert.outputs).arn, "the listener waits for the validated certificate");
+        assert.match(https.sslPolicy, /^ELBSecurityPolicy-TLS13/);
+        const targets = ofType(e, "aws:lb/targetGroup:TargetGroup")[0];
+        assert.equal(https.defaultActions[0].targetGroupArn, targets.id);
     });
 
     it("makes the load balancer the edge and leaves auto-scaled hosts out of the host list", () => {

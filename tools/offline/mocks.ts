@@ -248,6 +248,22 @@ export class CloudMocks implements pulumi.runtime.Mocks {
                 id = `arn:aws:elasticloadbalancing:eu-west-1:123456789012:listener/app/${h.slice(0, 16)}`;
                 state.arn = id;
                 break;
+            case "aws:acm/certificate:Certificate":
+                id = `arn:aws:acm:eu-west-1:123456789012:certificate/${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20, 32)}`;
+                // ACM gives the apex and its wildcard the same validation record.
+                Object.assign(state, {
+                    arn: id,
+                    domainValidationOptions: this.computed([inputs.domainName, ...(inputs.subjectAlternativeNames ?? [])].map((domainName: string) => ({
+                        domainName,
+                        resourceRecordName: `_${h.slice(0, 32)}.${String(inputs.domainName)}.`,
+                        resourceRecordType: "CNAME",
+                        resourceRecordValue: `_${h.slice(32, 64)}.acm-validations.aws.`,
+                    }))),
+                });
+                break;
+            case "aws:acm/certificateValidation:CertificateValidation":
+                id = String(inputs.certificateArn);
+                break;
             case "aws:autoscaling/group:Group":
                 id = inputs.name;
                 state.arn = `arn:aws:autoscaling:eu-west-1:123456789012:autoScalingGroup:${h.slice(0, 8)}:autoScalingGroupName/${inputs.name}`;
