@@ -1,6 +1,33 @@
 // The conventions every host script shares: strict bash, failures named by step and host,
 // a `changed` flag for the "unchanged" report, packages installed only when missing.
 
+/**
+ * A script arrives as the text of \`bash -c\` over SSH. A login that is not root (Debian's AWS
+ * images log in as admin; legacy hosts often as a deploy user) runs the same text again as
+ * root through passwordless sudo, its stdin (the step's secrets) passed on; the text holds no
+ * secret, and goes through a 0600 file, not a command line. Needs \`fail\`.
+ */
+export const AS_ROOT = `if [ "$(id -u)" != 0 ]; then
+    sudo -n true 2>/dev/null || fail "the login user $(id -un) is not root and may not run sudo without a password (sudo -n)"
+    [ -n "\${BASH_EXECUTION_STRING:-}" ] || fail "cannot run again as root: the script did not arrive as bash -c text"
+    self=$(mktemp)
+    printf '%s\\n' "$BASH_EXECUTION_STRING" > "$self"
+    rc=0
+    sudo -n /bin/bash "$self" || rc=$?
+    rm -f "$self"
+    exit "$rc"
+fi`;
+
+/**
+ * A created host may still be in its first boot when sshd answers: cloud-init installing
+ * packages (the dpkg lock) and writing the host firewall. Steps wait for it to finish (it
+ * writes boot-finished), except the firewall script cloud-init itself runs then.
+ */
+export const FIRST_BOOT = `if [ -z "\${CUTOVER_FIRST_BOOT:-}" ] && [ -e /var/lib/cloud/instance ] && [ ! -e /var/lib/cloud/instance/boot-finished ]; then
+    timeout 900 cloud-init status --wait >/dev/null 2>&1 || true
+    [ -e /var/lib/cloud/instance/boot-finished ] || fail "cloud-init's first boot has not finished after 15 min: $(cloud-init status --long 2>&1 | tail -n 3 | tr '\\n' ' ')"
+fi`;
+
 /** Header of an idempotent ensure-script; `fail` prefixes messages with "<step> on <host>:". */
 export function scriptHeader(step: string, host: string, about: string): string {
     return `#!/bin/bash
@@ -8,14 +35,19 @@ export function scriptHeader(step: string, host: string, about: string): string 
 set -euo pipefail
 export LC_ALL=C DEBIAN_FRONTEND=noninteractive
 fail() { echo "${step} on ${host}: $*" >&2; exit 1; }
+${AS_ROOT}
+${FIRST_BOOT}
 changed=0
 `;
 }
 
-/** Installs a Debian package when its command is missing (hosts the program did not build). */
+/** apt-get that waits (10 min at most) for the package lock a first boot or unattended-upgrades holds. */
+export const APT_GET = "apt-get -o DPkg::Lock::Timeout=600";
+
+/** Installs a Debian package when its command is missing (hosts the program did not build); a failure names apt's last lines. */
 export function installIfMissing(command: string, pkg: string): string {
     return `if ! command -v ${command} >/dev/null; then
-    apt-get install -y -q ${pkg} >/dev/null 2>&1 || fail "${command} is missing and apt-get install ${pkg} failed"
+    apt_out=$(${APT_GET} install -y -q ${pkg} 2>&1) || fail "${command} is missing and apt-get install ${pkg} failed: $(tail -n 3 <<< "$apt_out" | tr '\\n' ' ')"
     changed=1
 fi
 `;

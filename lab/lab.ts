@@ -46,7 +46,7 @@ export function checkMachine(): string[] {
     const missing: string[] = [];
     if (process.platform !== "linux") return [`the lab needs Linux (network, mount, UTS and PID namespaces); this is ${process.platform}`];
     if (typeof process.getuid === "function" && process.getuid() !== 0) missing.push("the lab needs root (it creates namespaces, links and mounts): run it with sudo or as root");
-    for (const [tool, pkg] of [["ip", "iproute2"], ["unshare", "util-linux"], ["nsenter", "util-linux"], ["sshd", "openssh-server"], ["ssh", "openssh-client"], ["iptables", "iptables"]]) {
+    for (const [tool, pkg] of [["ip", "iproute2"], ["unshare", "util-linux"], ["nsenter", "util-linux"], ["sshd", "openssh-server"], ["ssh", "openssh-client"], ["iptables", "iptables"], ["sudo", "sudo"]]) {
         if (run(["sh", "-c", `command -v ${tool} || test -x /usr/sbin/${tool}`]).code !== 0) missing.push(`${tool} is missing (Debian package ${pkg})`);
     }
     return missing;

@@ -76,6 +76,14 @@ printf '# lab host: no shell setup\\n' > /root/.profile
 mkdir -p -m 700 /root/.ssh
 printf '%s\\n' "$pubkey" > /root/.ssh/authorized_keys
 chmod 600 /root/.ssh/authorized_keys
+# A login that is not root, as on Debian's AWS images: admin, with passwordless sudo.
+useradd -m -s /bin/bash admin
+install -d -m 700 -o admin -g admin /home/admin/.ssh
+printf '%s\\n' "$pubkey" > /home/admin/.ssh/authorized_keys
+chown admin:admin /home/admin/.ssh/authorized_keys
+chmod 600 /home/admin/.ssh/authorized_keys
+printf 'admin ALL=(ALL) NOPASSWD:ALL\\n' > /etc/sudoers.d/90-lab-admin
+chmod 440 /etc/sudoers.d/90-lab-admin
 /usr/sbin/sshd -e -o PidFile=/run/sshd.pid -o "AcceptEnv=*" -o UseDNS=no
 echo "lab host $name ready"
 while true; do

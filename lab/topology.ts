@@ -109,6 +109,8 @@ export function labStackConfig(plan: LabPlan, site: string, peerStack?: string):
         "cutover:site": site,
         "cutover:provider": "existing",
         "cutover:adminCidrs": [ADMIN_CIDR],
+        // The new site logs in as admin with passwordless sudo, as on Debian's AWS images.
+        ...(site === "new" ? { "cutover:sshUser": "admin" } : {}),
         "cutover:network": { cidr: segmentOf(plan, site).cidr },
         "cutover:sshPrivateKey": { secure: "supplied-by-the-lab-runtime" },
         "cutover:hosts": labHostEntries(plan, site),

@@ -2,7 +2,7 @@
 // host dumps, compresses, encrypts (AES-256, key from the stack) and streams the result
 // to the bucket with rclone; nothing unencrypted touches the disk or the network.
 import { DbEngine } from "../types";
-import { PUT_FILE, readSecrets, scriptHeader } from "../script";
+import { APT_GET, PUT_FILE, readSecrets, scriptHeader } from "../script";
 import { MediaRemote, describeRemote, location, remoteEnv } from "../media/render";
 
 export interface BackupPlan {
@@ -70,7 +70,7 @@ export function backupScript(host: string, plan: BackupPlan): string {
     return `${scriptHeader("backup", host, `cutover backup job on ${host}: ${plan.engine} to ${describeRemote(plan.target)} at "${plan.schedule}"`)}
 ${PUT_FILE}
 for tool in rclone openssl gzip; do
-    command -v $tool >/dev/null || apt-get install -y -q $tool >/dev/null 2>&1 || fail "$tool is missing and apt-get install $tool failed"
+    command -v $tool >/dev/null || ${APT_GET} install -y -q $tool >/dev/null 2>&1 || fail "$tool is missing and apt-get install $tool failed"
 done
 ${readSecrets(secrets)}
 ${remote.filter((line) => !line.startsWith("export ")).join("\n")}

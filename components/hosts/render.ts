@@ -52,9 +52,15 @@ export const PEER_KEY_TAG = "cutover-peer-runbook";
 export function authorizePeerScript(host: string, peerSite: string, publicKey: string | undefined): string {
     const line = publicKey ? `${publicKey.trim().split(/\s+/).slice(0, 2).join(" ")} ${PEER_KEY_TAG}:${peerSite}` : "";
     return `${scriptHeader("authorize-peer", host, `peer runbook access on ${host}`)}
-keys=$HOME/.ssh/authorized_keys
-install -d -m 700 "$HOME/.ssh"
+# The login user's keys (the peer's runbook logs in as that user), also when run through sudo.
+login=\${SUDO_USER:-$(id -un)}
+home=$(getent passwd "$login" | cut -d: -f6)
+[ -n "$home" ] || fail "the login user $login has no home directory"
+group=$(id -gn "$login")
+keys=$home/.ssh/authorized_keys
+install -d -m 700 -o "$login" -g "$group" "$home/.ssh"
 touch "$keys"
+chown "$login:$group" "$keys"
 chmod 600 "$keys"
 wanted=${line ? `'${line}'` : "''"}
 current=$(grep " ${PEER_KEY_TAG}:" "$keys" || true)
@@ -65,6 +71,7 @@ fi
 grep -v " ${PEER_KEY_TAG}:" "$keys" > "$keys.new" || true
 [ -z "$wanted" ] || echo "$wanted" >> "$keys.new"
 chmod 600 "$keys.new"
+chown "$login:$group" "$keys.new"
 mv "$keys.new" "$keys"
 echo "authorize-peer: ${line ? `the ${peerSite} stack's deploy key may log in` : "no peer key authorized"}"
 `;

@@ -1,6 +1,7 @@
 // Inventory of an existing host before the program changes anything (Ghost(Pro)'s first
 // step): packages, listening sockets, firewall rules, cron jobs, disks and data folders.
 // The script only reads; it prints sections that parseInventory turns into data.
+import { AS_ROOT } from "../script";
 
 export interface HostInventory {
     packages: Array<{ name: string; version: string }>;
@@ -25,6 +26,9 @@ export function inventoryScript(host: string): string {
 # cutover inventory of ${host}: reads packages, sockets, firewall, cron, disks; changes nothing.
 set -uo pipefail
 export LC_ALL=C
+fail() { echo "inventory on ${host}: $*" >&2; exit 1; }
+# Process names of listening sockets and the firewall's rules need root.
+${AS_ROOT}
 # Secrets in cron lines (passwords on command lines, tokens in URLs) never leave the host.
 redact() { sed -E 's/((pass(word)?|passwd|secret|token|api[_-]?key)[A-Za-z_]*[=:][ ]*)[^ ]+/\\1[redacted]/Ig; s/(^|[ \\t])-p[^ \\t]+/\\1-p[redacted]/g; s#://[^:/@ ]+:[^@ ]+@#://[redacted]@#g'; }
 echo "== packages"
