@@ -12,6 +12,7 @@ import * as fs from "fs";
 import * as path from "path";
 import { RunResult, runArgv } from "./lab";
 import { SshTarget, sshArgv } from "./ssh";
+import type { CloudSlot } from "./cloud";
 // Secrets arrive wrapped; they are unwrapped only here, where they are used.
 import { unwrapSecrets } from "../tools/offline/secrets";
 
@@ -23,6 +24,8 @@ export interface LabExecution {
     dir: string;
     /** Lab host names by address, for readable progress. */
     hostNames: Record<string, string>;
+    /** The lab as a cloud: the hosts a created droplet or instance becomes, by host name. */
+    cloud?: Record<string, CloudSlot>;
 }
 
 export type StepAction = "create" | "update" | "replace" | "delete" | "unchanged";
@@ -55,6 +58,9 @@ function hash(v: unknown): string {
 
 export class StepFailed extends Error {}
 
+/** ssh's messages for a connection that was never made (before authentication, so before the command). */
+const NOT_CONNECTED = /connect to host \S+ port \d+: (Connection refused|No route to host|Connection timed out|Network is unreachable)|kex_exchange_identification|Connection closed by \S+ port \d+|Connection reset by \S+ port \d+/;
+
 export class CommandExecutor {
     private readonly statePath: string;
     private readonly runLog: string;
@@ -81,6 +87,7 @@ export class CommandExecutor {
             port: c.port ?? 22,
             user: c.user ?? "root",
             keyPath: this.keyFile(c.privateKey),
+            dialErrorLimit: c.dialErrorLimit ?? 10,
             ...(c.proxy ? { proxy: { host: c.proxy.host, port: c.proxy.port ?? 22, user: c.proxy.user ?? "root", keyPath: this.keyFile(c.proxy.privateKey) } } : {}),
         };
     }
@@ -89,11 +96,22 @@ export class CommandExecutor {
         return target === "local" ? "operator" : (this.x.hostNames[target.host] ?? target.host);
     }
 
+    /**
+     * As the command provider does, a connection that cannot be made yet (a host still
+     * booting: refused, no route, no banner) is dialled again, once a second, up to the
+     * connection's dialErrorLimit; the command had not started. Anything later is the step's.
+     */
     private async exec(target: StepState["target"], command: string, stdin: string | undefined, env: Record<string, string>): Promise<RunResult> {
         const argv = target === "local"
             ? ["ip", "netns", "exec", this.x.operatorNetns, "bash", "-c", command]
             : [...sshArgv(this.x.operatorNetns, { ...target, sendEnv: Object.keys(env) }), command];
-        return runArgv(argv, { stdin, timeoutMs: 30 * 60_000, env: { ...process.env, ...env } });
+        const dials = target === "local" ? 1 : Math.max(1, target.dialErrorLimit ?? 10);
+        let r: RunResult;
+        for (let dial = 1; ; dial++) {
+            r = await runArgv(argv, { stdin, timeoutMs: 30 * 60_000, env: { ...process.env, ...env } });
+            if (r.code !== 255 || target === "local" || !NOT_CONNECTED.test(r.stderr) || dial >= dials) return r;
+            await new Promise((res) => setTimeout(res, 1000));
+        }
     }
 
     private record(run: StepRun): void {

@@ -117,17 +117,17 @@ export interface FlipRun {
 }
 
 /**
- * Flips the lab's new stack (which owns cutover:live) with `config` while the load
+ * Flips the lab's new stack (which owns cutover:live; `stack`, default lab-new) with `config` while the load
  * generator writes through `url`: the program runs the runbook exactly as `pulumi up`.
  */
-export async function flipUnderLoad(lab: Lab, o: { url: string; client: string; rate: number; seconds: number; leadMs: number; tailMs?: number; config: Record<string, string> }): Promise<FlipRun> {
+export async function flipUnderLoad(lab: Lab, o: { url: string; client: string; rate: number; seconds: number; leadMs: number; tailMs?: number; config: Record<string, string>; stack?: string }): Promise<FlipRun> {
     const before = readRuns(LAB_DIR).length;
     let error: string | undefined;
     let audit: Record<string, unknown> | undefined;
     const writes = await underLoad(lab, o, async () => {
         await new Promise((r) => setTimeout(r, o.leadMs));
         try {
-            const p = await provision(lab, LAB_STACKS.new, { config: o.config });
+            const p = await provision(lab, o.stack ?? LAB_STACKS.new, { config: o.config });
             const text = (unwrapSecrets(p.evaluation.outputs) as { runbook?: { audit?: string } }).runbook?.audit;
             audit = text ? JSON.parse(text) : undefined;
         } catch (e) {

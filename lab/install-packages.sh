@@ -5,7 +5,7 @@
 set -euo pipefail
 packages=(
     openssh-server openssh-client iproute2 iputils-ping iptables ufw netcat-openbsd procps psmisc util-linux
-    tinc mariadb-server mariadb-client postgresql redis-server stunnel4 haproxy socat python3 python3-pymysql python3-psycopg2 rclone shellcheck nginx-light sudo
+    tinc mariadb-server mariadb-client postgresql redis-server stunnel4 haproxy socat python3 python3-pymysql python3-psycopg2 rclone shellcheck nginx-light sudo cloud-init
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -6,6 +6,7 @@ import * as os from "os";
 import * as path from "path";
 import { cutRules, hostInitScript, networkCommands } from "./render";
 import { sshArgv } from "./ssh";
+import { detachVolumes } from "./cloud";
 import { LAB_PREFIX, LabHost, LabPlan, labPlan } from "./topology";
 
 export const LAB_DIR = path.join(os.tmpdir(), LAB_PREFIX);
@@ -80,9 +81,12 @@ export class Lab {
         for (const argv of networkCommands(this.plan)) must(argv);
         fs.writeFileSync(path.join(LAB_DIR, "host-init.sh"), hostInitScript(), { mode: 0o755 });
         const pubkey = fs.readFileSync(`${this.keyPath}.pub`, "utf8").trim();
-        for (const h of this.plan.hosts) this.boot(h, pubkey);
-        await Promise.all(this.plan.hosts.map((h) => this.waitForSsh(h)));
-        this.log(`lab: ${this.plan.hosts.length} hosts up in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+        // Hosts of the lab's clouds wait for the program to create them (lab/cloud.ts).
+        const booted = this.plan.hosts.filter((h) => !h.cloud);
+        for (const h of booted) this.boot(h, pubkey);
+        await Promise.all(booted.map((h) => this.waitForSsh(h)));
+        const waiting = this.plan.hosts.length - booted.length;
+        this.log(`lab: ${booted.length} hosts up in ${((Date.now() - started) / 1000).toFixed(1)} s${waiting ? `; ${waiting} left for the program to create` : ""}`);
     }
 
     private boot(h: LabHost, pubkey: string): void {
@@ -164,6 +168,7 @@ export class Lab {
             await new Promise((r) => setTimeout(r, 100));
         }
         for (const ns of namespaces) run(["ip", "netns", "del", ns]);
+        detachVolumes(LAB_DIR);
         fs.rmSync(LAB_DIR, { recursive: true, force: true });
     }
 }

@@ -92,3 +92,94 @@ while true; do
 done
 `;
 }
+
+export type CloudKind = "digitalocean" | "aws";
+
+/**
+ * The cloud's part of a created host's first boot, as cloud-init config: the NoCloud seed
+ * stands in for the cloud's metadata service. DigitalOcean logs in as root with the
+ * droplet's keys; Debian's AWS images as admin with passwordless sudo, root refused.
+ * Only the modules a first boot of the program's user data needs run (no disk resizing or
+ * network renaming on a lab host); apt has no sources in the lab, so package_update
+ * succeeds offline and the packages asked for are the machine's.
+ */
+export function cloudConfig(kind: CloudKind): string {
+    const login = kind === "aws"
+        ? `disable_root: true
+system_info:
+  distro: debian
+  default_user:
+    name: admin
+    lock_passwd: true
+    shell: /bin/bash
+    sudo: "ALL=(ALL) NOPASSWD:ALL"
+users: [default]`
+        : `disable_root: false
+users: []`;
+    return `# The lab's cloud (${kind}), rendered by cutover's lab.
+datasource_list: [NoCloud]
+network: {config: disabled}
+${login}
+ssh_deletekeys: true
+ssh_genkeytypes: [ed25519, rsa]
+cloud_init_modules: [write_files, set_hostname, update_hostname, users_groups, ssh]
+cloud_config_modules: [runcmd]
+cloud_final_modules: [package_update_upgrade_install, scripts_user, final_message]
+`;
+}
+
+/** The NoCloud meta-data: the instance and the cloud's keys (a droplet's SSH keys, an instance's key pair). */
+export function cloudMetaData(instanceId: string, hostname: string, publicKeys: string[]): string {
+    return `instance-id: ${instanceId}
+local-hostname: ${hostname}
+public-keys:
+${publicKeys.map((k) => `  - ${JSON.stringify(k.trim())}`).join("\n")}
+`;
+}
+
+/**
+ * PID 1 of a host the program created, booted the way the clouds boot Debian: the host's
+ * namespaces and overlays as for any lab host, a fresh image's state (no cloud-init state,
+ * no database files, no apt sources), then cloud-init's local and network stages (users,
+ * keys, host keys, files), sshd, and cloud-init's config and final stages in the background:
+ * the program's first steps meet a host still in its first boot. Arguments: host name and
+ * the folder with user-data, meta-data and lab.cfg.
+ */
+export function cloudHostInitScript(): string {
+    return `#!/bin/bash
+# Lab cloud host init: $1 = host name, $2 = seed folder. Rendered by cutover's lab.
+set -euo pipefail
+name=$1
+seed=$2
+mount -t tmpfs -o mode=755,size=16g "lab-layers-$name" /run
+for d in etc var root home; do
+    mkdir -p "/run/.layers/$d/upper" "/run/.layers/$d/work"
+    mount -t overlay overlay -o "lowerdir=/$d,upperdir=/run/.layers/$d/upper,workdir=/run/.layers/$d/work" "/$d"
+done
+mount -t tmpfs -o mode=755 run /run
+mount -t tmpfs -o mode=1777 tmp /tmp
+# The host's own /dev/disk: where the cloud links an attached volume (by-id).
+mount -t tmpfs -o mode=755 disk /dev/disk
+mkdir -p /dev/disk/by-id /run/sshd /run/lock /var/run
+# A fresh image: no earlier boot, no database files, no package sources (offline).
+rm -rf /var/lib/cloud /var/log/cloud-init.log /var/log/cloud-init-output.log
+find /var/lib/mysql /var/lib/postgresql /var/lib/redis -mindepth 1 -delete 2>/dev/null || true
+rm -f /etc/apt/sources.list /etc/apt/sources.list.d/*
+rm -f /etc/ssh/ssh_host_* /root/.ssh/authorized_keys
+printf '# lab host: no shell setup\\n' > /root/.bashrc
+printf '# lab host: no shell setup\\n' > /root/.profile
+printf '127.0.0.1 localhost\\n' > /etc/hosts
+install -D -m 644 "$seed/lab.cfg" /etc/cloud/cloud.cfg.d/99-lab.cfg
+install -D -m 600 "$seed/meta-data" /var/lib/cloud/seed/nocloud/meta-data
+install -D -m 600 "$seed/user-data" /var/lib/cloud/seed/nocloud/user-data
+cloud-init init --local
+cloud-init init
+/usr/sbin/sshd -e -o PidFile=/run/sshd.pid -o "AcceptEnv=*" -o UseDNS=no
+echo "lab cloud host $name: sshd up, cloud-init config and final stages running"
+( cloud-init modules --mode=config; cloud-init modules --mode=final ) &
+while true; do
+    sleep 3600 &
+    wait $! || true
+done
+`;
+}

@@ -38,7 +38,8 @@ export async function provision(lab: Lab, stack: string, opts: ProvisionOptions 
     const before = readRuns(LAB_DIR).length;
     const privateKey = fs.readFileSync(lab.keyPath, "utf8");
     const hostNames = Object.fromEntries(lab.plan.hosts.map((h) => [h.address, h.name]));
-    const execution: LabExecution = { stack, operatorNetns: lab.plan.admin.netns, dir: LAB_DIR, hostNames };
+    const cloud = Object.fromEntries(lab.plan.hosts.filter((h) => h.cloud).map((h) => [h.name, { kind: h.cloud!, address: h.address, netns: h.netns }]));
+    const execution: LabExecution = { stack, operatorNetns: lab.plan.admin.netns, dir: LAB_DIR, hostNames, ...(Object.keys(cloud).length > 0 ? { cloud } : {}) };
 
     const stackFile = path.join(opts.stackDir ?? path.resolve(__dirname, ".."), `Pulumi.${stack}.yaml`);
     const peer = /cutover:peer:\s*\S+\/(\S+)/.exec(fs.readFileSync(stackFile, "utf8"))?.[1];

@@ -8,6 +8,8 @@ export interface SshTarget {
     keyPath: string;
     /** Environment variable names to pass (the host's sshd must AcceptEnv them). */
     sendEnv?: string[];
+    /** How often the executor dials a host that does not answer yet (the connection's dialErrorLimit). */
+    dialErrorLimit?: number;
     /** Jump host, as the command provider's `proxy` connection. */
     proxy?: { host: string; port?: number; user?: string; keyPath: string };
 }

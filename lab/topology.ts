@@ -4,6 +4,7 @@
 // 203.0.113.0/24 (where the operator and the clients sit).
 import { PROBE_TABLE } from "../components/database/mysql";
 import { Role } from "../components/types";
+import type { CloudKind } from "./render";
 
 export const LAB_PREFIX = "cutover-lab";
 export const ADMIN_CIDR = "203.0.113.0/28";
@@ -27,6 +28,8 @@ export interface LabHost {
     netns: string;
     /** The router-side end of the host's link. */
     veth: string;
+    /** A host the program creates in this cloud: booted when the program creates it, through cloud-init. */
+    cloud?: CloudKind;
 }
 
 export interface LabPlan {
@@ -47,6 +50,8 @@ export interface LabHostSpec {
     octet: number;
     /** Booted but not in the site's stack config: a host to add later (tests). */
     spare?: boolean;
+    /** Left for the program to create in this cloud (not booted by the lab). */
+    cloud?: CloudKind;
 }
 
 const SEGMENTS: Record<string, string> = { old: "192.0.2", new: "198.51.100", public: "203.0.113" };
@@ -61,6 +66,9 @@ export const DEFAULT_HOSTS: LabHostSpec[] = [
     { name: "new-db-1", site: "new", role: "db", octet: 20 },
     { name: "new-app-2", site: "new", role: "app", octet: 12, spare: true },
 ];
+
+/** The reference stacks' shape in the lab: old on DigitalOcean, new on AWS, hosts the program creates. */
+export const CLOUD_HOSTS: LabHostSpec[] = DEFAULT_HOSTS.filter((h) => !h.spare).map((h) => ({ ...h, cloud: h.site === "old" ? "digitalocean" : "aws" }));
 
 export function labPlan(specs: LabHostSpec[] = DEFAULT_HOSTS): LabPlan {
     const segments: LabSegment[] = Object.entries(SEGMENTS).map(([name, base]) => ({
@@ -80,6 +88,7 @@ export function labPlan(specs: LabHostSpec[] = DEFAULT_HOSTS): LabPlan {
         spare: s.spare ?? false,
         netns: `${LAB_PREFIX}-${s.name}`,
         veth: `lv${i}`,
+        ...(s.cloud ? { cloud: s.cloud } : {}),
     }));
     const admin: LabHost = { name: "operator", site: "public", role: "operator", address: `${SEGMENTS.public}.10`, spare: false, netns: `${LAB_PREFIX}-operator`, veth: `lv${specs.length}` };
     const client: LabHost = { name: "client", site: "public", role: "client", address: `${SEGMENTS.public}.100`, spare: false, netns: `${LAB_PREFIX}-client`, veth: `lv${specs.length + 1}` };
@@ -121,6 +130,33 @@ export function labStackConfig(plan: LabPlan, site: string, peerStack?: string):
         // Cloudflare is mocked in the lab; the new stack owns the public names and the flip.
         "cutover:dns": { zoneId: LAB_ZONE_ID, zone: "lab.example.com", ...(site === "new" ? { names: ["@", "www"] } : {}) },
         ...(site === "new" ? { "cutover:live": "old", "cutover:runbook": { parity: [PROBE_TABLE] } } : {}),
+        ...(peerStack ? { "cutover:peer": `organization/cutover/${peerStack}` } : {}),
+    };
+}
+
+export const LAB_CLOUD_STACKS = { old: "lab-cloud-old", new: "lab-cloud-new" } as const;
+
+/**
+ * The stack config of a lab site whose hosts the program creates: old on DigitalOcean, new
+ * on AWS (the reference stacks' shape), each site's network the lab's segment. The edges are
+ * not proxied (the lab's clients are not Cloudflare).
+ */
+export function cloudLabStackConfig(plan: LabPlan, site: string, peerStack?: string): Record<string, unknown> {
+    const aws = site === "new";
+    const size = (s: string, a: string) => ({ count: 1, size: aws ? a : s });
+    return {
+        "cutover:site": site,
+        "cutover:provider": aws ? "aws" : "digitalocean",
+        "cutover:region": aws ? "eu-west-1" : "ams3",
+        "cutover:adminCidrs": [ADMIN_CIDR],
+        "cutover:network": { cidr: segmentOf(plan, site).cidr },
+        "cutover:pools": { edge: size("s-1vcpu-1gb", "t3.small"), app: size("s-2vcpu-2gb", "t3.medium"), db: size("s-2vcpu-4gb", "r6i.large") },
+        "cutover:edge": { proxied: false },
+        "cutover:probe": true,
+        "cutover:database": { engine: "mariadb", phase: aws ? "replica" : "primary" },
+        "cutover:mesh": { cidr: LAB_MESH.cidr, siteRange: LAB_MESH.siteRange[site] },
+        "cutover:dns": { zoneId: LAB_ZONE_ID, zone: "lab.example.com", ...(aws ? { names: ["@", "www"] } : {}) },
+        ...(aws ? { "cutover:live": "old", "cutover:runbook": { parity: [PROBE_TABLE] } } : {}),
         ...(peerStack ? { "cutover:peer": `organization/cutover/${peerStack}` } : {}),
     };
 }

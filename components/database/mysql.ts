@@ -16,6 +16,8 @@ export interface FlavorSpec {
     name: string;
     server: string;
     package: string;
+    /** Makes the system tables in an empty /var/lib/mysql, as the package's install does. */
+    initDb: string;
     client: string;
     admin: string;
     dump: string;
@@ -51,6 +53,7 @@ export const FLAVORS: Record<MysqlFlavor, FlavorSpec> = {
         name: "MariaDB",
         server: "mariadbd",
         package: "mariadb-server",
+        initDb: "mariadb-install-db --user=mysql --datadir=/var/lib/mysql --skip-test-db --auth-root-authentication-method=socket",
         client: "mariadb",
         admin: "mariadb-admin",
         dump: "mariadb-dump",
@@ -80,6 +83,7 @@ export const FLAVORS: Record<MysqlFlavor, FlavorSpec> = {
         name: "MySQL",
         server: "mysqld",
         package: "mysql-server",
+        initDb: "mysqld --initialize-insecure --user=mysql --datadir=/var/lib/mysql",
         client: "mysql",
         admin: "mysqladmin",
         dump: "mysqldump",
@@ -232,6 +236,14 @@ export function mysqlScript(s: MysqlServer, plan: MysqlPlan): string {
     const about = plan.source ? `${f.name} ${plan.phase} on ${s.host}, replicating from ${plan.source.host}` : `${f.name} ${plan.phase} on ${s.host}`;
     return `${scriptHeader("database", s.host, about)}
 ${installIfMissing(f.server, f.package)}
+# A blank data volume mounted at /var/lib/mysql on an image that had the server installed
+# already: no system tables. Initialized only when empty and the server is down.
+if [ ! -d /var/lib/mysql/mysql ] && ! ${f.admin} ping >/dev/null 2>&1; then
+    [ -z "$(ls -A /var/lib/mysql 2>/dev/null)" ] || fail "/var/lib/mysql holds files but no system tables (mysql/); not initializing over them"
+    install -d -m 750 -o mysql -g mysql /var/lib/mysql
+    init_out=$(${f.initDb} 2>&1) || fail "initializing the empty /var/lib/mysql failed: $(tail -n 3 <<< "$init_out" | tr '\\n' ' ')"
+    changed=1
+fi
 ${readSecrets({ "server-key": "server_key", "replication-password": "repl_password", ...(plan.source ? { "peer-password": "peer_password" } : {}), ...(plan.probe ? { "probe-password": "probe_password" } : {}) })}
 
 ${PUT_FILE}

@@ -20,7 +20,8 @@ function indent(text: string, spaces: number): string {
 
 /**
  * The host is closed from its first boot: UFW comes up with default deny before the
- * program ever reaches it; later rule changes arrive through the firewall command.
+ * program ever reaches it; later rule changes arrive through the firewall command, whose
+ * steps wait for this first boot to finish (CUTOVER_FIRST_BOOT: this run must not wait for itself).
  */
 export function cloudInit(i: CloudInitInput): string {
     const keys = i.authorizedKeys.map((k) => `  - ${JSON.stringify(k)}`).join("\n");
@@ -37,7 +38,7 @@ write_files:
     content: |
 ${indent(i.firewallScript, 6)}
 runcmd:
-  - [/usr/local/sbin/cutover-firewall]
+  - [env, CUTOVER_FIRST_BOOT=1, /usr/local/sbin/cutover-firewall]
 `;
 }
 

@@ -7,7 +7,7 @@ import YAML from "yaml";
 import { containsAddress, parseCidr } from "../../components/cidr";
 import { admits } from "../../lab/firewall-check";
 import { cutRules, hostInitScript, networkCommands } from "../../lab/render";
-import { ADMIN_CIDR, labPlan, labStackConfig, segmentOf } from "../../lab/topology";
+import { ADMIN_CIDR, CLOUD_HOSTS, cloudLabStackConfig, labPlan, labStackConfig, segmentOf } from "../../lab/topology";
 import { ROOT } from "../helpers";
 
 describe("lab plan", () => {
@@ -17,6 +17,11 @@ describe("lab plan", () => {
         for (const [site, peer] of [["old", "lab-new"], ["new", "lab-old"]] as const) {
             const committed = YAML.parse(fs.readFileSync(path.join(ROOT, `Pulumi.lab-${site}.yaml`), "utf8")).config;
             assert.deepEqual(committed, labStackConfig(plan, site, peer), `Pulumi.lab-${site}.yaml differs from lab/topology.ts`);
+        }
+        const cloud = labPlan(CLOUD_HOSTS);
+        for (const [site, peer] of [["old", "lab-cloud-new"], ["new", "lab-cloud-old"]] as const) {
+            const committed = YAML.parse(fs.readFileSync(path.join(ROOT, `Pulumi.lab-cloud-${site}.yaml`), "utf8")).config;
+            assert.deepEqual(committed, cloudLabStackConfig(cloud, site, peer), `Pulumi.lab-cloud-${site}.yaml differs from lab/topology.ts`);
         }
     });
 

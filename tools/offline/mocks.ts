@@ -7,6 +7,7 @@ import { hostAddress, parseCidr } from "../../components/cidr";
 import * as fs from "fs";
 import * as path from "path";
 import { CommandExecutor, LabExecution } from "../../lab/executor";
+import { CloudLab, attachVolume, bootCloudHost } from "../../lab/cloud";
 import { certRequest, locallySignedCert, selfSignedCert } from "./certs";
 import { unwrapSecrets } from "./secrets";
 
@@ -67,9 +68,16 @@ export class CloudMocks implements pulumi.runtime.Mocks {
     private readonly executor?: CommandExecutor;
     private readonly kept: Record<string, { inputs: string; result: { id: string; state: State } }> = {};
     private readonly keptFile?: string;
+    /** Lab only: created hosts become lab hosts. */
+    private readonly cloud?: CloudLab;
+    /** The cloud's public keys by DigitalOcean fingerprint or EC2 key pair name; droplet names and volumes by id. */
+    private readonly cloudKeys = new Map<string, string>();
+    private readonly dropletNames = new Map<string, string>();
+    private readonly volumes = new Map<string, { name: string; size: number }>();
 
     constructor(private readonly options: MockOptions, private readonly stack: string) {
         if (options.lab) this.executor = new CommandExecutor(options.lab);
+        if (options.lab?.cloud) this.cloud = { dir: options.lab.dir, slots: options.lab.cloud };
         const keepIn = options.lab?.dir ?? options.keepIn;
         if (keepIn) {
             this.keptFile = path.join(keepIn, `resources-${stack}.json`);
@@ -152,6 +160,12 @@ export class CloudMocks implements pulumi.runtime.Mocks {
         if (this.executor && (args.type === "command:remote:Command" || args.type === "command:local:Command")) {
             return this.executor.run(args.type, args.name, inputs).then((out) => ({ id: `${args.name}-${digest(args.type, args.name).slice(0, 8)}`, state: { ...inputs, ...out } }));
         }
+        if (this.cloud && args.type === "digitalocean:index/volumeAttachment:VolumeAttachment") {
+            const volume = this.volumes.get(String(inputs.volumeId));
+            const droplet = this.dropletNames.get(String(inputs.dropletId));
+            if (!volume || !droplet) throw new Error(`lab cloud: volume attachment ${args.name} names an unknown volume or droplet`);
+            return attachVolume(this.cloud, droplet, volume.name, volume.size).then(() => this.keep(args, () => this.create(args)));
+        }
         return this.keep(args, () => this.create(args));
     }
 
@@ -179,6 +193,7 @@ export class CloudMocks implements pulumi.runtime.Mocks {
                 const blob = Buffer.from(String(inputs.publicKey ?? "").split(" ")[1] ?? "", "base64");
                 id = String(parseInt(h.slice(0, 7), 16));
                 state.fingerprint = crypto.createHash("md5").update(blob).digest("hex").match(/../g)!.join(":");
+                this.cloudKeys.set(String(state.fingerprint), String(inputs.publicKey));
                 break;
             }
             case "digitalocean:index/droplet:Droplet":
@@ -190,6 +205,17 @@ export class CloudMocks implements pulumi.runtime.Mocks {
                     ipv4AddressPrivate: this.computed(this.privateAddress(inputs.vpcUuid, args.name)),
                     ipv6Address: this.computed(`2001:db8:1::${h.slice(0, 4)}`),
                 });
+                if (this.cloud) {
+                    // The droplet boots as a lab host: root logs in with the droplet's keys.
+                    const keys = ((inputs.sshKeys ?? []) as string[]).map((f) => this.cloudKeys.get(String(f)) ?? "").filter(Boolean);
+                    const slot = bootCloudHost(this.cloud, String(inputs.name), "digitalocean", String(inputs.userData ?? ""), keys);
+                    Object.assign(state, { ipv4Address: slot.address, ipv4AddressPrivate: slot.address });
+                    this.dropletNames.set(id, String(inputs.name));
+                }
+                break;
+            case "digitalocean:index/volume:Volume":
+                id = `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20, 32)}`;
+                this.volumes.set(id, { name: String(inputs.name), size: Number(inputs.size) });
                 break;
             case "digitalocean:index/firewall:Firewall":
                 id = `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20, 32)}`;
@@ -221,6 +247,7 @@ export class CloudMocks implements pulumi.runtime.Mocks {
                 break;
             case "aws:ec2/keyPair:KeyPair":
                 id = inputs.keyName;
+                this.cloudKeys.set(String(inputs.keyName), String(inputs.publicKey));
                 state.fingerprint = crypto.createHash("sha256").update(String(inputs.publicKey)).digest("base64");
                 break;
             case "aws:ec2/instance:Instance":
@@ -231,6 +258,12 @@ export class CloudMocks implements pulumi.runtime.Mocks {
                     publicIp: this.computed(this.publicAddress("192.0.2", args.name)),
                     privateIp: this.computed(this.privateAddress(inputs.subnetId, args.name)),
                 });
+                if (this.cloud) {
+                    // The instance boots as a lab host: admin logs in with the key pair's key.
+                    const key = this.cloudKeys.get(String(inputs.keyName));
+                    const slot = bootCloudHost(this.cloud, String(inputs.tags?.Name), "aws", String(inputs.userData ?? ""), key ? [key] : []);
+                    Object.assign(state, { publicIp: slot.address, privateIp: slot.address });
+                }
                 break;
             case "aws:ec2/launchTemplate:LaunchTemplate":
                 id = `lt-${h.slice(0, 17)}`;

@@ -1,0 +1,89 @@
+// The lab as a cloud: the reference stacks' shape (old on DigitalOcean, new on AWS), every
+// host created by the program and booted by Debian's real cloud-init from the program's own
+// user data, as its cloud's login user (root on DigitalOcean, admin with sudo on AWS). The
+// program's first steps meet hosts still in their first boot. Then the cutover and the
+// rollback under load, with nothing lost.
+import { after, before, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import * as fs from "fs";
+import * as path from "path";
+import { LAB_DIR, Lab, runArgv } from "../../lab/lab";
+import { labSkip } from "./requirements";
+import { provision } from "../../lab/runtime";
+import { CLOUD_HOSTS, LAB_CLOUD_STACKS, labPlan } from "../../lab/topology";
+import { flipFigures, flipUnderLoad, recordedWrites } from "../../lab/flip";
+import { readRuns } from "../../lab/executor";
+import { sshArgv } from "../../lab/ssh";
+
+const skip = labSkip(["haproxy", "socat", "python3", "tincd", "mariadbd", "cloud-init", "sudo", "losetup"]);
+
+const URL = "http://192.0.2.10/";
+const HOSTS = CLOUD_HOSTS.map((h) => h.name);
+
+describe("the lab as a cloud: DigitalOcean to AWS", { skip, timeout: 1_800_000 }, () => {
+    let lab: Lab;
+    before(async () => {
+        lab = new Lab(labPlan(CLOUD_HOSTS), (l) => console.log(l));
+        await lab.up();
+        for (const s of [LAB_CLOUD_STACKS.old, LAB_CLOUD_STACKS.new, LAB_CLOUD_STACKS.old, LAB_CLOUD_STACKS.new]) await provision(lab, s);
+    });
+    after(async () => {
+        await Lab.down();
+    });
+
+    it("every host the program created booted through cloud-init, named by the program, and the program waited for its first boot", async () => {
+        const runs = readRuns(LAB_DIR);
+        for (const host of HOSTS) {
+            const status = await lab.enter(host, "cloud-init status --long; hostname; stat -c %Y.%y /var/lib/cloud/instance/boot-finished");
+            assert.equal(status.code, 0, `${host}: ${status.stdout} ${status.stderr}`);
+            assert.match(status.stdout, /^status: done$/m, `${host}: ${status.stdout}`);
+            assert.match(status.stdout, new RegExp(`^${host}$`, "m"), `${host}: the user data's hostname`);
+            // The first-boot firewall ran (cloud-init's runcmd), and the program's firewall step after it.
+            const ufw = await lab.enter(host, "ufw status | head -n 1; grep -c CUTOVER_FIRST_BOOT /var/lib/cloud/instance/scripts/runcmd");
+            assert.match(ufw.stdout, /^Status: active$/m, host);
+            assert.match(ufw.stdout, /^1$/m, `${host}: cloud-init's runcmd runs the firewall as the first boot's (it must not wait for itself)`);
+            const finished = Number(/^(\d+)\./m.exec(status.stdout)?.[1]) * 1000;
+            const first = runs.find((r) => r.host === host && r.action !== "unchanged");
+            assert.ok(first, `no step ran on ${host}`);
+            const started = (first.endedAt ?? 0) - first.ms;
+            console.log(`   ${host}: first step ${first.step} started ${started < finished ? `${((finished - started) / 1000).toFixed(1)} s before cloud-init finished (it waited)` : "after cloud-init finished"}`);
+            assert.ok((first.endedAt ?? 0) >= finished, `${host}: ${first.step} ended before the first boot finished`);
+        }
+    });
+
+    it("logs in as each cloud's user: root on the droplets; admin with sudo on the instances, whose root login is refused", async () => {
+        const state = (stack: string) => JSON.parse(fs.readFileSync(path.join(LAB_DIR, `state-${stack}.json`), "utf8")) as Record<string, { target: { host: string; user: string; keyPath: string } }>;
+        const users = (stack: string) => new Set(Object.values(state(stack)).map((s) => s.target.user));
+        assert.deepEqual([...users(LAB_CLOUD_STACKS.old)], ["root"]);
+        assert.deepEqual([...users(LAB_CLOUD_STACKS.new)], ["admin"]);
+        const target = Object.values(state(LAB_CLOUD_STACKS.new)).find((s) => s.target.host === "198.51.100.10")!.target;
+        const asRoot = await runArgv([...sshArgv(lab.plan.admin.netns, { host: target.host, user: "root", keyPath: target.keyPath }), "id -u"], { timeoutMs: 30_000 });
+        assert.notEqual(asRoot.stdout.trim(), "0", "root may log in to an AWS instance");
+        assert.match(asRoot.stdout + asRoot.stderr, /Please login as the user "admin"/);
+        const sudo = await lab.enter("new-db-1", "sudo -l -U admin");
+        assert.match(sudo.stdout, /NOPASSWD: ALL/);
+    });
+
+    it("the DigitalOcean db droplet keeps its database on its volume; a re-run with unchanged config runs no step", async () => {
+        const mount = await lab.enter("old-db-1", "findmnt -rno SOURCE /var/lib/mysql; ls /var/lib/mysql/mysql >/dev/null && echo tables");
+        assert.match(mount.stdout, /^\/dev\/loop\d+$/m, mount.stdout + mount.stderr);
+        assert.match(mount.stdout, /^tables$/m);
+        const before = readRuns(LAB_DIR).length;
+        for (const s of [LAB_CLOUD_STACKS.old, LAB_CLOUD_STACKS.new]) await provision(lab, s);
+        const ran = readRuns(LAB_DIR).slice(before).filter((r) => r.action !== "unchanged");
+        assert.deepEqual(ran.map((r) => `${r.host} ${r.step}`), []);
+    });
+
+    for (const [name, live, client] of [["cutover", "new", "cloudcut"], ["rollback", "old", "cloudback"]] as const) {
+        it(`${name}: cutover:live -> ${live} under 50 writes/s through the old edge: nothing failed or lost, served by ${live} after`, async () => {
+            const run = await flipUnderLoad(lab, { stack: LAB_CLOUD_STACKS.new, url: URL, client, rate: 50, seconds: 60, leadMs: 1500, tailMs: 3000, config: { "cutover:live": live } });
+            assert.equal(run.error, undefined, run.error);
+            const f = flipFigures(run.writes, await recordedWrites(lab, `${live}-db-1`, client), run.from, run.to);
+            console.log(`   ${name}: ${f.writes} writes, ${f.failed} failed, ${f.lost} lost; window p50 ${f.window.p50Ms} / max ${f.window.maxMs} ms; audit lost ${run.audit?.lostTransactions}`);
+            assert.deepEqual({ failed: f.failed, lost: f.lost, duplicated: f.duplicated }, { failed: 0, lost: 0, duplicated: 0 });
+            assert.ok(f.writes >= 100, `only ${f.writes} writes`);
+            assert.equal(run.audit?.lostTransactions, 0);
+            assert.deepEqual(f.servedAfter, [`${live} ${live}-app-1`]);
+        });
+    }
+});
