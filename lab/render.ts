@@ -156,11 +156,6 @@ for d in etc var root home; do
     mkdir -p "/run/.layers/$d/upper" "/run/.layers/$d/work"
     mount -t overlay overlay -o "lowerdir=/$d,upperdir=/run/.layers/$d/upper,workdir=/run/.layers/$d/work" "/$d"
 done
-mount -t tmpfs -o mode=755 run /run
-mount -t tmpfs -o mode=1777 tmp /tmp
-# The host's own /dev/disk: where the cloud links an attached volume (by-id).
-mount -t tmpfs -o mode=755 disk /dev/disk
-mkdir -p /dev/disk/by-id /run/sshd /run/lock /var/run
 # A fresh image: no earlier boot, no database files, no package sources (offline).
 rm -rf /var/lib/cloud /var/log/cloud-init.log /var/log/cloud-init-output.log
 find /var/lib/mysql /var/lib/postgresql /var/lib/redis -mindepth 1 -delete 2>/dev/null || true
@@ -169,9 +164,15 @@ rm -f /etc/ssh/ssh_host_* /root/.ssh/authorized_keys
 printf '# lab host: no shell setup\\n' > /root/.bashrc
 printf '# lab host: no shell setup\\n' > /root/.profile
 printf '127.0.0.1 localhost\\n' > /etc/hosts
+# The cloud's seed, read before /tmp (where the lab keeps it) is covered.
 install -D -m 644 "$seed/lab.cfg" /etc/cloud/cloud.cfg.d/99-lab.cfg
 install -D -m 600 "$seed/meta-data" /var/lib/cloud/seed/nocloud/meta-data
 install -D -m 600 "$seed/user-data" /var/lib/cloud/seed/nocloud/user-data
+mount -t tmpfs -o mode=755 run /run
+mount -t tmpfs -o mode=1777 tmp /tmp
+# The host's own /dev/disk: where the cloud links an attached volume (by-id).
+mount -t tmpfs -o mode=755 disk /dev/disk
+mkdir -p /dev/disk/by-id /run/sshd /run/lock /var/run
 cloud-init init --local
 cloud-init init
 /usr/sbin/sshd -e -o PidFile=/run/sshd.pid -o "AcceptEnv=*" -o UseDNS=no
