@@ -9,6 +9,24 @@ import { admits } from "../../lab/firewall-check";
 import { cutRules, hostInitScript, networkCommands } from "../../lab/render";
 import { ADMIN_CIDR, CLOUD_HOSTS, cloudLabStackConfig, labPlan, labStackConfig, segmentOf } from "../../lab/topology";
 import { ROOT } from "../helpers";
+import { opensshPrivateKey, opensshPublicKey } from "../../tools/offline/mocks";
+import * as crypto from "crypto";
+import * as os from "os";
+import { spawnSync } from "child_process";
+
+describe("the mocks' deploy key", () => {
+    it("is an OpenSSH private key that ssh loads, whose public half is the one the clouds are given", () => {
+        const { publicKey, privateKey } = crypto.generateKeyPairSync("ed25519");
+        const raw = (publicKey.export({ format: "der", type: "spki" }) as Buffer).subarray(-32);
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), "cutover-key-"));
+        const file = path.join(dir, "key");
+        fs.writeFileSync(file, opensshPrivateKey((privateKey.export({ format: "der", type: "pkcs8" }) as Buffer).subarray(-32), raw), { mode: 0o600 });
+        const derived = spawnSync("ssh-keygen", ["-y", "-f", file], { encoding: "utf8" });
+        fs.rmSync(dir, { recursive: true, force: true });
+        assert.equal(derived.status, 0, derived.stderr);
+        assert.equal(derived.stdout.trim(), opensshPublicKey(raw, "").trim());
+    });
+});
 
 describe("lab plan", () => {
     const plan = labPlan();

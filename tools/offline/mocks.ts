@@ -40,9 +40,30 @@ function digest(...parts: string[]): string {
     return crypto.createHash("sha256").update(parts.join("\u0000")).digest("hex");
 }
 
-function opensshPublicKey(raw: Buffer, comment: string): string {
-    const str = (b: Buffer) => Buffer.concat([Buffer.from([0, 0, (b.length >> 8) & 255, b.length & 255]), b]);
-    return `ssh-ed25519 ${Buffer.concat([str(Buffer.from("ssh-ed25519")), str(raw)]).toString("base64")} ${comment}`;
+/** An SSH wire string: uint32 length, then the bytes. */
+function sshString(b: Buffer): Buffer {
+    const n = Buffer.alloc(4);
+    n.writeUInt32BE(b.length);
+    return Buffer.concat([n, b]);
+}
+
+export function opensshPublicKey(raw: Buffer, comment: string): string {
+    return `ssh-ed25519 ${Buffer.concat([sshString(Buffer.from("ssh-ed25519")), sshString(raw)]).toString("base64")} ${comment}`;
+}
+
+/** An Ed25519 private key in OpenSSH's own format (openssh-key-v1, unencrypted), as the tls provider's privateKeyOpenssh: ssh loads no PKCS#8 Ed25519 key. */
+export function opensshPrivateKey(seed: Buffer, pub: Buffer): string {
+    const type = sshString(Buffer.from("ssh-ed25519"));
+    const check = crypto.randomBytes(4);
+    let body = Buffer.concat([check, check, type, sshString(pub), sshString(Buffer.concat([seed, pub])), sshString(Buffer.alloc(0))]);
+    const pad = Buffer.from(Array.from({ length: (8 - (body.length % 8)) % 8 }, (_, i) => i + 1));
+    body = Buffer.concat([body, pad]);
+    const none = sshString(Buffer.from("none"));
+    const one = Buffer.alloc(4);
+    one.writeUInt32BE(1);
+    const blob = Buffer.concat([Buffer.from("openssh-key-v1\0"), none, none, sshString(Buffer.alloc(0)), one, sshString(Buffer.concat([type, sshString(pub)])), sshString(body)]);
+    const lines = blob.toString("base64").match(/.{1,70}/g)!.join("\n");
+    return `-----BEGIN OPENSSH PRIVATE KEY-----\n${lines}\n-----END OPENSSH PRIVATE KEY-----\n`;
 }
 
 /** A value a provider returns as a secret. Becomes pulumi.secret on the way to the SDK. */
@@ -331,7 +352,7 @@ export class CloudMocks implements pulumi.runtime.Mocks {
                     publicKeyPem: publicKey.export({ format: "pem", type: "spki" }),
                     privateKeyPem: new Secret(privatePem),
                     privateKeyPemPkcs8: new Secret(privateKey.export({ format: "pem", type: "pkcs8" }).toString()),
-                    privateKeyOpenssh: new Secret(privatePem),
+                    privateKeyOpenssh: new Secret(raw ? opensshPrivateKey((privateKey.export({ format: "der", type: "pkcs8" }) as Buffer).subarray(-32), raw) : privatePem),
                     publicKeyFingerprintMd5: crypto.createHash("md5").update(publicKey.export({ format: "der", type: "spki" })).digest("hex"),
                 });
                 id = h.slice(0, 40);
