@@ -120,9 +120,11 @@ users: []`;
 datasource_list: [NoCloud]
 network: {config: disabled}
 ${login}
+# As Debian's cloud images: the host's name resolves (sudo looks it up).
+manage_etc_hosts: true
 ssh_deletekeys: true
 ssh_genkeytypes: [ed25519, rsa]
-cloud_init_modules: [write_files, set_hostname, update_hostname, users_groups, ssh]
+cloud_init_modules: [write_files, set_hostname, update_hostname, update_etc_hosts, users_groups, ssh]
 cloud_config_modules: [runcmd]
 cloud_final_modules: [package_update_upgrade_install, scripts_user, final_message]
 `;
