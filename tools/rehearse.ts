@@ -1,9 +1,12 @@
-// npm run rehearse [-- --keep] [--report <file>] [--engine offline|pulumi]
+// npm run rehearse [-- --keep] [--report <file>] [--engine offline|pulumi] [--no-clouds]
 // The embedded default: builds the lab on this machine (root, Debian), provisions both
 // sites through the program's own remote commands, checks from other lab hosts that the
 // firewalls admit exactly what was rendered, runs the program again to show it changes
 // nothing, flips the edges under a write load (cutover, then rollback) and measures what
 // the clients saw, writes a JSON report, and tears the lab down (also on failure or Ctrl-C).
+// Then the reference stacks' migration, DigitalOcean to AWS, on a fresh lab as a cloud (every
+// host created by the program and booted through cloud-init): report's "clouds" part
+// (--no-clouds leaves it out).
 // --engine pulumi then does it again on a fresh lab through the real Pulumi engine
 // (npm run engine:install): its `pulumi up` timings and flip figures go into the report's
 // "engine" part, beside the offline executor's.
@@ -13,24 +16,28 @@ import * as path from "path";
 import { labHostRules, probeFirewalls } from "../lab/firewall-check";
 import { meshTargets, unreachablePairs } from "../lab/mesh-check";
 import { unwrapSecrets } from "./offline";
-import { Lab, LabError, checkMachine } from "../lab/lab";
+import { LAB_DIR, Lab, LabError, checkMachine } from "../lab/lab";
 import { LAB_STACKS, provision } from "../lab/runtime";
+import { CLOUD_HOSTS, LAB_CLOUD_STACKS, labPlan } from "../lab/topology";
+import { readRuns } from "../lab/executor";
 import { FlipFigures, RedisWriterFigures, flipFigures, flipUnderLoad, recordedWrites, startRedisWriter, stopRedisWriter } from "../lab/flip";
 import { Series, timelineSvg } from "./timeline";
 import { Engine, engineFlip, engineSetUp, installedEngine } from "../lab/engine";
 
 const ROOT = path.resolve(__dirname, "..");
 
-const USAGE = "usage: npm run rehearse [-- --keep] [--report <file>] [--engine offline|pulumi]";
+const USAGE = "usage: npm run rehearse [-- --keep] [--report <file>] [--engine offline|pulumi] [--no-clouds]";
 
 function parseArgs(argv: string[]) {
     let keep = false;
     let report = path.join(ROOT, "rehearsal-report.json");
     let engine = "offline";
+    let clouds = true;
     for (let i = 0; i < argv.length; i++) {
         if (argv[i] === "--keep") keep = true;
         else if (argv[i] === "--report") report = path.resolve(argv[++i] ?? "");
         else if (argv[i] === "--engine") engine = argv[++i] ?? "";
+        else if (argv[i] === "--no-clouds") clouds = false;
         else {
             console.error(`unknown argument ${JSON.stringify(argv[i])}\n${USAGE}`);
             process.exit(2);
@@ -45,7 +52,7 @@ function parseArgs(argv: string[]) {
         console.error("--engine pulumi: the engine is not installed on this machine: run npm run engine:install first");
         process.exit(2);
     }
-    return { keep, report, pulumi };
+    return { keep, report, pulumi, clouds };
 }
 
 const seconds = (ms: number) => Math.round(ms / 100) / 10;
@@ -63,7 +70,7 @@ async function main() {
     const install = spawnSync("bash", [path.join(ROOT, "lab/install-packages.sh")], { stdio: "inherit" });
     if (install.status !== 0) process.exit(2);
 
-    const lab = new Lab(undefined, (l) => console.log(l));
+    let lab = new Lab(undefined, (l) => console.log(l));
     let tearingDown = false;
     const teardown = async (signal: string) => {
         if (tearingDown) return;
@@ -152,36 +159,20 @@ async function main() {
                     await provision(lab, stack, { config: stack === LAB_STACKS.old ? { "cutover:database": db("postgres", "primary"), "cutover:cache": redis("primary") } : { ...sc.extra, "cutover:live": "old", "cutover:runbook": "{}" } });
                 }
             }
-            strategies[strategy] = {};
-            for (const [name, to] of [["cutover", "new"], ["rollback", "old"]] as const) {
-                console.log(`== ${strategy}: ${name}: cutover:live -> ${to} under ${RATE} writes/s`);
-                const client = `${sc.client}${name}`;
-                const from = to === "new" ? "old" : "new";
-                const withRedis = "cutover:cache" in sc.extra;
-                if (withRedis) await startRedisWriter(lab, `${from}-db-1`, `jobs_${client}`);
-                // The load runs from 2 s before the flip until 3 s after the program finished (at most 60 s).
-                const run = await flipUnderLoad(lab, { url, client, rate: RATE, seconds: 60, leadMs: 2000, tailMs: 3000, config: { ...sc.extra, "cutover:live": to, "cutover:runbook": JSON.stringify(sc.runbook) } });
-                const redisWrites = withRedis ? await stopRedisWriter(lab, `${from}-db-1`, `jobs_${client}`, `${to}-db-1`) : undefined;
-                const f = flipFigures(run.writes, await recordedWrites(lab, `${to}-db-1`, client, sc.engine), run.from, run.to);
-                const steps = run.steps.map((r) => ({ step: r.step.replace(/^new-runbook-/, ""), host: r.host, ms: r.ms, startedAt: (r.endedAt ?? 0) - r.ms }));
-                strategies[strategy][name] = { ...f, error: run.error, switchMs: run.to - run.from, steps: steps.map(({ step, host, ms }) => ({ step, host, ms })), audit: run.audit, redis: redisWrites };
-                // The steps as they started, and the switch's t0..t5 from the audit record.
-                const tMarks = ["held", "frozen", "caught-up", "promoted", "committed", "routed"].map((k, i) => ({ label: `t${i} ${k}`, at: Number(run.audit?.[k]) })).filter((m) => m.at > 0);
-                series.push({ title: `${strategy} ${name}: cutover:live -> ${to}, ${RATE} writes/s through the old edge`, writes: run.writes, marks: [...steps.map((st) => ({ label: `${st.step} step`, at: st.startedAt })), ...tMarks].sort((a, b) => a.at - b.at) });
-                console.log(`   ${run.error ? `FAILED: ${run.error.split("\n")[0]}` : "ok"}; ${f.writes} writes, ${f.failed} failed, ${f.lost} lost, ${f.duplicated} duplicated; unavailable ${f.unavailableMs} ms; switch step ${run.to - run.from} ms; latency inside p50 ${f.window.p50Ms} / p99 ${f.window.p99Ms} / max ${f.window.maxMs} ms; then served by ${f.servedAfter.join(", ")}`);
-                console.log(`   steps: ${steps.map((st) => `${st.step} ${st.ms} ms`).join(", ")}`);
-                if (run.audit) console.log(`   audit: lost transactions ${run.audit.lostTransactions}${run.audit.held ? `; t0 held -> t5 routed ${Number(run.audit.routed) - Number(run.audit.held)} ms` : ""}`);
-                if (redisWrites) console.log(`   Redis job writer on ${from}-db-1: ${redisWrites.writes} writes, ${redisWrites.failed} refused (paused, fenced or read-only), ${redisWrites.lost} acknowledged but missing on ${to}-db-1`);
-            }
+            strategies[strategy] = await flipBothWays(lab, { stack: LAB_STACKS.new, label: strategy, client: sc.client, engine: sc.engine, extra: sc.extra, runbook: sc.runbook, url }, series);
         }
         report.cutover = { ratePerSecond: RATE, clientsVia: url, ...strategies };
+        let flipOk = flipsOk(strategies);
+
+        if (args.clouds) {
+            const clouds = await rehearseClouds(series);
+            report.clouds = clouds;
+            flipOk = flipOk && clouds.ok;
+            lab = new Lab(undefined, (l) => console.log(l));
+        }
         const svg = path.join(path.dirname(args.report), "rehearsal-timeline.svg");
         fs.writeFileSync(svg, timelineSvg(series));
         console.log(`   timeline: ${path.relative(process.cwd(), svg)}`);
-        // Every flip: nothing failed, lost or doubled, and the writes after it served by the incoming site.
-        const flipOk = Object.values(strategies).every((x) => Object.entries(x).every(([name, f]) =>
-            !f.error && f.failed === 0 && f.lost === 0 && f.duplicated === 0 && (f.redis?.lost ?? 0) === 0
-            && f.servedAfter.length > 0 && f.servedAfter.every((s) => s.startsWith(`${name === "cutover" ? "new" : "old"} `))));
 
         let engineOk = true;
         if (args.pulumi) {
@@ -206,6 +197,98 @@ async function main() {
             console.log("lab kept (--keep); remove it with: npm run lab -- down");
         }
     }
+}
+
+interface FlipScenario {
+    /** The stack that owns cutover:live. */
+    stack: string;
+    label: string;
+    client: string;
+    engine: "mariadb" | "postgres";
+    extra: Record<string, string>;
+    runbook: Record<string, unknown>;
+    url: string;
+}
+
+/**
+ * Cutover, then rollback, under load: the program runs the runbook as `pulumi up` after a
+ * flip of cutover:live, clients write through the old site's edge; with Redis beside the
+ * database, a job writer on the outgoing Redis meanwhile. Adds each flip to the timeline.
+ */
+async function flipBothWays(lab: Lab, sc: FlipScenario, series: Series[]): Promise<Record<string, FlipReport>> {
+    const out: Record<string, FlipReport> = {};
+    for (const [name, to] of [["cutover", "new"], ["rollback", "old"]] as const) {
+        console.log(`== ${sc.label}: ${name}: cutover:live -> ${to} under ${RATE} writes/s`);
+        const client = `${sc.client}${name}`;
+        const from = to === "new" ? "old" : "new";
+        const withRedis = "cutover:cache" in sc.extra;
+        if (withRedis) await startRedisWriter(lab, `${from}-db-1`, `jobs_${client}`);
+        // The load runs from 2 s before the flip until 3 s after the program finished (at most 60 s).
+        const run = await flipUnderLoad(lab, { stack: sc.stack, url: sc.url, client, rate: RATE, seconds: 60, leadMs: 2000, tailMs: 3000, config: { ...sc.extra, "cutover:live": to, "cutover:runbook": JSON.stringify(sc.runbook) } });
+        const redisWrites = withRedis ? await stopRedisWriter(lab, `${from}-db-1`, `jobs_${client}`, `${to}-db-1`) : undefined;
+        const f = flipFigures(run.writes, await recordedWrites(lab, `${to}-db-1`, client, sc.engine), run.from, run.to);
+        const steps = run.steps.map((r) => ({ step: r.step.replace(/^new-runbook-/, ""), host: r.host, ms: r.ms, startedAt: (r.endedAt ?? 0) - r.ms }));
+        out[name] = { ...f, error: run.error, switchMs: run.to - run.from, steps: steps.map(({ step, host, ms }) => ({ step, host, ms })), audit: run.audit, redis: redisWrites };
+        // The steps as they started, and the switch's t0..t5 from the audit record.
+        const tMarks = ["held", "frozen", "caught-up", "promoted", "committed", "routed"].map((k, i) => ({ label: `t${i} ${k}`, at: Number(run.audit?.[k]) })).filter((m) => m.at > 0);
+        series.push({ title: `${sc.label} ${name}: cutover:live -> ${to}, ${RATE} writes/s through the old edge`, writes: run.writes, marks: [...steps.map((st) => ({ label: `${st.step} step`, at: st.startedAt })), ...tMarks].sort((a, b) => a.at - b.at) });
+        console.log(`   ${run.error ? `FAILED: ${run.error.split("\n")[0]}` : "ok"}; ${f.writes} writes, ${f.failed} failed, ${f.lost} lost, ${f.duplicated} duplicated; unavailable ${f.unavailableMs} ms; switch step ${run.to - run.from} ms; latency inside p50 ${f.window.p50Ms} / p99 ${f.window.p99Ms} / max ${f.window.maxMs} ms; then served by ${f.servedAfter.join(", ")}`);
+        console.log(`   steps: ${steps.map((st) => `${st.step} ${st.ms} ms`).join(", ")}`);
+        if (run.audit) console.log(`   audit: lost transactions ${run.audit.lostTransactions}${run.audit.held ? `; t0 held -> t5 routed ${Number(run.audit.routed) - Number(run.audit.held)} ms` : ""}`);
+        if (redisWrites) console.log(`   Redis job writer on ${from}-db-1: ${redisWrites.writes} writes, ${redisWrites.failed} refused (paused, fenced or read-only), ${redisWrites.lost} acknowledged but missing on ${to}-db-1`);
+    }
+    return out;
+}
+
+/** Every flip: nothing failed, lost or doubled, and the writes after it served by the incoming site. */
+function flipsOk(strategies: Record<string, Record<string, FlipReport>>): boolean {
+    return Object.values(strategies).every((x) => Object.entries(x).every(([name, f]) =>
+        !f.error && f.failed === 0 && f.lost === 0 && f.duplicated === 0 && (f.redis?.lost ?? 0) === 0
+        && f.servedAfter.length > 0 && f.servedAfter.every((s) => s.startsWith(`${name === "cutover" ? "new" : "old"} `))));
+}
+
+/**
+ * The reference stacks' migration, DigitalOcean to AWS, on a fresh lab as a cloud: every host
+ * created by the program and booted through cloud-init (lab/cloud.ts); both strategies, each
+ * cut over and rolled back under load.
+ */
+async function rehearseClouds(series: Series[]): Promise<Record<string, unknown> & { ok: boolean }> {
+    console.log("== DigitalOcean to AWS: a fresh lab as a cloud, every host created by the program");
+    await Lab.down();
+    const lab = new Lab(labPlan(CLOUD_HOSTS), (l) => console.log(l));
+    await lab.up();
+    const provisioning: Array<Record<string, unknown>> = [];
+    for (const site of ["old", "new", "old", "new"] as const) {
+        console.log(`== provisioning ${LAB_CLOUD_STACKS[site]} through the program (${site === "old" ? "droplets" : "instances"})`);
+        const p = await provision(lab, LAB_CLOUD_STACKS[site]);
+        provisioning.push({ stack: LAB_CLOUD_STACKS[site], seconds: seconds(p.ms), ran: p.runs.filter((r) => r.action !== "unchanged").length });
+    }
+    // How the program met each host: its first step started while cloud-init was still booting it.
+    const runs = readRuns(LAB_DIR);
+    const boot: Record<string, Record<string, unknown>> = {};
+    for (const h of lab.plan.hosts) {
+        const r = await lab.enter(h.name, "cloud-init status; stat -c %Y /var/lib/cloud/instance/boot-finished");
+        const first = runs.find((x) => x.host === h.name && x.action !== "unchanged");
+        const finished = Number(r.stdout.split("\n")[1]) * 1000;
+        boot[h.name] = { cloud: h.cloud, cloudInit: r.stdout.split("\n")[0].replace(/^status: /, ""), firstStep: first?.step, firstStepStartedBeforeBootFinishedS: first ? seconds(finished - ((first.endedAt ?? 0) - first.ms)) : null };
+        console.log(`   ${h.name} (${h.cloud}): cloud-init ${boot[h.name].cloudInit}; ${first?.step} started ${boot[h.name].firstStepStartedBeforeBootFinishedS} s before its first boot finished`);
+    }
+    const again = [];
+    for (const site of ["old", "new"] as const) again.push(...(await provision(lab, LAB_CLOUD_STACKS[site])).runs);
+    const ran = again.filter((r) => r.action !== "unchanged").length;
+    console.log(`   re-run with unchanged config: ${again.length} steps, ${ran} ran`);
+    const url = `http://${lab.plan.hosts.find((h) => h.role === "edge" && h.site === "old")!.address}/`;
+    const strategies: Record<string, Record<string, FlipReport>> = {};
+    const parity = { parity: ["cutover_probe.writes"] };
+    strategies.freeze = await flipBothWays(lab, { stack: LAB_CLOUD_STACKS.new, label: "DigitalOcean to AWS, freeze", client: "cloudfreeze", engine: "mariadb", extra: {}, runbook: parity, url }, series);
+    console.log("== DigitalOcean to AWS: both databases dual-primary (old, then new)");
+    const dual = { "cutover:database": JSON.stringify({ engine: "mariadb", phase: "dual-primary" }) };
+    await provision(lab, LAB_CLOUD_STACKS.old, { config: dual });
+    await provision(lab, LAB_CLOUD_STACKS.new, { config: { ...dual, "cutover:live": "old" } });
+    strategies["dual-primary"] = await flipBothWays(lab, { stack: LAB_CLOUD_STACKS.new, label: "DigitalOcean to AWS, dual-primary", client: "clouddual", engine: "mariadb", extra: dual, runbook: parity, url }, series);
+    const booted = Object.values(boot).every((b) => b.cloudInit === "done");
+    await Lab.down();
+    return { ok: booted && ran === 0 && flipsOk(strategies), from: "digitalocean", to: "aws", boot, provisioning, rerun: { steps: again.length, ran }, ratePerSecond: RATE, clientsVia: url, cutover: strategies };
 }
 
 /**

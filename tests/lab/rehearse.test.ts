@@ -29,11 +29,11 @@ interface Flip {
     redis?: { writes: number; failed: number; lost: number };
 }
 
-describe("npm run rehearse", { skip, timeout: 1_200_000 }, () => {
+describe("npm run rehearse", { skip, timeout: 2_400_000 }, () => {
     it("cuts over and back with both strategies and on PostgreSQL: no write lost, failed or doubled; held writes are released by the switch, not by the freeze deadline", async () => {
         const dir = fs.mkdtempSync(path.join(os.tmpdir(), "cutover-rehearse-"));
         const report = path.join(dir, "report.json");
-        const r = await runArgv([process.execPath, "--import", "tsx", path.join(ROOT, "tools/rehearse.ts"), "--report", report], { timeoutMs: 1_100_000, env: { ...process.env } });
+        const r = await runArgv([process.execPath, "--import", "tsx", path.join(ROOT, "tools/rehearse.ts"), "--report", report], { timeoutMs: 2_300_000, env: { ...process.env } });
         assert.equal(r.code, 0, `${r.stdout.slice(-3000)}\n${r.stderr.slice(-3000)}`);
         const rep = JSON.parse(fs.readFileSync(report, "utf8"));
         assert.equal(rep.ok, true);
@@ -57,6 +57,21 @@ describe("npm run rehearse", { skip, timeout: 1_200_000 }, () => {
                     assert.equal(f.redis?.lost, 0, `${what}: Redis`);
                     assert.ok((f.redis?.writes ?? 0) - (f.redis?.failed ?? 0) >= 100, `${what}: only ${(f.redis?.writes ?? 0) - (f.redis?.failed ?? 0)} Redis writes acknowledged`);
                 }
+            }
+        }
+        // DigitalOcean to AWS on the lab as a cloud: created hosts booted through cloud-init, both strategies both ways.
+        const clouds = rep.clouds;
+        assert.equal(clouds?.ok, true, JSON.stringify(clouds?.boot));
+        assert.deepEqual(Object.values(clouds.boot as Record<string, { cloudInit: string }>).map((b) => b.cloudInit), Array(6).fill("done"));
+        assert.equal(clouds.rerun.ran, 0);
+        for (const strategy of ["freeze", "dual-primary"]) {
+            for (const [name, site] of [["cutover", "new"], ["rollback", "old"]]) {
+                const f: Flip = clouds.cutover[strategy][name];
+                const what = `DigitalOcean to AWS, ${strategy} ${name}`;
+                assert.equal(f.error, undefined, what);
+                assert.deepEqual({ failed: f.failed, lost: f.lost, duplicated: f.duplicated }, { failed: 0, lost: 0, duplicated: 0 }, what);
+                assert.ok(f.writes >= 300, `${what}: only ${f.writes} writes`);
+                assert.deepEqual(f.servedAfter, [`${site} ${site}-app-1`], what);
             }
         }
         fs.rmSync(dir, { recursive: true, force: true });
