@@ -49,17 +49,20 @@ export function cutRules(plan: LabPlan, a: string, b: string): string[][] {
  * /tmp are fresh. The overlays' upper layers live on a tmpfs of the host's mount
  * namespace, so they vanish with the host. Then sshd, and a loop that reaps orphans.
  */
+/** A lab host's private /etc, /var, /root and /home: overlays of the machine's, upper layers on a tmpfs (needs $name). */
+const LAYERS = `mount -t tmpfs -o mode=755,size=16g "lab-layers-$name" /run
+for d in etc var root home; do
+    mkdir -p "/run/.layers/$d/upper" "/run/.layers/$d/work"
+    mount -t overlay overlay -o "lowerdir=/$d,upperdir=/run/.layers/$d/upper,workdir=/run/.layers/$d/work" "/$d"
+done`;
+
 export function hostInitScript(): string {
     return `#!/bin/bash
 # Lab host init: $1 = host name, $2 = authorized public key. Rendered by cutover's lab.
 set -euo pipefail
 name=$1
 pubkey=$2
-mount -t tmpfs -o mode=755,size=16g "lab-layers-$name" /run
-for d in etc var root home; do
-    mkdir -p "/run/.layers/$d/upper" "/run/.layers/$d/work"
-    mount -t overlay overlay -o "lowerdir=/$d,upperdir=/run/.layers/$d/upper,workdir=/run/.layers/$d/work" "/$d"
-done
+${LAYERS}
 # Cover the layers' tmpfs: the overlays keep it alive, the host no longer sees it.
 mount -t tmpfs -o mode=755 run /run
 mount -t tmpfs -o mode=1777 tmp /tmp
@@ -153,11 +156,7 @@ export function cloudHostInitScript(): string {
 set -euo pipefail
 name=$1
 seed=$2
-mount -t tmpfs -o mode=755,size=16g "lab-layers-$name" /run
-for d in etc var root home; do
-    mkdir -p "/run/.layers/$d/upper" "/run/.layers/$d/work"
-    mount -t overlay overlay -o "lowerdir=/$d,upperdir=/run/.layers/$d/upper,workdir=/run/.layers/$d/work" "/$d"
-done
+${LAYERS}
 # A fresh image: no earlier boot, no database files, no package sources (offline).
 rm -rf /var/lib/cloud /var/log/cloud-init.log /var/log/cloud-init-output.log
 find /var/lib/mysql /var/lib/postgresql /var/lib/redis -mindepth 1 -delete 2>/dev/null || true
