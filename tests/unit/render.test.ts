@@ -90,6 +90,7 @@ describe("cloud-init", () => {
         assert.match(text, /ssh_pwauth: false/);
         assert.match(text, /- "ssh-ed25519 AAAAC3Nza ops@example.com"/);
         assert.match(text, /path: \/usr\/local\/sbin\/cutover-firewall\n {4}permissions: "0700"\n {4}content: \|\n {6}#!\/bin\/bash\n {6}echo hi\n/);
-        assert.match(text, /runcmd:\n {2}- \[\/usr\/local\/sbin\/cutover-firewall\]/);
+        // As the first boot's run: it must not wait for the first boot to finish (that would be itself).
+        assert.match(text, /runcmd:\n {2}- \[env, CUTOVER_FIRST_BOOT=1, \/usr\/local\/sbin\/cutover-firewall\]/);
     });
 });
