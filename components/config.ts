@@ -40,7 +40,7 @@ const ADOPT_CLOSE = /^(all|([a-z][a-z0-9-]{0,30}:)?\d{1,5}\/(tcp|udp))$/;
 
 const poolSchema = z.strictObject({
     /** How many hosts of this role. */
-    count: z.number().int().min(1).max(50),
+    count: z.number().int().min(1).max(1000),
     /** Droplet size slug or EC2 instance type. */
     size: z.string().min(1),
     /** aws only, app role only: a stateless web tier in an auto-scaling group behind a load balancer. */
@@ -322,10 +322,26 @@ export interface MeshPlan {
 
 /**
  * Stable mesh addresses: a block per role inside the site range, and the host's position
- * among that role's hosts. Adding a host never renumbers the others.
+ * among that role's hosts. Adding a host never renumbers the others. The first 256
+ * addresses keep the blocks of a /24 (what every site had before larger ranges were
+ * planned); a larger siteRange gives each role, in ROLES order, an equal slice of the rest
+ * for its hosts past the /24 block.
  */
 export const MESH_ROLE_BASE: Record<Role, number> = { edge: 10, app: 30, worker: 70, db: 110, cache: 130 };
 export const MESH_ROLE_ROOM: Record<Role, number> = { edge: 20, app: 40, worker: 40, db: 20, cache: 20 };
+
+/** The offset of a role's n-th host (from 0) in a site range of `size` addresses, or undefined when it has no room. */
+export function meshOffset(role: Role, n: number, size: number): number | undefined {
+    if (n < MESH_ROLE_ROOM[role]) return MESH_ROLE_BASE[role] + n;
+    const slice = meshOverflowRoom(size);
+    const k = n - MESH_ROLE_ROOM[role];
+    return k < slice ? 256 + ROLES.indexOf(role) * slice + k : undefined;
+}
+
+/** Hosts a role has room for past its /24 block, in a site range of `size` addresses (its last address left out). */
+export function meshOverflowRoom(size: number): number {
+    return Math.max(0, Math.floor((size - 256 - 1) / ROLES.length));
+}
 
 function meshAddresses(raw: Raw, range: string): { addresses: Record<string, string>; problems: string[] } {
     const base = parseCidr(range)!;
@@ -342,11 +358,14 @@ function meshAddresses(raw: Raw, range: string): { addresses: Record<string, str
         perRole.set(h.role, n + 1);
         let a = h.pinned;
         if (!a) {
-            if (n >= MESH_ROLE_ROOM[h.role]) {
-                problems.push(`${keyPath(h.path)}: host ${h.name} is not allowed: the mesh plan has room for ${MESH_ROLE_ROOM[h.role]} ${h.role} hosts; pin meshAddress`);
+            const size = 2 ** (32 - base.prefix);
+            const offset = meshOffset(h.role, n, size);
+            if (offset === undefined) {
+                const room = MESH_ROLE_ROOM[h.role] + meshOverflowRoom(size);
+                problems.push(`${keyPath(h.path)}: host ${h.name} is not allowed: the mesh plan of ${range} has room for ${room} ${h.role} hosts; use a larger cutover:mesh.siteRange (a /20 holds ${MESH_ROLE_ROOM[h.role] + meshOverflowRoom(4096)}) or pin meshAddress`);
                 continue;
             }
-            a = hostAddress(base, MESH_ROLE_BASE[h.role] + n);
+            a = hostAddress(base, offset);
         }
         if (!containsAddress(base, a)) problems.push(`${keyPath(h.path)}: ${showValue(a)} is not allowed: must be inside cutover:mesh.siteRange ${range}`);
         const other = used.get(a);

@@ -3,6 +3,7 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import * as crypto from "crypto";
 import { ConfigError, parseSiteConfig } from "../../components/config";
+import { containsAddress, parseCidr } from "../../components/cidr";
 import { meshRules } from "../../components/firewall/render";
 import { MeshHost, meshHubs, meshNodeName, meshScript, pkcs1PublicKey, tincConf, tincHostFile } from "../../components/mesh/render";
 
@@ -56,6 +57,22 @@ describe("mesh address plan", () => {
         assert.equal(c.mesh?.addresses.app2, "198.18.1.31");
         assert.equal(c.mesh?.addresses.app3, "198.18.1.32");
         assert.equal(c.mesh?.addresses.db1, "198.18.1.110");
+    });
+    it("takes its room from the site range: past 40 app hosts in a /20, the /24 addresses unchanged, none renumbered by the next", () => {
+        const apps = (n: number) => Array.from({ length: n }, (_, i) => ({ name: `app${i + 1}`, role: "app", publicAddress: `203.0.${Math.floor(i / 200) + 114}.${(i % 200) + 20}`, privateAddress: `10.0.${Math.floor(i / 200)}.${(i % 200) + 20}` }));
+        const plan = (n: number, siteRange: string) => parseSiteConfig({ ...base, "cutover:network": JSON.stringify({ cidr: "10.0.0.0/20" }), "cutover:hosts": JSON.stringify([JSON.parse(base["cutover:hosts"])[0], ...apps(n)]), "cutover:mesh": JSON.stringify({ cidr: "198.18.0.0/15", siteRange }) }, ["cutover:sshPrivateKey"], "legacy").mesh!.addresses;
+        const wide = plan(600, "198.18.16.0/20");
+        assert.equal(wide.web1, "198.18.16.10");
+        assert.deepEqual([wide.app1, wide.app40], ["198.18.16.30", "198.18.16.69"], "a site that grows past a /24's block keeps its first addresses");
+        // Past the block: the app slice of the rest of the /20 (edge's slice first).
+        const slice = Math.floor((4096 - 256 - 1) / 5);
+        assert.equal(wide.app41, `198.18.${17 + Math.floor((slice) / 256)}.${slice % 256}`);
+        assert.equal(new Set(Object.values(wide)).size, 601, "every address once");
+        for (const a of Object.values(wide)) assert.ok(containsAddress(parseCidr("198.18.16.0/20")!, a), a);
+        const more = plan(601, "198.18.16.0/20");
+        for (const [name, a] of Object.entries(wide)) assert.equal(more[name], a, `${name} renumbered when app601 was added`);
+        // A /24 holds the 40 of its block, and says how to get more.
+        assert.ok(problems({ "cutover:hosts": JSON.stringify([JSON.parse(base["cutover:hosts"])[0], ...apps(41)]) }).some((p) => p === "cutover:hosts[41].meshAddress: host app41 is not allowed: the mesh plan of 198.18.1.0/24 has room for 40 app hosts; use a larger cutover:mesh.siteRange (a /20 holds 807) or pin meshAddress"));
     });
     it("rejects a site range outside the mesh, and a mesh overlapping the site network", () => {
         assert.ok(problems({ "cutover:mesh": JSON.stringify({ cidr: "198.18.0.0/16", siteRange: "198.19.1.0/24" }) }).some((p) => p.startsWith('cutover:mesh.siteRange: "198.19.1.0/24" is not allowed: must be inside cutover:mesh.cidr 198.18.0.0/16')));
