@@ -63,6 +63,9 @@ describe("the lab as a cloud: DigitalOcean to AWS", { skip, timeout: 1_800_000 }
         assert.match(asRoot.stdout + asRoot.stderr, /Please login as the user "admin"/);
         const sudo = await lab.enter("new-db-1", "sudo -l -U admin");
         assert.match(sudo.stdout, /NOPASSWD: ALL/);
+        // The peer's runbook logs in as the login user: its key goes to admin's keys, not root's (the step runs through sudo).
+        const keys = await lab.enter("new-db-1", "grep -c ' cutover-peer-runbook:old$' /home/admin/.ssh/authorized_keys; stat -c %U /home/admin/.ssh/authorized_keys; grep -c cutover-peer-runbook /root/.ssh/authorized_keys || true");
+        assert.deepEqual(keys.stdout.trim().split("\n"), ["1", "admin", "0"], keys.stdout + keys.stderr);
     });
 
     it("the DigitalOcean db droplet keeps its database on its volume; a re-run with unchanged config runs no step", async () => {
