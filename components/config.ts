@@ -403,6 +403,11 @@ const DEFAULT_IMAGE: Record<Provider, string> = {
  * only while more than a second of the freeze is left (measured in the lab: 2-2.5 s from the
  * stop to the promotion on a loaded 2-core machine).
  */
+/** HTTP/HTTPS admitted only from Cloudflare: the default on created hosts; an existing edge may serve visitors directly. */
+function edgeProxiedOf(raw: Raw): boolean {
+    return raw.edge?.proxied ?? raw.provider !== "existing";
+}
+
 function defaultFreezeMs(raw: Raw): number {
     return raw.database?.engine === "postgres" ? 5000 : 3000;
 }
@@ -665,7 +670,7 @@ function crossCheck(raw: Raw, secretKeys: Set<string>, stack: string): string[] 
     }
     if (raw.backups && !hasRole(raw, "db") && !managed) problems.push(`${keyPath(["backups"])}: is not allowed: the site has no db host to back up`);
     // Uptime checks from Cloudflare: for existing hosts, and for any edge that admits HTTP from Cloudflare only.
-    const proxied = raw.edge?.proxied ?? raw.provider !== "existing";
+    const proxied = edgeProxiedOf(raw);
     const why = raw.provider === "existing" ? "with provider existing" : "with a proxied edge (cutover:edge.proxied), which admits HTTP only from Cloudflare";
     if (raw.monitoring && (raw.provider === "existing" || proxied)) {
         if (!raw.dns) problems.push(`${keyPath(["monitoring"])}: needs cutover:dns ${why}: the edge's uptime checks are Cloudflare health checks in that zone`);
@@ -756,7 +761,7 @@ export function parseSiteConfig(values: Record<string, string>, secretKeys: stri
         image: raw.image ?? DEFAULT_IMAGE[raw.provider],
         peer: raw.peer,
         // An existing edge may be serving visitors directly: closing it to all but Cloudflare needs the operator's word.
-        edgeProxied: raw.edge?.proxied ?? raw.provider !== "existing",
+        edgeProxied: edgeProxiedOf(raw),
         adoptClose: raw.adopt?.close ?? [],
         edgeManaged: raw.edge?.manage ?? raw.provider !== "existing",
         dbEngine: raw.database?.engine ?? "mariadb",

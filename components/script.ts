@@ -44,13 +44,18 @@ changed=0
 /** apt-get that waits (10 min at most) for the package lock a first boot or unattended-upgrades holds. */
 export const APT_GET = "apt-get -o DPkg::Lock::Timeout=600";
 
-/** Installs a Debian package when its command is missing (hosts the program did not build); a failure names apt's last lines. */
-export function installIfMissing(command: string, pkg: string): string {
-    return `if ! command -v ${command} >/dev/null; then
-    apt_out=$(${APT_GET} install -y -q ${pkg} 2>&1) || fail "${command} is missing and apt-get install ${pkg} failed: $(tail -n 3 <<< "$apt_out" | tr '\\n' ' ')"
+/** Installs a Debian package unless the shell test `present` holds; a failure names `what` is missing and apt's last lines. */
+export function installUnless(present: string, pkg: string, what: string): string {
+    return `if ! ${present}; then
+    apt_out=$(${APT_GET} install -y -q ${pkg} 2>&1) || fail "${what} is missing and apt-get install ${pkg} failed: $(tail -n 3 <<< "$apt_out" | tr '\\n' ' ')"
     changed=1
 fi
 `;
+}
+
+/** Installs a Debian package when its command is missing (hosts the program did not build). */
+export function installIfMissing(command: string, pkg: string): string {
+    return installUnless(`command -v ${command} >/dev/null`, pkg, command);
 }
 
 /**

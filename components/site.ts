@@ -124,7 +124,7 @@ export class Site extends pulumi.ComponentResource {
                   proxied: c.edgeProxied,
                   roleTags: Object.values(cloudFirewall.roleTags),
                   zoneId: c.dns?.zoneId,
-                  existingEdges: c.provider === "existing" ? c.existingHosts.filter((h) => h.role === "edge").map((h) => ({ name: h.name, address: h.publicAddress })) : undefined,
+                  existingEdges: c.existingHosts.filter((h) => h.role === "edge").map((h) => ({ name: h.name, address: h.publicAddress })),
               }, { ...childOpts, dependsOn: [cloudFirewall] })
             : undefined;
 

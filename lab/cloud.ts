@@ -10,6 +10,7 @@ import { spawn, spawnSync } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
 import { CloudKind, cloudConfig, cloudHostInitScript, cloudMetaData } from "./render";
+import { hostInitPid } from "./proc";
 
 /** A lab host the cloud hands out under a host name: its address and namespace. */
 export interface CloudSlot {
@@ -67,21 +68,6 @@ export function bootCloudHost(lab: CloudLab, name: string, kind: CloudKind, user
     return slot;
 }
 
-/** PID 1 of a lab host (the child of its `unshare`), or "" while it is not running. */
-function hostInit(netns: string): string {
-    const pids = spawnSync("ip", ["netns", "pids", netns], { encoding: "utf8" }).stdout.split("\n").filter(Boolean);
-    for (const p of pids) {
-        let comm = "";
-        try {
-            comm = fs.readFileSync(`/proc/${p}/comm`, "utf8").trim();
-        } catch {
-            continue;
-        }
-        if (comm === "unshare") return spawnSync("pgrep", ["-P", p], { encoding: "utf8" }).stdout.trim().split("\n")[0] ?? "";
-    }
-    return "";
-}
-
 /**
  * Attaches a DigitalOcean volume: a sparse file on a loop device (made once, blank, as a
  * new volume is before the data step formats it), linked in the droplet's /dev/disk/by-id
@@ -105,7 +91,7 @@ export async function attachVolume(lab: CloudLab, droplet: string, volume: strin
     const deadline = Date.now() + 30_000;
     let last = "";
     while (Date.now() < deadline) {
-        const init = hostInit(slot.netns);
+        const init = hostInitPid(slot.netns);
         if (init) {
             const r = spawnSync("nsenter", ["-t", init, "-m", "sh", "-c", `mountpoint -q /dev/disk && ln -sfn ${device} ${link}`], { encoding: "utf8" });
             if (r.status === 0) return;

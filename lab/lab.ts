@@ -7,6 +7,7 @@ import * as path from "path";
 import { cutRules, hostInitScript, networkCommands } from "./render";
 import { sshArgv } from "./ssh";
 import { detachVolumes } from "./cloud";
+import { hostInitPid } from "./proc";
 import { LAB_PREFIX, LabHost, LabPlan, labPlan } from "./topology";
 
 export const LAB_DIR = path.join(os.tmpdir(), LAB_PREFIX);
@@ -18,14 +19,6 @@ export interface RunResult {
     ms: number;
     /** The signal that ended the process, when one did (code is then -1). */
     signal?: string;
-}
-
-function commOf(pid: string): string {
-    try {
-        return fs.readFileSync(`/proc/${pid}/comm`, "utf8").trim();
-    } catch {
-        return ""; // gone meanwhile
-    }
 }
 
 export class LabError extends Error {}
@@ -136,11 +129,7 @@ export class Lab {
     /** Runs a command inside a host's namespaces without SSH (for the lab's own checks). */
     enter(hostName: string, command: string, timeoutMs = 60_000): Promise<RunResult> {
         const h = this.host(hostName);
-        // The host's PID 1 is the child of its `unshare`. Found by name, not as the lowest
-        // PID: PIDs wrap (pid_max is 32768 here) under a busy writer.
-        const pids = run(["ip", "netns", "pids", h.netns]).stdout.split("\n").filter(Boolean);
-        const unshare = pids.find((p) => commOf(p) === "unshare");
-        const init = unshare ? run(["pgrep", "-P", unshare]).stdout.trim().split("\n")[0] : "";
+        const init = hostInitPid(h.netns);
         if (!init) return Promise.resolve({ code: -1, stdout: "", stderr: `lab host ${h.name} is not running`, ms: 0 });
         return runArgv(["nsenter", "-t", init, "-m", "-u", "-p", "-n", "bash", "-c", command], { timeoutMs, env: HOST_ENV });
     }

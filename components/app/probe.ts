@@ -7,7 +7,7 @@ import { APP_PORT } from "../firewall/render";
 import { PROBE_TABLE, PROBE_USER } from "../database/mysql";
 import { PG_PROBE_DB, PG_PROBE_ROLE } from "../database/postgres";
 import { DbEngine } from "../types";
-import { APT_GET, PUT_FILE, putTlsFiles, readSecrets, scriptHeader } from "../script";
+import { PUT_FILE, installUnless, putTlsFiles, readSecrets, scriptHeader } from "../script";
 
 const PROBE_PY = "/usr/local/lib/cutover/probe.py";
 const PROBE_CNF = "/etc/cutover-probe/db.cnf";
@@ -141,15 +141,12 @@ export function probeScript(p: ProbePlan, tls?: { caCert: string; clientCert: st
     return `${scriptHeader("probe", p.host, `probe app on ${p.host}`)}
 # Debian's interpreter, where Debian's python3-pymysql lives (whatever else is first on PATH).
 py=/usr/bin/python3
-[ -x $py ] || ${APT_GET} install -y -q python3-minimal >/dev/null 2>&1 || fail "$py is missing and apt-get install python3-minimal failed"
-${p.db.engine === "postgres"
-        ? `$py -c "import psycopg2" 2>/dev/null || ${APT_GET} install -y -q python3-psycopg2 >/dev/null 2>&1 || fail "python3-psycopg2 is missing and apt-get install python3-psycopg2 failed"
-${readSecrets({ "probe-key": "probe_key" })}
+${installUnless("[ -x $py ]", "python3-minimal", "$py")}${p.db.engine === "postgres"
+        ? `${installUnless('$py -c "import psycopg2" 2>/dev/null', "python3-psycopg2", "python3-psycopg2")}${readSecrets({ "probe-key": "probe_key" })}
 install -d -m 755 /run/cutover-probe
 ${PUT_FILE}
 ${putTlsFiles(PROBE_TLS, "root:root", { "ca.pem": tls!.caCert, "client.pem": tls!.clientCert }, { "client.key": "probe_key" })}`
-        : `$py -c "import pymysql" 2>/dev/null || ${APT_GET} install -y -q python3-pymysql >/dev/null 2>&1 || fail "python3-pymysql is missing and apt-get install python3-pymysql failed"
-${readSecrets({ "probe-password": "probe_password" })}
+        : `${installUnless('$py -c "import pymysql" 2>/dev/null', "python3-pymysql", "python3-pymysql")}${readSecrets({ "probe-password": "probe_password" })}
 install -d -m 755 /run/cutover-probe
 ${PUT_FILE}
 printf '[client]\\nuser=${PROBE_USER}\\npassword=%s\\n' "$probe_password" | put ${PROBE_CNF} 600 root:root config`}

@@ -2,7 +2,7 @@
 // host dumps, compresses, encrypts (AES-256, key from the stack) and streams the result
 // to the bucket with rclone; nothing unencrypted touches the disk or the network.
 import { DbEngine } from "../types";
-import { APT_GET, PUT_FILE, readSecrets, scriptHeader } from "../script";
+import { PUT_FILE, installIfMissing, readSecrets, scriptHeader } from "../script";
 import { MediaRemote, describeRemote, location, remoteEnv } from "../media/render";
 
 export interface BackupPlan {
@@ -69,10 +69,7 @@ export function backupScript(host: string, plan: BackupPlan): string {
     const exported = remote.filter((line) => line.startsWith("export "));
     return `${scriptHeader("backup", host, `cutover backup job on ${host}: ${plan.engine} to ${describeRemote(plan.target)} at "${plan.schedule}"`)}
 ${PUT_FILE}
-for tool in rclone openssl gzip; do
-    command -v $tool >/dev/null || ${APT_GET} install -y -q $tool >/dev/null 2>&1 || fail "$tool is missing and apt-get install $tool failed"
-done
-${readSecrets(secrets)}
+${["rclone", "openssl", "gzip"].map((tool) => installIfMissing(tool, tool)).join("")}${readSecrets(secrets)}
 ${remote.filter((line) => !line.startsWith("export ")).join("\n")}
 # The job's secrets, readable by root only (the host holds the database itself anyway).
 {

@@ -6,7 +6,7 @@
 // applied its last binlog position, promote RDS. All SQL goes to RDS's stored procedures,
 // rendered here; passwords reach mysql through option files or stdin, never argv.
 import { MysqlFlavor, REPL_USER, clientTls, DB_TLS_DIR } from "./mysql";
-import { APT_GET, PUT_FILE, readSecrets, scriptHeader } from "../script";
+import { PUT_FILE, installIfMissing, readSecrets, scriptHeader } from "../script";
 import { RunbookSettings, UNFREEZE_EVENT, freezeSql } from "../runbook/render";
 
 export const RDS_ADMIN_USER = "cutover_admin";
@@ -69,9 +69,7 @@ export function rdsReplicaScript(p: RdsReplicaPlan): string {
     const user_dbs = "SELECT schema_name FROM information_schema.schemata WHERE schema_name NOT IN ('mysql','sys','information_schema','performance_schema','cutover')";
     return `${scriptHeader("database", p.relay.host, `RDS replica of ${p.source.host}, relayed by ${p.relay.host}`)}
 ${PUT_FILE}
-command -v socat >/dev/null || ${APT_GET} install -y -q socat >/dev/null 2>&1 || fail "apt-get install socat failed"
-command -v mysql >/dev/null || ${APT_GET} install -y -q default-mysql-client >/dev/null 2>&1 || fail "apt-get install default-mysql-client failed"
-put ${DB_TLS_DIR}/ca.pem 644 root:root runtime <<'CUTOVER_PEM'
+${installIfMissing("socat", "socat")}${installIfMissing("mysql", "default-mysql-client")}put ${DB_TLS_DIR}/ca.pem 644 root:root runtime <<'CUTOVER_PEM'
 ${p.caBundle.trim()}
 CUTOVER_PEM
 put /etc/systemd/system/${RELAY_UNIT}.service 644 root:root config <<'CUTOVER_UNIT'

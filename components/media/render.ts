@@ -2,7 +2,7 @@
 // rclone: copy with concurrency and retries, resumable (a rerun skips what already
 // matches by checksum), verified by `rclone check`, then an optional URL-rewrite hook.
 // Remotes are configured through RCLONE_CONFIG_* variables: no rclone.conf with keys on disk.
-import { APT_GET, readSecrets, scriptHeader } from "../script";
+import { installIfMissing, readSecrets, scriptHeader } from "../script";
 
 export type MediaRemote =
     | { type: "s3"; provider: "AWS" | "DigitalOcean" | "Other"; endpoint?: string; region?: string; bucket: string; path: string }
@@ -70,8 +70,7 @@ if [ "$(cat ${MEDIA_STATE} 2>/dev/null)" = "$run_id" ]; then
     echo "media: unchanged (run ${plan.run} copied and verified)"
     exit 0
 fi
-command -v rclone >/dev/null || { ${APT_GET} install -y -q rclone >/dev/null 2>&1 || fail "rclone is missing and apt-get install rclone failed"; }
-${readSecrets(secrets)}
+${installIfMissing("rclone", "rclone")}${readSecrets(secrets)}
 ${remoteEnv("SRC", "source", plan.source)}
 ${remoteEnv("DST", "target", plan.target)}
 install -d -m 755 ${MEDIA_STATE.replace(/\/[^/]+$/, "")} ${MEDIA_LOG.replace(/\/[^/]+$/, "")}

@@ -70,9 +70,9 @@ export class Monitoring extends pulumi.ComponentResource {
             s.emails.forEach((email, i) => {
                 this.first.push(new aws.sns.TopicSubscription(`${name}-alerts-${i + 1}`, { topic: topic.arn, protocol: "email", endpoint: email }, { parent: this }));
             });
-        } else if (args.existingEdges) {
+        } else {
             // Existing hosts' addresses are known from config: their checks come first too.
-            this.first.push(...this.cloudflareChecks(name, args.existingEdges));
+            this.first.push(...this.cloudflareChecks(name, args.existingEdges ?? []));
         }
         this.registerOutputs({});
     }
