@@ -6,7 +6,18 @@ import { PROBE_TABLE } from "../components/database/mysql";
 import { Role } from "../components/types";
 import type { CloudKind } from "./render";
 
-export const LAB_PREFIX = "cutover-lab";
+/**
+ * Labs side by side: CUTOVER_LAB_SLOT (1-9) names a lab of its own (namespaces, folder), so
+ * lanes of lab tests run at once. Addresses are the same in every lab: each has its own router.
+ */
+export const LAB_SLOT = labSlot(process.env.CUTOVER_LAB_SLOT);
+export const LAB_PREFIX = `cutover-lab${LAB_SLOT}`;
+
+function labSlot(value: string | undefined): string {
+    if (value === undefined || value === "") return "";
+    if (!/^[1-9]$/.test(value)) throw new Error(`CUTOVER_LAB_SLOT: ${JSON.stringify(value)} is not allowed: a digit 1-9, or unset for the default lab`);
+    return value;
+}
 export const ADMIN_CIDR = "203.0.113.0/28";
 
 export interface LabSegment {

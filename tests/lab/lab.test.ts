@@ -10,7 +10,7 @@ import { labHostRules, probeFirewalls } from "../../lab/firewall-check";
 import { LAB_DIR, Lab, LabError, labNamespaces } from "../../lab/lab";
 import { labSkip } from "./requirements";
 import { LAB_STACKS, provision } from "../../lab/runtime";
-import { ADMIN_CIDR, LabHost } from "../../lab/topology";
+import { ADMIN_CIDR, LAB_PREFIX, LAB_SLOT, LabHost } from "../../lab/topology";
 import { referenceConfig, stackDir } from "../helpers";
 import { HostInventory } from "../../components/inventory";
 import { unwrapSecrets } from "../../tools/offline";
@@ -21,14 +21,17 @@ function rulesFor(lab: Lab, h: LabHost) {
     return labHostRules(lab.plan, h);
 }
 
-/** Processes of a lab host (its init script, or anything started inside one). */
+/** A process a test starts inside a lab host, told apart from another lab's (CUTOVER_LAB_SLOT). */
+const MARK = `sleep ${600 + Number(LAB_SLOT || 0)}`;
+
+/** Processes of this lab's hosts (their init script, or the test's mark started inside one). */
 function labProcesses(): string[] {
     const found: string[] = [];
     for (const pid of fs.readdirSync("/proc").filter((d) => /^\d+$/.test(d))) {
         if (Number(pid) === process.pid) continue;
         try {
             const cmd = fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").replace(/\0/g, " ");
-            if (/host-init\.sh|sleep 600/.test(cmd)) found.push(`${pid} ${cmd}`);
+            if (cmd.includes(`${LAB_DIR}/host-init.sh`) || cmd.startsWith(`${MARK} `)) found.push(`${pid} ${cmd}`);
         } catch {
             // the process ended while we looked
         }
@@ -42,7 +45,7 @@ function traces() {
     return {
         namespaces: labNamespaces(),
         veths: sh("ip -o link show type veth | grep -c ' lv[0-9]' || true"),
-        mounts: sh("grep -c 'cutover-lab\\|lab-layers' /proc/mounts || true"),
+        mounts: sh(`grep -cE '${LAB_PREFIX}[-/]' /proc/mounts || true`),
         processes: String(labProcesses().length),
         files: fs.existsSync(LAB_DIR),
     };
@@ -193,7 +196,7 @@ describe("lab teardown", { skip, timeout: 120_000 }, () => {
     it("leaves no namespace, link, mount, process or file behind", async () => {
         const lab = new Lab();
         await lab.up();
-        await lab.ssh("old-app-1", "setsid nohup sleep 600 </dev/null >/dev/null 2>&1 &");
+        await lab.ssh("old-app-1", `setsid nohup ${MARK} </dev/null >/dev/null 2>&1 &`);
         assert.notDeepEqual(traces(), CLEAN);
         await Lab.down();
         assert.deepEqual(traces(), CLEAN);
@@ -201,9 +204,10 @@ describe("lab teardown", { skip, timeout: 120_000 }, () => {
 
     it("also cleans up a lab whose runner died without tearing down", async () => {
         const script = `import { Lab } from ${JSON.stringify(require.resolve("../../lab/lab"))};\nnew Lab().up().then(() => process.kill(process.pid, "SIGKILL"));`;
-        fs.writeFileSync("/tmp/cutover-lab-crash.ts", script);
-        spawnSync(process.execPath, ["--import", "tsx", "/tmp/cutover-lab-crash.ts"], { encoding: "utf8", timeout: 60_000 });
-        fs.rmSync("/tmp/cutover-lab-crash.ts");
+        const crash = `${LAB_DIR}-crash.ts`;
+        fs.writeFileSync(crash, script);
+        spawnSync(process.execPath, ["--import", "tsx", crash], { encoding: "utf8", timeout: 60_000 });
+        fs.rmSync(crash);
         assert.ok(labNamespaces().length > 0, "the crashed run left no lab to clean up");
         await Lab.down();
         assert.deepEqual(traces(), CLEAN);

@@ -1,6 +1,8 @@
 // Offline evaluation of a stack and, first, its peer: what `npm run plan`, `npm run policy`,
 // the lab and the tests all use. Each stack is evaluated in its own child process.
-import { fork } from "child_process";
+import { ChildProcess, fork } from "child_process";
+import * as fs from "fs";
+import * as os from "os";
 import * as path from "path";
 import { Evaluation } from "./evaluate";
 import { LabExecution } from "../../lab/executor";
@@ -38,6 +40,8 @@ export interface EvaluateOptions {
     keepIn?: string;
     /** What the cloud's image lookup answers for the newest Debian 12 AMI. */
     newestDebianAmi?: string;
+    /** Another evaluation follows soon (the lab's next provision): fork its worker now. */
+    warmNext?: boolean;
 }
 
 export interface PlanResult {
@@ -47,13 +51,62 @@ export interface PlanResult {
     stackFile: StackFile;
 }
 
-function runWorker(projectDir: string, stackFile: StackFile, options: MockOptions, timeoutMs: number): Promise<Evaluation> {
+/**
+ * A worker process loads the SDK and the providers (seconds) before it can evaluate. One is
+ * forked ahead while the one before it evaluates, so a chain of evaluations (a plan with its
+ * peer, the lab's provisions) pays that once. A spare never used exits with this process.
+ */
+let spare: { child: ChildProcess; projectDir: string } | undefined;
+
+function forkWorker(projectDir: string): ChildProcess {
+    return fork(path.join(__dirname, "worker.ts"), [], {
+        execArgv: ["--import", "tsx"],
+        cwd: projectDir,
+        stdio: ["ignore", "inherit", "inherit", "ipc"],
+        env: workerEnv(),
+    });
+}
+
+/** This machine's cache for offline evaluations (nothing in it is needed: it only saves time). */
+function cacheDir(name: string): string {
+    const dir = path.join(process.env.XDG_CACHE_HOME || path.join(os.homedir(), ".cache"), "cutover", name);
+    fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+    return dir;
+}
+
+/**
+ * What a worker is given to start faster: the RSA keys the mocks generate (tinc's, the
+ * database CAs'), reused by later evaluations as state would keep them (CUTOVER_MOCK_KEYS, or
+ * the cache), and Node's compile cache for the SDK's and providers' code.
+ */
+function workerEnv(): NodeJS.ProcessEnv {
+    return {
+        ...process.env,
+        CUTOVER_MOCK_KEYS: process.env.CUTOVER_MOCK_KEYS || cacheDir("mock-keys"),
+        NODE_COMPILE_CACHE: process.env.NODE_COMPILE_CACHE || cacheDir("node-compile"),
+    };
+}
+
+/** The spare if it is alive and for this project, else a new worker; forks the next spare when asked. */
+function takeWorker(projectDir: string, warmNext: boolean): ChildProcess {
+    const usable = spare && spare.projectDir === projectDir && spare.child.exitCode === null && spare.child.connected;
+    const child = usable ? spare!.child : forkWorker(projectDir);
+    if (spare && !usable) spare.child.kill();
+    spare = undefined;
+    // The worker in use keeps this process alive until it answers; an idle spare does not.
+    child.ref();
+    child.channel?.ref();
+    if (warmNext) {
+        spare = { child: forkWorker(projectDir), projectDir };
+        spare.child.unref();
+        spare.child.channel?.unref();
+    }
+    return child;
+}
+
+function runWorker(projectDir: string, stackFile: StackFile, options: MockOptions, timeoutMs: number, warmNext = false): Promise<Evaluation> {
     return new Promise((resolve, reject) => {
-        const child = fork(path.join(__dirname, "worker.ts"), [], {
-            execArgv: ["--import", "tsx"],
-            cwd: projectDir,
-            stdio: ["ignore", "inherit", "inherit", "ipc"],
-        });
+        const child = takeWorker(projectDir, warmNext);
         const timer = setTimeout(() => {
             child.kill("SIGKILL");
             reject(new Error(`evaluating stack ${stackFile.stack} took longer than ${timeoutMs / 1000} s`));
@@ -135,20 +188,20 @@ export async function evaluateStack(o: EvaluateOptions): Promise<PlanResult> {
         // The documented first deploy, old -> new -> old -> new: this stack as if its peer were
         // not deployed yet (or, if it cannot stand alone, after the peer's first deploy), then
         // the peer seeing those outputs, then this stack seeing the peer's.
-        let alone = await runWorker(projectDir, stackFile, { preview: false, keepIn: o.keepIn }, timeoutMs);
+        let alone = await runWorker(projectDir, stackFile, { preview: false, keepIn: o.keepIn }, timeoutMs, true);
         if (alone.error) {
-            const peerFirst = await runWorker(projectDir, peerFile, { preview: false, keepIn: o.keepIn }, timeoutMs);
+            const peerFirst = await runWorker(projectDir, peerFile, { preview: false, keepIn: o.keepIn }, timeoutMs, true);
             if (!peerFirst.error) {
                 const first = asPeerOutputs(peerFirst.outputs);
-                alone = await runWorker(projectDir, stackFile, { preview: false, peerOutputs: first.values, peerSecretOutputNames: first.secretNames, keepIn: o.keepIn }, timeoutMs);
+                alone = await runWorker(projectDir, stackFile, { preview: false, peerOutputs: first.values, peerSecretOutputNames: first.secretNames, keepIn: o.keepIn }, timeoutMs, true);
             }
         }
         const seen = alone.error ? { values: {}, secretNames: [] } : asPeerOutputs(alone.outputs);
-        peer = await runWorker(projectDir, peerFile, { preview: false, peerOutputs: seen.values, peerSecretOutputNames: seen.secretNames, keepIn: o.keepIn }, timeoutMs);
+        peer = await runWorker(projectDir, peerFile, { preview: false, peerOutputs: seen.values, peerSecretOutputNames: seen.secretNames, keepIn: o.keepIn }, timeoutMs, true);
     }
     const recorded = o.peerOutputs ?? (peer && !peer.error ? peer.outputs : {});
     const served = asPeerOutputs(recorded);
-    const main = await runWorker(projectDir, stackFile, { preview, peerOutputs: served.values, peerSecretOutputNames: served.secretNames, lab: o.lab, keepIn: o.keepIn, newestDebianAmi: o.newestDebianAmi }, timeoutMs);
+    const main = await runWorker(projectDir, stackFile, { preview, peerOutputs: served.values, peerSecretOutputNames: served.secretNames, lab: o.lab, keepIn: o.keepIn, newestDebianAmi: o.newestDebianAmi }, timeoutMs, o.warmNext ?? false);
     return { main, peer, stackFile };
 }
 

@@ -123,9 +123,9 @@ export class CloudMocks implements pulumi.runtime.Mocks {
     }
 
     /**
-     * An RSA key pair. With CUTOVER_MOCK_KEYS (a folder; `npm test` sets one per run) the
-     * pair of a stack's resource is generated once and reused by later evaluations, as state
-     * would keep it: RSA generation was half of every evaluation's time in the tests.
+     * An RSA key pair. With CUTOVER_MOCK_KEYS (a folder: the offline runner sets one, see
+     * mockKeyCache) the pair of a stack's resource is generated once and reused by later
+     * evaluations, as state would keep it.
      */
     private rsaKeyPair(name: string, bits: number): { publicKey: crypto.KeyObject; privateKey: crypto.KeyObject } {
         const dir = process.env.CUTOVER_MOCK_KEYS;
