@@ -18,8 +18,9 @@ export interface TincMeshArgs {
 /**
  * Every host of the site joins one tinc mesh spanning both sites. Each host gets its own
  * RSA key (secret, delivered on stdin to that host only); host files carry public keys.
- * Membership is the union of this site's hosts and the peer's published members, so a
- * change on either side re-renders every member's files and reloads tincd (SIGHUP).
+ * Membership is the union of this site's hosts and the peer's published members. A member
+ * holds the host files of the hubs it connects to (a hub holds all), so a host joining or
+ * leaving changes its own step and the hubs' (they reload tincd with SIGHUP), no other.
  */
 export class TincMesh extends pulumi.ComponentResource {
     /** This site's members, for the `mesh` output (public data only). */

@@ -121,13 +121,25 @@ ${tag}`;
 }
 
 /**
+ * The host files a member needs: tinc 1.0 authenticates only its own connections, so a
+ * member needs its own file and the hubs' it connects to; a hub, which every member connects
+ * to, needs all of them. Traffic to anyone else is routed, its session keys exchanged over
+ * those connections. So the text sent to a site grows with its hosts, not their square.
+ */
+export function hostFilesFor(self: MeshHost, members: MeshHost[], hubs: string[]): MeshHost[] {
+    if (hubs.includes(self.node)) return members;
+    return members.filter((m) => m.node === self.node || hubs.includes(m.node));
+}
+
+/**
  * Ensure-script for one member: reads its private key from stdin (a secret never written
- * into the script), writes every file, and starts tincd, or sends it SIGHUP when a file
+ * into the script), writes its files, and starts tincd, or sends it SIGHUP when a file
  * changed (a reload keeps the daemon and its unaffected connections). Prints
  * "mesh: unchanged" when nothing changed.
  */
-export function meshScript(self: MeshHost, members: MeshHost[], hubs: string[], meshCidr: string): string {
+export function meshScript(self: MeshHost, allMembers: MeshHost[], hubs: string[], meshCidr: string): string {
     const dir = `/etc/tinc/${MESH_NET}`;
+    const members = hostFilesFor(self, allMembers, hubs);
     const files = [
         heredoc(`${dir}/tinc.conf`, tincConf(self, hubs), "644"),
         heredoc(`${dir}/tinc-up`, tincUp(self, meshCidr), "755"),
@@ -148,7 +160,7 @@ printf '%s\\n' "$key" | put ${dir}/rsa_key.priv 600 root:root config
 
 ${files.join("\n\n")}
 
-# Members that left the mesh.
+# Host files it no longer needs (members that left, a hub that is one no more).
 wanted=" ${wanted.join(" ")} "
 for f in ${dir}/hosts/*; do
     case "$wanted" in *" $(basename "$f") "*) ;; *) rm -f "$f"; changed=1 ;; esac

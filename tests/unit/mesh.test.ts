@@ -129,8 +129,18 @@ describe("tinc renderers", () => {
         const script = meshScript(members[0], members, meshHubs(members, 2), "198.18.0.0/15");
         assert.doesNotMatch(script, /-----BEGIN [A-Z ]*PRIVATE KEY-----/);
         assert.match(script, /key=\$\(cat\)/);
-        for (const m of members) assert.ok(script.includes(`/etc/tinc/cutover/hosts/${m.node} 644`), m.node);
         assert.match(script, /kill -HUP/);
+    });
+    it("gives a member the host files of itself and the hubs it connects to, a hub every member's", () => {
+        const hubs = meshHubs(members, 2);
+        const filesOf = (m: MeshHost) => members.filter((x) => meshScript(m, members, hubs, "198.18.0.0/15").includes(`/etc/tinc/cutover/hosts/${x.node} 644`)).map((x) => x.node).sort();
+        const leaf = members.find((m) => !hubs.includes(m.node))!;
+        assert.deepEqual(filesOf(leaf), [leaf.node, ...hubs].sort());
+        for (const hub of members.filter((m) => hubs.includes(m.node))) assert.deepEqual(filesOf(hub), members.map((m) => m.node).sort(), hub.node);
+        // The text sent to the members grows with their number, not its square.
+        const site = (n: number) => Array.from({ length: n }, (_, i) => member(`new-app-${i + 1}`, "new", `198.18.${2 + (i >> 8)}.${i & 255}`));
+        const perHost = (n: number) => site(n).reduce((bytes, m, _i, all) => bytes + meshScript(m, all, meshHubs(all, 2), "198.18.0.0/15").length, 0) / n;
+        assert.ok(perHost(200) < perHost(20) * 1.5, `${perHost(20).toFixed(0)} bytes per host with 20 members, ${perHost(200).toFixed(0)} with 200`);
     });
     it("opens the tinc port over TCP and UDP to each member once", () => {
         const rules = meshRules(655, ["192.0.2.10", "192.0.2.10", "198.51.100.20"]);

@@ -49,6 +49,8 @@ export interface Evaluation {
     /** The stack's outputs, serialized (secrets marked). */
     outputs: Record<string, unknown>;
     error?: { kind: "config" | "program"; message: string };
+    /** The evaluating process's peak resident memory (MB), for the benchmarks. */
+    peakMb?: number;
 }
 
 type Callback = (err: unknown, res: any) => void;

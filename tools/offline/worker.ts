@@ -23,6 +23,6 @@ interface Request {
 process.once("disconnect", () => process.exit(0));
 process.once("message", (req: Request) => {
     evaluate(req.projectDir, req.stackFile, req.options)
-        .then((evaluation) => process.send!({ evaluation }, undefined, {}, () => process.exit(0)))
+        .then((evaluation) => process.send!({ evaluation: { ...evaluation, peakMb: Math.round(process.resourceUsage().maxRSS / 1024) } }, undefined, {}, () => process.exit(0)))
         .catch((e: Error) => process.send!({ failure: String(e?.stack ?? e) }, undefined, {}, () => process.exit(1)));
 });
