@@ -4,8 +4,10 @@
 //   switch    pause writes on the outgoing Redis until the freeze deadline (CLIENT PAUSE
 //             WRITE: nothing new enters its replication stream), wait until the incoming
 //             one processed the whole stream (offsets, bounded by catchupMs), promote it
-//             (REPLICAOF NO ONE); at the commit fence the outgoing one: with
-//             min-replicas-to-write 1 and no replica left it refuses writes
+//             (REPLICAOF NO ONE); before the commit fence the outgoing one (with
+//             min-replicas-to-write 1 and no replica left it refuses writes) and check
+//             that it took nothing since the pause: a pause that ended first (its
+//             deadline passed on a slow switch) aborts rather than lose those writes
 //   resume    the outgoing Redis follows the incoming one through a tunnel to it
 // An abort before the commit re-attaches the incoming Redis and unpauses the outgoing one.
 import { CACHE_ROLE_MARKER, REDIS_AUTH_CONF, REDIS_PORT, REDIS_ROLE_CONF, REDIS_TUNNEL_PORT, STUNNEL_CONF, STUNNEL_PID, redisAuthLine, redisRoleConf, stunnelConf } from "../database/redis";
@@ -66,17 +68,31 @@ rlocal REPLICAOF NO ONE >/dev/null || abort "Redis on ${f.to.host}: REPLICAOF NO
 /** In the switch's abort: the incoming Redis follows the outgoing one again, which takes writes again. */
 export function cacheAbort(): string {
     return `if [ "\${cache_promoted:-0}" = 1 ]; then rlocal REPLICAOF 127.0.0.1 ${REDIS_TUNNEL_PORT} >/dev/null; fi
+    if [ "\${cache_fenced:-0}" = 1 ]; then rother CONFIG SET min-replicas-to-write 0 >/dev/null 2>&1; fi
     if [ "\${cache_paused:-0}" = 1 ]; then rother CLIENT UNPAUSE >/dev/null 2>&1; fi`;
 }
 
-/** At the commit: the role a restart keeps, and the outgoing Redis fenced (it has no replica left). */
-export function cacheCommit(f: CacheFlip): string {
+/**
+ * Before the commit (may abort): the outgoing Redis fenced (it has no replica left, so with
+ * min-replicas-to-write 1 it refuses writes), then its offset read again. Moved since the
+ * pause means it took writes the incoming one never got (the pause ended at its deadline
+ * first): committing would lose them, aborting keeps them (the incoming one follows it again).
+ */
+export function cacheFence(f: CacheFlip): string {
+    return `cache_fenced=1
+rother CONFIG SET min-replicas-to-write 1 >/dev/null 2>&1 || abort "Redis on ${f.from.host}: cannot fence it through the tunnel (CONFIG SET min-replicas-to-write 1)"
+cache_now=$(rinfo rother master_repl_offset)
+[ -n "$cache_now" ] || abort "Redis on ${f.from.host}: no replication offset through the tunnel after the fence"
+[ "$cache_now" = "$cache_want" ] || abort "Redis on ${f.from.host} took writes after its pause ended (offset $cache_now, $cache_want at the pause): the switch ran past the freeze deadline"`;
+}
+
+/** After the commit: the role a restart keeps. */
+export function cacheCommit(): string {
     return `${PUT_FILE}
 put ${REDIS_ROLE_CONF} 640 root:redis runtime <<'CUTOVER_ROLE'
 ${redisRoleConf("primary").trim()}
 CUTOVER_ROLE
-echo primary > ${CACHE_ROLE_MARKER}
-rother CONFIG SET min-replicas-to-write 1 >/dev/null 2>&1 || echo "switch: Redis on ${f.from.host} could not be fenced; it takes writes again at the freeze deadline until the resume step" >&2`;
+echo primary > ${CACHE_ROLE_MARKER}`;
 }
 
 /** resume, outgoing host: follow the incoming Redis through a tunnel to it (the stunnel config rendered as the cache step renders a replica's). */

@@ -20,7 +20,7 @@
 import { ROLE_MARKER } from "../database/mysql";
 import { PG_REPL_ROLE, PG_TLS_DIR, pgBaseBackup } from "../database/postgres";
 import { installIfMissing } from "../script";
-import { cacheAbort, cacheCommit, cacheFollow, cacheHelpers, cachePrecheck, cacheSwitch } from "./cache";
+import { cacheAbort, cacheCommit, cacheFence, cacheFollow, cacheHelpers, cachePrecheck, cacheSwitch } from "./cache";
 import { AUDIT_LOG, DbEnd, EdgeEnd, MARK, RunbookSettings, auditFields, edgeHelpers, edgesAnswer, header, holdAndDrain, holdMs, postponeAndPrecheck, routeEdges, validateHook } from "./render";
 import { SWITCH_RUNS } from "./detach";
 
@@ -203,10 +203,10 @@ sql "ALTER SYSTEM RESET primary_conninfo" && sql "SELECT pg_reload_conf()" >/dev
 [ "$(sql "SELECT pg_is_in_recovery()")" = f ] || abort "validation: ${f.to.host} is still in recovery"
 ${validateHook(s)}
 mark 3 promoted
-# t4: commit only while the outgoing server is still down (its watchdog did not restart it).
+${f.cache ? `${cacheFence(f)}\n` : ""}# t4: commit only while the outgoing server is still down (its watchdog did not restart it).
 [ -z "$(other_timeline)" ] || abort "${f.from.host} answers again (its watchdog restarted it at the deadline)"
 mark 4 committed "lost=0"
-${f.cache ? `${cacheCommit(f)}\n` : ""}# t5: route every edge to the incoming site and release the held writes there.
+${f.cache ? `${cacheCommit()}\n` : ""}# t5: route every edge to the incoming site and release the held writes there.
 ${routeEdges(f, true)}
 mark 5 routed
 `;

@@ -18,7 +18,7 @@
 import { DB_TLS_DIR, FLAVORS, FlavorSpec, MysqlFlavor, REPL_USER, ROLE_MARKER, clientTls, localSqlHelpers } from "../database/mysql";
 import { EDGE_ADMIN_PORT } from "../firewall/render";
 import { installIfMissing, readSecrets, scriptHeader } from "../script";
-import { cacheAbort, cacheCommit, cacheFollow, cacheHelpers, cachePrecheck, cacheSwitch } from "./cache";
+import { cacheAbort, cacheCommit, cacheFence, cacheFollow, cacheHelpers, cachePrecheck, cacheSwitch } from "./cache";
 import { WINDOW_COMMITTED, WINDOW_ROUTED, followEarlierRun, startWindow, windowPrelude, windowTraps } from "./detach";
 
 /** The event that ends a freeze at its deadline unless the cutover commits (drops it). */
@@ -393,7 +393,7 @@ echo primary > ${ROLE_MARKER}
 ${validateHook(s)}
 mark 3 promoted
 
-# t4: commit (the point of no return): drop the unfreeze event; still frozen means nobody wrote there since.
+${f.cache ? `${cacheFence(f)}\n` : ""}# t4: commit (the point of no return): drop the unfreeze event; still frozen means nobody wrote there since.
 remote "SET SESSION sql_log_bin = 0; DROP EVENT IF EXISTS ${UNFREEZE_EVENT}" || abort "cannot reach ${f.from.host} to commit"
 [ "$(remote 'SELECT @@read_only')" = 1 ] || abort "the freeze of ${f.from.host} ended at its deadline before the commit"
 # After the commit nothing aborts: a position that cannot be read is reported as unknown, never as 0.
@@ -401,7 +401,7 @@ if there=$(pos_there); then lost=$(missing "$(pos_here)" "$there"); else lost=un
 held=1; frozen=0; promoted=0
 ${WINDOW_COMMITTED}
 mark 4 committed "lost=$lost"
-${f.cache ? `${cacheCommit(f)}\n` : ""}
+${f.cache ? `${cacheCommit()}\n` : ""}
 # t5: route every edge to the incoming site and release the held writes there.
 ${routeEdges(f, true)}
 ${WINDOW_ROUTED}

@@ -139,4 +139,31 @@ describe("the cutover runbook on PostgreSQL (freeze, promote, t0..t5)", { skip, 
         assert.equal(await sql(lab, DB.new, "SELECT status FROM pg_stat_wal_receiver"), "streaming");
         assert.match((await lab.enter(DB.new, "ls -d /var/lib/postgresql/*/main.cutover-aborted-*")).stdout, /main\.cutover-aborted-\d+/);
     });
+
+    it("the outgoing Redis's pause ends before the commit (a switch slower than the freeze): abort, every Redis write kept, the old site serves", async () => {
+        // The validation hook ends the pause early, as its deadline does on a slow switch,
+        // and gives the job worker time to write there before the commit.
+        await startRedisWriter(lab, DB.old, "jobs_pgslow");
+        const run = await flip(lab, "pgslow", "new", { validate: "rother CLIENT UNPAUSE >/dev/null; sleep 0.5", attempt: 4 });
+        const jobs = await stopRedisWriter(lab, DB.old, "jobs_pgslow", DB.old);
+        assert.match(run.error ?? "", /switch on new-db-1: Redis on old-db-1 took writes after its pause ended \(offset \d+, \d+ at the pause\).*aborted: old stays live/s);
+        assert.equal(jobs.lost, 0);
+        assert.ok(jobs.writes - jobs.failed >= 50, `only ${jobs.writes - jobs.failed} Redis writes acknowledged`);
+        const f = await figures(lab, run, "pgslow", DB.old);
+        assert.deepEqual({ failed: f.failed, lost: f.lost, duplicated: f.duplicated }, { failed: 0, lost: 0, duplicated: 0 });
+        assert.deepEqual(servedAtTheEnd(run), ["old old-app-1"]);
+        assert.equal(await sql(lab, DB.old, "SELECT pg_is_in_recovery()"), "f");
+        assert.equal(await redisRole(lab, DB.old), "master");
+        // Not fenced: the old Redis takes writes; the new one follows it again, with what the worker wrote.
+        assert.equal(Number(await redisCli(lab, DB.old, "RPUSH after-slow 1")), 1);
+        let role = "";
+        for (let i = 0; i < 100 && (role = await redisRole(lab, DB.new)) !== "slave link up"; i++) await new Promise((r) => setTimeout(r, 100));
+        assert.equal(role, "slave link up");
+        let copied = "";
+        for (let i = 0; i < 50 && (copied = await redisCli(lab, DB.new, "LLEN jobs_pgslow")) !== (await redisCli(lab, DB.old, "LLEN jobs_pgslow")); i++) await new Promise((r) => setTimeout(r, 100));
+        assert.equal(copied, await redisCli(lab, DB.old, "LLEN jobs_pgslow"), "the new Redis lacks what the worker wrote");
+        // The next run rebuilds the new server as a standby, as after any abort past the promotion.
+        await provision(lab, LAB_STACKS.new, { config: { ...NEW, "cutover:live": "old", "cutover:runbook": JSON.stringify({ attempt: 5 }) } });
+        assert.equal(await sql(lab, DB.new, "SELECT status FROM pg_stat_wal_receiver"), "streaming");
+    });
 });

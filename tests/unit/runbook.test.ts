@@ -175,19 +175,19 @@ describe("the PostgreSQL runbook with Redis on the db hosts", () => {
         const [veto, say] = order(s, [/vetoed: Redis on new-db-1 is not a replica/, /^say "precheck needed=/]);
         assert.ok(veto < say);
     });
-    it("switch: Redis is paused, caught up and promoted after the database caught up and before it is promoted; fenced at the commit, before the route", () => {
+    it("switch: Redis is paused, caught up and promoted after the database caught up and before it is promoted; fenced and checked unchanged before the commit", () => {
         const s = pgSwitchScript(pg(true), true, frozen);
-        const [dbCaught, pause, wait, promote, t2, pgPromote, t4, fence, t5] = order(s, [
-            /pg_last_wal_replay_lsn\(\), '\$stopped_at'/, /rother CLIENT PAUSE .* WRITE/, /until \[ "\$\(rinfo rlocal slave_repl_offset\)" -ge "\$cache_want" \]/, /rlocal REPLICAOF NO ONE/, /^mark 2 caught-up/, /pg_promote/, /^mark 4 committed/, /rother CONFIG SET min-replicas-to-write 1/, /^mark 5 routed/,
+        const [dbCaught, pause, wait, promote, t2, pgPromote, fence, unchanged, t4, t5] = order(s, [
+            /pg_last_wal_replay_lsn\(\), '\$stopped_at'/, /rother CLIENT PAUSE .* WRITE/, /until \[ "\$\(rinfo rlocal slave_repl_offset\)" -ge "\$cache_want" \]/, /rlocal REPLICAOF NO ONE/, /^mark 2 caught-up/, /pg_promote/, /rother CONFIG SET min-replicas-to-write 1 .*\|\| abort/, /^\[ "\$cache_now" = "\$cache_want" \] \|\| abort "Redis on old-db-1 took writes after its pause ended/, /^mark 4 committed/, /^mark 5 routed/,
         ]);
-        for (const [a, b] of [[dbCaught, pause], [pause, wait], [wait, promote], [promote, t2], [t2, pgPromote], [pgPromote, t4], [t4, fence], [fence, t5]]) assert.ok(a < b, s);
+        for (const [a, b] of [[dbCaught, pause], [pause, wait], [wait, promote], [promote, t2], [t2, pgPromote], [pgPromote, fence], [fence, unchanged], [unchanged, t4], [t4, t5]]) assert.ok(a < b, s);
         assert.match(s, /cache_want=\$\(rinfo rother master_repl_offset\)\n\[ -n "\$cache_want" \] \|\| abort/);
     });
     it("switch: an abort re-attaches the incoming Redis and unpauses the outgoing one before the edges release", () => {
         const s = pgSwitchScript(pg(true), true, frozen);
         const body = s.slice(s.indexOf("abort() {"), s.indexOf("\n}\n", s.indexOf("abort() {")));
-        const [reattach, unpause, release] = order(body, [/rlocal REPLICAOF 127\.0\.0\.1 6390/, /rother CLIENT UNPAUSE/, /cutover hold off/]);
-        assert.ok(reattach < release && unpause < release);
+        const [reattach, unfence, unpause, release] = order(body, [/rlocal REPLICAOF 127\.0\.0\.1 6390/, /rother CONFIG SET min-replicas-to-write 0/, /rother CLIENT UNPAUSE/, /cutover hold off/]);
+        assert.ok(reattach < release && unfence < release && unpause < release);
     });
     it("resume: the outgoing Redis follows the incoming one through a tunnel to it, and a restart keeps that", () => {
         const s = pgResumeScript(pg(true), true, {});
@@ -215,10 +215,10 @@ describe("the MariaDB runbook with Redis on the db hosts", () => {
         }
     });
     const withCache: Flip = { ...flip(), cache: true };
-    it("switch: Redis is paused until the freeze's earliest end, caught up and promoted after the parity check and before the database; fenced after the commit", () => {
+    it("switch: Redis is paused until the freeze's earliest end, caught up and promoted after the parity check and before the database; fenced and checked unchanged before the commit", () => {
         const w = switchWindow(withCache);
-        const [deadline, frozen, parity, pause, promoteRedis, promoteDb, commit, fence, routed] = order(w, [/^deadline=\$\(\( \$\(now_ms\) \+ 3000 - 1000 \)\)$/, /^mark 1 frozen/, /CHECKSUM TABLE shop\.orders/, /rother CLIENT PAUSE \$\(\( deadline - \$\(now_ms\) \)\) WRITE/, /rlocal REPLICAOF NO ONE/, /\|\| abort "promotion failed"/, /^mark 4 committed/, /rother CONFIG SET min-replicas-to-write 1/, /^mark 5 routed/]);
-        for (const [a, b] of [[deadline, frozen], [frozen, parity], [parity, pause], [pause, promoteRedis], [promoteRedis, promoteDb], [promoteDb, commit], [commit, fence], [fence, routed]]) assert.ok(a < b, w);
+        const [deadline, frozen, parity, pause, promoteRedis, promoteDb, fence, unchanged, dropEvent, commit, routed] = order(w, [/^deadline=\$\(\( \$\(now_ms\) \+ 3000 - 1000 \)\)$/, /^mark 1 frozen/, /CHECKSUM TABLE shop\.orders/, /rother CLIENT PAUSE \$\(\( deadline - \$\(now_ms\) \)\) WRITE/, /rlocal REPLICAOF NO ONE/, /\|\| abort "promotion failed"/, /rother CONFIG SET min-replicas-to-write 1 .*\|\| abort/, /^\[ "\$cache_now" = "\$cache_want" \] \|\| abort/, /^remote "SET SESSION sql_log_bin = 0; DROP EVENT IF EXISTS/, /^mark 4 committed/, /^mark 5 routed/]);
+        for (const [a, b] of [[deadline, frozen], [frozen, parity], [parity, pause], [pause, promoteRedis], [promoteRedis, promoteDb], [promoteDb, fence], [fence, unchanged], [unchanged, dropEvent], [dropEvent, commit], [commit, routed]]) assert.ok(a < b, w);
         const body = w.slice(w.indexOf("abort() {"), w.indexOf("\n}\n", w.indexOf("abort() {")));
         const [reattach, unpause, release] = order(body, [/rlocal REPLICAOF 127\.0\.0\.1 6390/, /rother CLIENT UNPAUSE/, /cutover hold off/]);
         assert.ok(reattach < release && unpause < release, "an abort gives the outgoing site its Redis back before writes are released");
