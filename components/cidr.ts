@@ -109,3 +109,44 @@ export function hostAddress(c: Cidr, offset: number): string {
     if (value > lastAddress(c)) throw new Error(`address offset ${offset} does not fit in /${c.prefix}`);
     return formatAddress(c.version, value);
 }
+
+/**
+ * The fewest CIDRs that cover exactly the given addresses and CIDRs, no more: two sibling
+ * blocks that are both present become their parent, again and again. A list of many hosts
+ * of a range (a site's) collapses to a few rules; scattered addresses stay as they are.
+ */
+export function exactCover(items: string[]): string[] {
+    const blocks = new Map<string, Cidr>();
+    const others: string[] = [];
+    for (const item of items) {
+        const c = parseCidr(item.includes("/") ? item : `${item}/${parseAddress(item)?.version === 6 ? 128 : 32}`);
+        if (c) blocks.set(`${c.version} ${c.network} ${c.prefix}`, c);
+        else others.push(item);
+    }
+    // Drop blocks inside others, then merge siblings from the longest prefix up.
+    let list = [...blocks.values()].filter((c, _i, all) => !all.some((o) => o !== c && o.version === c.version && o.prefix < c.prefix && overlaps(o, c)));
+    for (let merged = true; merged; ) {
+        merged = false;
+        const key = (c: Cidr) => `${c.version} ${c.network} ${c.prefix}`;
+        const present = new Set(list.map(key));
+        const next: Cidr[] = [];
+        const used = new Set<string>();
+        for (const c of [...list].sort((a, b) => b.prefix - a.prefix)) {
+            if (used.has(key(c))) continue;
+            const size = 1n << BigInt(bits(c.version) - c.prefix);
+            const sibling: Cidr = { version: c.version, network: c.network ^ size, prefix: c.prefix };
+            if (c.prefix > 0 && present.has(key(sibling)) && !used.has(key(sibling))) {
+                used.add(key(c));
+                used.add(key(sibling));
+                next.push({ version: c.version, network: c.network & ~size, prefix: c.prefix - 1 });
+                merged = true;
+            } else {
+                used.add(key(c));
+                next.push(c);
+            }
+        }
+        list = next;
+    }
+    const text = (c: Cidr) => `${formatAddress(c.version, c.network)}/${c.prefix}`;
+    return [...list.sort((a, b) => a.version - b.version || (a.network < b.network ? -1 : a.network > b.network ? 1 : 0)).map(text), ...others];
+}

@@ -1,6 +1,6 @@
 // Inbound policy per role, and the UFW script that enforces it on a host.
 // The cloud layer (DigitalOcean firewall, AWS security group) is built from the same rules.
-import { isWholeInternet } from "../cidr";
+import { exactCover, isWholeInternet } from "../cidr";
 import { installIfMissing, scriptHeader } from "../script";
 import { REDIS_PORT, REDIS_TLS_PORT } from "../database/redis";
 import { DbEngine, Role } from "../types";
@@ -101,10 +101,11 @@ export function edgeAdminRules(dbMeshAddresses: string[]): InboundRule[] {
 }
 
 /** The tinc port, TCP and UDP, only from the mesh members' public addresses. */
+/** The tinc port from every member, as the fewest exact CIDRs: a site's hosts in a range are a few rules, not one each. */
 export function meshRules(port: number, sources: string[]): InboundRule[] {
     if (sources.length === 0) return [];
-    const unique = [...new Set(sources)].sort();
-    return (["tcp", "udp"] as const).map((protocol) => ({ protocol, port, sources: unique.map((a) => (a.includes("/") ? a : `${a}/32`)), purpose: "tinc from mesh members" }));
+    const covered = exactCover(sources);
+    return (["tcp", "udp"] as const).map((protocol) => ({ protocol, port, sources: covered, purpose: "tinc from mesh members" }));
 }
 
 /**

@@ -101,7 +101,8 @@ describe("MariaDB replication across sites", { skip, timeout: 900_000 }, () => {
 
     it("a freeze that ends at its deadline leaves the replica applying (nothing of the event reaches the binary log)", async () => {
         // The runbook's own freeze SQL, as an abort that cannot reach the primary leaves it.
-        await sql(lab, PRIMARY, freezeSql(1));
+        // Three seconds: a busy machine still reads it frozen first.
+        await sql(lab, PRIMARY, freezeSql(3));
         assert.equal(await sql(lab, PRIMARY, "SELECT @@read_only"), "1");
         const deadline = Date.now() + 10_000;
         while (Date.now() < deadline && (await sql(lab, PRIMARY, "SELECT @@read_only")) !== "0") await new Promise((r) => setTimeout(r, 200));

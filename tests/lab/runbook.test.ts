@@ -168,9 +168,10 @@ describe("the cutover runbook, triggered by cutover:live", { skip, timeout: 1_80
     });
 
     it("a hold with no switch releases the writes to the old site at its deadline: none fails", async () => {
-        const writes = await underLoad(lab, { url: URL, client: "holdonly", rate: 50, seconds: 4 }, async () => {
-            await sleep(1000);
-            await edgeAdmin(lab, "old-edge-1", "cutover hold 1000");
+        // A hold of 2 s from 1.5 s into 6 s of load: writes arrive during it even on a busy machine.
+        const writes = await underLoad(lab, { url: URL, client: "holdonly", rate: 50, seconds: 6 }, async () => {
+            await sleep(1500);
+            await edgeAdmin(lab, "old-edge-1", "cutover hold 2000");
         });
         const f = flipFigures(writes, await recordedWrites(lab, DB.old, "holdonly"), 0, Number.MAX_SAFE_INTEGER);
         assert.deepEqual({ failed: f.failed, lost: f.lost, duplicated: f.duplicated }, { failed: 0, lost: 0, duplicated: 0 });

@@ -3,7 +3,7 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import * as crypto from "crypto";
 import { ConfigError, parseSiteConfig } from "../../components/config";
-import { containsAddress, parseCidr } from "../../components/cidr";
+import { containsAddress, exactCover, parseCidr } from "../../components/cidr";
 import { meshRules } from "../../components/firewall/render";
 import { MeshHost, meshHubs, meshNodeName, meshScript, pkcs1PublicKey, tincConf, tincHostFile } from "../../components/mesh/render";
 
@@ -141,6 +141,18 @@ describe("tinc renderers", () => {
         const site = (n: number) => Array.from({ length: n }, (_, i) => member(`new-app-${i + 1}`, "new", `198.18.${2 + (i >> 8)}.${i & 255}`));
         const perHost = (n: number) => site(n).reduce((bytes, m, _i, all) => bytes + meshScript(m, all, meshHubs(all, 2), "198.18.0.0/15").length, 0) / n;
         assert.ok(perHost(200) < perHost(20) * 1.5, `${perHost(20).toFixed(0)} bytes per host with 20 members, ${perHost(200).toFixed(0)} with 200`);
+    });
+    it("admits the tinc port from exactly the members, as the fewest CIDRs", () => {
+        // 10.0.0.16 to 10.0.0.47 is two /28s; 10.0.0.50 stands alone; 10.0.0.48 is not a member.
+        const members = [...Array.from({ length: 32 }, (_, i) => `10.0.0.${16 + i}`), "10.0.0.50", "192.0.2.7"];
+        assert.deepEqual(meshRules(655, members)[0].sources, ["10.0.0.16/28", "10.0.0.32/28", "10.0.0.50/32", "192.0.2.7/32"]);
+        // Exact for any set: every address of the cover is a member, every member is covered.
+        for (let round = 0; round < 20; round++) {
+            const set = [...new Set(Array.from({ length: 40 }, () => `10.1.0.${Math.floor(Math.random() * 64)}`))];
+            const cover = exactCover(set).map((c) => parseCidr(c)!);
+            const inCover = Array.from({ length: 256 }, (_, i) => `10.1.0.${i}`).filter((a) => cover.some((c) => containsAddress(c, a)));
+            assert.deepEqual(inCover.sort(), [...set].sort(), `cover ${exactCover(set).join(" ")} of ${set.join(" ")}`);
+        }
     });
     it("opens the tinc port over TCP and UDP to each member once", () => {
         const rules = meshRules(655, ["192.0.2.10", "192.0.2.10", "198.51.100.20"]);

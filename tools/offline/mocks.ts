@@ -169,11 +169,16 @@ export class CloudMocks implements pulumi.runtime.Mocks {
 
     // Public addresses come from documentation ranges (DigitalOcean 198.51.100.0/24, AWS
     // 192.0.2.0/24), derived from the resource name so the two stacks do not collide.
+    // Past the 224 a documentation /24 holds (a large pool), addresses come from 240.0.0.0/4,
+    // reserved and never routed, so a plan cannot be mistaken for a real address either.
     private publicAddress(prefix: string, name: string): string {
+        const free = (a: string) => !this.usedPublic.has(a);
         let n = 16 + (parseInt(digest(name).slice(0, 6), 16) % 224);
-        while (this.usedPublic.has(`${prefix}.${n}`)) n = 16 + ((n - 15) % 224);
-        this.usedPublic.add(`${prefix}.${n}`);
-        return `${prefix}.${n}`;
+        for (let tries = 0; tries < 224 && !free(`${prefix}.${n}`); tries++) n = 16 + ((n - 15) % 224);
+        let address = `${prefix}.${n}`;
+        for (let k = parseInt(digest(name).slice(0, 6), 16); !free(address); k++) address = `240.${(k >> 16) & 255}.${(k >> 8) & 255}.${k & 255}`;
+        this.usedPublic.add(address);
+        return address;
     }
 
     newResource(args: pulumi.runtime.MockResourceArgs): { id: string; state: Record<string, unknown> } | Promise<{ id: string; state: Record<string, unknown> }> {
