@@ -166,23 +166,30 @@ export class Site extends pulumi.ComponentResource {
         const runbookHosts = pulumi.all([c.mesh && ownDb ? c.mesh.addresses[ownDb.name] : "", ref ? ref.getOutput("db").apply((d) => ((d ?? {}) as { meshAddress?: string }).meshAddress ?? "") : ""]);
         const roleRules = c.mesh && c.edgeManaged ? { edge: runbookHosts.apply((addresses) => edgeAdminRules(addresses)) } : {};
         // What the inventory saw serving stays reachable (cutover:adopt); null until it has run.
-        const kept = inventory?.observed.apply((seen) => {
-            const byHost: Record<string, KeptListener[] | null> = {};
-            for (const h of pool.hosts) {
-                const found = seen[h.name];
-                byHost[h.name] = found ? keptListeners(h.name, found, rules[h.role] ?? [], c.adoptClose) : null;
-                const warning = found ? keptWarning(h.name, byHost[h.name]!) : undefined;
-                if (warning) pulumi.log.warn(warning, this);
-            }
-            if (Object.values(byHost).some((k) => k === null)) {
-                pulumi.log.warn(`cutover:adopt: existing hosts keep what their inventory finds listening beyond the role's ports (the inventory output's "kept"), until cutover:adopt.close names it`, this);
-            }
-            return byHost;
-        });
-        const hostRules = kept?.apply((byHost) => Object.fromEntries(Object.entries(byHost).map(([h, k]) => [h, (k ?? []).map((x) => x.rule)])));
-        const hostFirewall = new HostFirewall(`${name}-hostfw`, { hosts: pool.hosts, rules, extraRules: meshRulesOut, roleRules, hostRules }, { ...childOpts, dependsOn: inventory?.steps ?? [] });
+        // Per host, from that host's own inventory step (a firewall step waits for its host's only).
+        const keptOf = inventory
+            ? Object.fromEntries(pool.hosts.map((h) => [h.name, inventory.observedOf[h.name].apply((found) => {
+                  const kept = found ? keptListeners(h.name, found, rules[h.role] ?? [], c.adoptClose) : null;
+                  const warning = kept ? keptWarning(h.name, kept) : undefined;
+                  if (warning) pulumi.log.warn(warning, this);
+                  return kept;
+              })]))
+            : undefined;
+        const kept = keptOf
+            ? pulumi.all(keptOf).apply((byHost) => {
+                  if (Object.values(byHost).some((k) => k === null)) {
+                      pulumi.log.warn(`cutover:adopt: existing hosts keep what their inventory finds listening beyond the role's ports (the inventory output's "kept"), until cutover:adopt.close names it`, this);
+                  }
+                  return byHost as Record<string, KeptListener[] | null>;
+              })
+            : undefined;
+        const hostRules = keptOf ? Object.fromEntries(Object.entries(keptOf).map(([h, k]) => [h, k.apply((listeners) => (listeners ?? []).map((x) => x.rule))])) : undefined;
+        // Each host's steps wait for that host's steps before them, not every host's: a site
+        // of hundreds stays linear (the mesh's own reach, through the hubs, is reachableFrom).
+        const perHost = <T extends pulumi.Resource>(of: Record<string, T> | undefined) => Object.fromEntries(pool.hosts.map((h) => [h.name, of?.[h.name] ? [of[h.name]] : []]));
+        const hostFirewall = new HostFirewall(`${name}-hostfw`, { hosts: pool.hosts, rules, extraRules: meshRulesOut, roleRules, hostRules, after: perHost(inventory?.stepOf) }, childOpts);
         if (c.mesh) {
-            mesh = new TincMesh(`${name}-mesh`, { site: c.site, hosts: pool.hosts, plan: c.mesh, peerMembers: peerMesh, after: hostFirewall.commands }, childOpts);
+            mesh = new TincMesh(`${name}-mesh`, { site: c.site, hosts: pool.hosts, plan: c.mesh, peerMembers: peerMesh, after: perHost(hostFirewall.stepOf) }, childOpts);
             // peerMembers: the other site's members this site has taken in (the peer checks it knows them).
             this.mesh = pulumi.all([mesh.members, mesh.allMembers]).apply(([members, all]) => ({
                 cidr: c.mesh!.cidr,
@@ -220,7 +227,7 @@ export class Site extends pulumi.ComponentResource {
             if (dbHost) {
                 // An adopted server keeps listening where its apps connect (the inventory saw it there).
                 const legacyAddresses = inventory?.observed.apply((seen) => listenAddresses(seen[dbHost.name], DB_PORTS[c.dbEngine]));
-                database = new Database(`${name}-db`, { engine: c.dbEngine, phase: c.dbPhase, host: dbHost, mesh: c.mesh, ca, peer: link<DbOutput>("db"), probe: c.probe, probePassword, after: [...mesh.commands, ...pool.dataSteps], legacyAddresses }, childOpts);
+                database = new Database(`${name}-db`, { engine: c.dbEngine, phase: c.dbPhase, host: dbHost, mesh: c.mesh, ca, peer: link<DbOutput>("db"), probe: c.probe, probePassword, after: [...mesh.reachableFrom(dbHost.name), ...pool.dataSteps], legacyAddresses }, childOpts);
                 if (c.probe && c.dbEngine === "postgres") {
                     const client = ca.issue(`${name}-probe-client`, { commonName: PG_PROBE_ROLE, usage: "client" });
                     probeTls = { caCert: ca.certPem, clientCert: client.certPem, clientKey: client.keyPem };
@@ -239,13 +246,13 @@ export class Site extends pulumi.ComponentResource {
                     relayMeshAddress: c.mesh.addresses[relayHost.name],
                     peer: link<DbOutput>("db"),
                     peerSite: ref ? ref.getOutput("site").apply((x) => (x ?? "") as string) : "",
-                    after: mesh.commands,
+                    after: mesh.reachableFrom(relayHost.name),
                 }, childOpts);
                 this.db = managedDb.output as unknown as Database["output"];
             }
             if (cacheHost && c.cache) {
                 const peerDbCa = pulumi.output(link<DbOutput>("db").output).apply((d) => d?.caCert);
-                this.cache = new Cache(`${name}-cache`, { phase: c.cache.phase, host: cacheHost, mesh: c.mesh, ca, peer: link<CacheOutput>("cache"), peerDbCa, after: [...mesh.commands, ...pool.dataSteps] }, childOpts).output;
+                this.cache = new Cache(`${name}-cache`, { phase: c.cache.phase, host: cacheHost, mesh: c.mesh, ca, peer: link<CacheOutput>("cache"), peerDbCa, after: [...mesh.reachableFrom(cacheHost.name), ...pool.dataSteps] }, childOpts).output;
             }
         }
 

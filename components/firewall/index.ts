@@ -103,7 +103,9 @@ export interface HostFirewallArgs {
     /** Rules of one role that depend on other hosts (the edges' admin socket from the database hosts). */
     roleRules?: Partial<Record<Role, pulumi.Input<InboundRule[]>>>;
     /** Rules of single hosts by name (what an adopted host's inventory saw serving). */
-    hostRules?: pulumi.Input<Record<string, InboundRule[]>>;
+    hostRules?: Record<string, pulumi.Input<InboundRule[]>>;
+    /** Steps each host's firewall step waits for, by host name (its inventory). */
+    after?: Record<string, pulumi.Resource[]>;
 }
 
 /**
@@ -113,16 +115,20 @@ export interface HostFirewallArgs {
  */
 export class HostFirewall extends pulumi.ComponentResource {
     public readonly commands: command.remote.Command[] = [];
+    /** Each host's step, by host name. */
+    public readonly stepOf: Record<string, command.remote.Command> = {};
 
     constructor(name: string, args: HostFirewallArgs, opts?: pulumi.ComponentResourceOptions) {
         super("cutover:index:HostFirewall", name, {}, opts);
         for (const host of args.hosts) {
-            const script = pulumi.all([args.extraRules, args.roleRules?.[host.role] ?? [], args.hostRules ?? {}]).apply(([extra, own, byHost]) =>
-                hostFirewallScript(host.name, [...(args.rules[host.role] ?? []), ...own, ...extra, ...(byHost[host.name] ?? [])]));
-            this.commands.push(new command.remote.Command(`${name}-${host.name}`, {
+            const script = pulumi.all([args.extraRules, args.roleRules?.[host.role] ?? [], args.hostRules?.[host.name] ?? []]).apply(([extra, own, ofHost]) =>
+                hostFirewallScript(host.name, [...(args.rules[host.role] ?? []), ...own, ...extra, ...ofHost]));
+            const step = new command.remote.Command(`${name}-${host.name}`, {
                 connection: host.connection,
                 create: script,
-            }, { parent: this }));
+            }, { parent: this, dependsOn: args.after?.[host.name] ?? [] });
+            this.commands.push(step);
+            this.stepOf[host.name] = step;
         }
         this.registerOutputs({});
     }

@@ -12,8 +12,12 @@ export interface InventoryArgs {
 
 export class Inventory extends pulumi.ComponentResource {
     public readonly steps: command.remote.Command[] = [];
+    /** Each host's step, by host name: what that host's first changing step waits for. */
+    public readonly stepOf: Record<string, command.remote.Command> = {};
     /** What each host ran before the program touched it, by host name (null: not collected yet, as under mocks). */
     public readonly observed: pulumi.Output<Record<string, HostInventory | null>>;
+    /** The same, one output per host. */
+    public readonly observedOf: Record<string, pulumi.Output<HostInventory | null>> = {};
 
     constructor(name: string, args: InventoryArgs, opts?: pulumi.ComponentResourceOptions) {
         super("cutover:index:Inventory", name, {}, opts);
@@ -26,7 +30,9 @@ export class Inventory extends pulumi.ComponentResource {
                 logging: "stderr",
             }, { parent: this });
             this.steps.push(step);
-            found.push(step.stdout.apply((out): [string, HostInventory | null] => [host.name, out ? parseInventory(out) : null]));
+            this.stepOf[host.name] = step;
+            this.observedOf[host.name] = step.stdout.apply((out) => (out ? parseInventory(out) : null));
+            found.push(this.observedOf[host.name].apply((seen): [string, HostInventory | null] => [host.name, seen]));
         }
         this.observed = pulumi.all(found).apply((entries) => Object.fromEntries(entries));
         this.registerOutputs({ observed: this.observed });

@@ -3,7 +3,7 @@ import * as command from "@pulumi/command";
 import * as tls from "@pulumi/tls";
 import { MeshPlan } from "../config";
 import { Host } from "../types";
-import { MeshHost, meshHubs, meshNodeName, meshScript } from "./render";
+import { MeshHost, meshHubs, meshNodeName, meshScript, siteHubs } from "./render";
 
 export interface TincMeshArgs {
     site: string;
@@ -11,8 +11,8 @@ export interface TincMeshArgs {
     plan: MeshPlan;
     /** The peer site's members, from its `mesh` output (empty until the peer is deployed). */
     peerMembers: pulumi.Input<MeshHost[]>;
-    /** Steps that must be done first on the hosts (the firewall admitting the tinc port). */
-    after: pulumi.Resource[];
+    /** Steps each member's step waits for, by host name (its firewall admitting the tinc port). */
+    after: Record<string, pulumi.Resource[]>;
 }
 
 /**
@@ -28,41 +28,58 @@ export class TincMesh extends pulumi.ComponentResource {
     /** Every member of both sites. */
     public readonly allMembers: pulumi.Output<MeshHost[]>;
     public readonly commands: command.remote.Command[] = [];
+    private readonly stepOf: Record<string, command.remote.Command> = {};
+    private readonly hubSteps: command.remote.Command[];
 
     constructor(name: string, args: TincMeshArgs, opts?: pulumi.ComponentResourceOptions) {
         super("cutover:index:TincMesh", name, {}, opts);
         const keys = args.hosts.map(
             (h) => new tls.PrivateKey(`${name}-${h.name}`, { algorithm: "RSA", rsaBits: 2048 }, { parent: this, additionalSecretOutputs: ["privateKeyPem", "privateKeyOpenssh", "privateKeyPemPkcs8"] }),
         );
-        this.members = pulumi.all(
-            args.hosts.map((h, i) =>
-                pulumi.all([h.publicAddress, keys[i].publicKeyPem]).apply(([publicAddress, publicKey]): MeshHost => ({
-                    node: meshNodeName(h.name),
-                    host: h.name,
-                    site: args.site,
-                    publicAddress,
-                    port: args.plan.port,
-                    meshAddress: args.plan.addresses[h.name],
-                    publicKey,
-                })),
-            ),
+        const memberOf = args.hosts.map((h, i) =>
+            pulumi.all([h.publicAddress, keys[i].publicKeyPem]).apply(([publicAddress, publicKey]): MeshHost => ({
+                node: meshNodeName(h.name),
+                host: h.name,
+                site: args.site,
+                publicAddress,
+                port: args.plan.port,
+                meshAddress: args.plan.addresses[h.name],
+                publicKey,
+            })),
         );
-        this.allMembers = pulumi.all([this.members, args.peerMembers]).apply(([mine, theirs]) => [...mine, ...(theirs ?? []).filter((m) => m.site !== args.site)]);
+        const withPeers = (mine: MeshHost[], theirs: MeshHost[] | undefined) => [...mine, ...(theirs ?? []).filter((m) => m.site !== args.site)];
+        this.members = pulumi.all(memberOf);
+        this.allMembers = pulumi.all([this.members, args.peerMembers]).apply(([mine, theirs]) => withPeers(mine, theirs));
 
+        const hubs = siteHubs(args.hosts.map((h) => meshNodeName(h.name)), args.plan.hubsPerSite);
+        const hubMembers = args.hosts.flatMap((h, i) => (hubs.includes(meshNodeName(h.name)) ? [memberOf[i]] : []));
         args.hosts.forEach((h, i) => {
-            const script = this.allMembers.apply((all) => {
+            // A hub's step reads every member; any other's only itself, the hubs and the peer's
+            // members (all it holds files of), so a site's steps do not each wait on every key.
+            const isHub = hubs.includes(meshNodeName(h.name));
+            const known = isHub ? this.allMembers : pulumi.all([pulumi.all([memberOf[i], ...hubMembers]), args.peerMembers]).apply(([mine, theirs]) => withPeers(mine, theirs));
+            const script = known.apply((all) => {
                 const self = all.find((m) => m.host === h.name)!;
                 return meshScript(self, all, meshHubs(all, args.plan.hubsPerSite), args.plan.cidr);
             });
-            this.commands.push(
-                new command.remote.Command(`${name}-${h.name}`, {
-                    connection: h.connection,
-                    create: script,
-                    // The private key travels on stdin only: never in the script, never in a log.
-                    stdin: keys[i].privateKeyPem,
-                }, { parent: this, dependsOn: args.after }),
-            );
+            const step = new command.remote.Command(`${name}-${h.name}`, {
+                connection: h.connection,
+                create: script,
+                // The private key travels on stdin only: never in the script, never in a log.
+                stdin: keys[i].privateKeyPem,
+            }, { parent: this, dependsOn: args.after[h.name] ?? [] });
+            this.commands.push(step);
+            this.stepOf[h.name] = step;
         });
+        this.hubSteps = args.hosts.filter((h) => hubs.includes(meshNodeName(h.name))).map((h) => this.stepOf[h.name]);
         this.registerOutputs({ members: this.members });
+    }
+
+    /**
+     * What a step on `host` that talks over the mesh waits for: that host's member step and
+     * this site's hubs' (every member connects through them), not every member's.
+     */
+    reachableFrom(host: string): command.remote.Command[] {
+        return [...new Set([this.stepOf[host], ...this.hubSteps])];
     }
 }

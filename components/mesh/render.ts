@@ -40,13 +40,12 @@ export function pkcs1PublicKey(pem: string): string {
  */
 export function meshHubs(members: MeshHost[], perSite: number): string[] {
     const sites = [...new Set(members.map((m) => m.site))].sort();
-    return sites.flatMap((s) =>
-        members
-            .filter((m) => m.site === s)
-            .map((m) => m.node)
-            .sort()
-            .slice(0, perSite),
-    );
+    return sites.flatMap((s) => siteHubs(members.filter((m) => m.site === s).map((m) => m.node), perSite));
+}
+
+/** One site's hubs among its members' node names. */
+export function siteHubs(nodes: string[], perSite: number): string[] {
+    return [...nodes].sort().slice(0, perSite);
 }
 
 export function tincConf(self: MeshHost, connectTo: string[]): string {
@@ -127,8 +126,8 @@ ${tag}`;
  * those connections. So the text sent to a site grows with its hosts, not their square.
  */
 export function hostFilesFor(self: MeshHost, members: MeshHost[], hubs: string[]): MeshHost[] {
-    if (hubs.includes(self.node)) return members;
-    return members.filter((m) => m.node === self.node || hubs.includes(m.node));
+    const needed = hubs.includes(self.node) ? members : members.filter((m) => m.node === self.node || hubs.includes(m.node));
+    return [...needed].sort((a, b) => (a.node < b.node ? -1 : a.node > b.node ? 1 : 0));
 }
 
 /**
