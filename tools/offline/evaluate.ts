@@ -123,13 +123,19 @@ export async function evaluate(projectDir: string, stackFile: StackFile, options
     const { runInPulumiStack } = require("@pulumi/pulumi/runtime/stack") as { runInPulumiStack(init: () => Promise<unknown>): Promise<unknown> };
     const { waitForRPCs } = require("@pulumi/pulumi/runtime/settings") as { waitForRPCs(): Promise<void> };
     let error: Evaluation["error"];
-    // The SDK reads a whole stack trace for every resource (its source position) and every
-    // promise it tracks (leak reports), each through an Error without a message; the mocks use
-    // neither, and formatting them was a quarter of a large site's evaluation. Those get no
-    // frames while the program runs; others get unmapped ones; an error's stack read after
-    // the run is mapped as usual.
-    const mapped = Error.prepareStackTrace;
-    Error.prepareStackTrace = (err, frames) => (err.message === "" ? String(err) : `${err}\n${frames.map((f) => `    at ${f}`).join("\n")}`);
+    // The SDK captures a stack trace for every resource (its source position, a whole stack
+    // through an Error without a message) and every promise it tracks (leak reports); the
+    // mocks use neither, and capturing and source-mapping them was a third of a large site's
+    // evaluation. So no frames while the program runs, and none formatted for an Error
+    // without a message, unless CUTOVER_STACK_FRAMES=1 (a program error then shows where it
+    // was thrown).
+    const frames = process.env.CUTOVER_STACK_FRAMES === "1";
+    const limit = Error.stackTraceLimit;
+    const format = Error.prepareStackTrace;
+    if (!frames) {
+        Error.stackTraceLimit = 0;
+        Error.prepareStackTrace = (err, trace) => (err.message === "" ? String(err) : format ? format(err, trace) : `${err}\n${trace.map((f) => `    at ${f}`).join("\n")}`);
+    }
     try {
         // As the runner does: a program that exports a function is called and awaited.
         const exported = (await runInPulumiStack(async () => {
@@ -148,11 +154,13 @@ export async function evaluate(projectDir: string, stackFile: StackFile, options
     } catch (e) {
         failures.unshift(e);
     }
-    Error.prepareStackTrace = mapped;
+    Error.stackTraceLimit = limit;
+    Error.prepareStackTrace = format;
     if (failures.length > 0) {
         const first = failures[0] as Error;
         const isConfig = first instanceof pulumi.RunError || first?.name === "ConfigError";
-        error = { kind: isConfig ? "config" : "program", message: isConfig ? first.message : String(first?.stack ?? first) };
+        const hint = frames ? "" : "\n(run again with CUTOVER_STACK_FRAMES=1 for the frames of this error)";
+        error = { kind: isConfig ? "config" : "program", message: isConfig ? first.message : `${String(first?.stack ?? first)}${hint}` };
     }
     return { stack: stackFile.stack, preview: options.preview, registrations, outputs: stackOutputs, error };
 }
