@@ -6,8 +6,8 @@ import { spawn } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
 
-/** Seconds each file took in CI (stop 23), to balance the lanes; a new file counts as 150. */
-const SECONDS: Record<string, number> = {
+/** Seconds each file took in CI one after another (stop 23), to balance the lanes; a new file counts as 150. */
+export const LAB_FILE_SECONDS: Record<string, number> = {
     "rehearse.test.ts": 498,
     "lab.test.ts": 342,
     "runbook.test.ts": 267,
@@ -26,7 +26,7 @@ const SECONDS: Record<string, number> = {
 
 /** Longest first, each to the lane with the least so far. */
 export function lanesFor(files: string[], lanes: number): string[][] {
-    const weight = (f: string) => SECONDS[path.basename(f)] ?? 150;
+    const weight = (f: string) => LAB_FILE_SECONDS[path.basename(f)] ?? 150;
     const out: string[][] = Array.from({ length: lanes }, () => []);
     const load = new Array<number>(lanes).fill(0);
     for (const f of [...files].sort((a, b) => weight(b) - weight(a))) {

@@ -9,6 +9,7 @@ import { admits } from "../../lab/firewall-check";
 import { cutRules, hostInitScript, networkCommands } from "../../lab/render";
 import { ADMIN_CIDR, CLOUD_HOSTS, cloudLabStackConfig, labPlan, labStackConfig, segmentOf } from "../../lab/topology";
 import { ROOT } from "../helpers";
+import { LAB_FILE_SECONDS, lanesFor } from "../../tools/test-lab";
 import { opensshPrivateKey, opensshPublicKey } from "../../tools/offline/mocks";
 import * as crypto from "crypto";
 import * as os from "os";
@@ -84,5 +85,22 @@ describe("lab plan", () => {
         assert.equal(admits(rules, "203.0.113.100", 22), false);
         assert.equal(admits(rules, "198.51.100.7", 443), true);
         assert.equal(admits(rules, "198.51.100.7", 80), false);
+    });
+});
+
+describe("the lab test lanes", () => {
+    it("puts every lab test file in exactly one lane, the lanes within the longest file of each other", () => {
+        const files = fs.readdirSync(path.join(ROOT, "tests/lab")).filter((f) => f.endsWith(".test.ts")).map((f) => path.join(ROOT, "tests/lab", f));
+        const lanes = lanesFor(files, 2);
+        assert.equal(lanes.length, 2);
+        assert.deepEqual(lanes.flat().sort(), [...files].sort());
+        const load = (lane: string[]) => lane.reduce((s, f) => s + (LAB_FILE_SECONDS[path.basename(f)] ?? 150), 0);
+        const longest = Math.max(...files.map((f) => LAB_FILE_SECONDS[path.basename(f)] ?? 150));
+        assert.ok(Math.abs(load(lanes[0]) - load(lanes[1])) <= longest, `lanes of ${load(lanes[0])} s and ${load(lanes[1])} s`);
+        assert.deepEqual(lanesFor(files.slice(0, 1), 4), [files.slice(0, 1)], "an empty lane would build a lab for nothing");
+    });
+    it("knows each lab test file's time (a file without one is balanced as 150 s)", () => {
+        const files = fs.readdirSync(path.join(ROOT, "tests/lab")).filter((f) => f.endsWith(".test.ts"));
+        assert.deepEqual(files.filter((f) => LAB_FILE_SECONDS[f] === undefined), []);
     });
 });
