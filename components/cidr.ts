@@ -116,18 +116,18 @@ export function hostAddress(c: Cidr, offset: number): string {
  * of a range (a site's) collapses to a few rules; scattered addresses stay as they are.
  */
 export function exactCover(items: string[]): string[] {
+    const key = (c: Cidr) => `${c.version} ${c.network} ${c.prefix}`;
     const blocks = new Map<string, Cidr>();
     const others: string[] = [];
     for (const item of items) {
         const c = parseCidr(item.includes("/") ? item : `${item}/${parseAddress(item)?.version === 6 ? 128 : 32}`);
-        if (c) blocks.set(`${c.version} ${c.network} ${c.prefix}`, c);
+        if (c) blocks.set(key(c), c);
         else others.push(item);
     }
     // Drop blocks inside others, then merge siblings from the longest prefix up.
     let list = [...blocks.values()].filter((c, _i, all) => !all.some((o) => o !== c && o.version === c.version && o.prefix < c.prefix && overlaps(o, c)));
     for (let merged = true; merged; ) {
         merged = false;
-        const key = (c: Cidr) => `${c.version} ${c.network} ${c.prefix}`;
         const present = new Set(list.map(key));
         const next: Cidr[] = [];
         const used = new Set<string>();

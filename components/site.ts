@@ -180,7 +180,7 @@ export class Site extends pulumi.ComponentResource {
                   if (Object.values(byHost).some((k) => k === null)) {
                       pulumi.log.warn(`cutover:adopt: existing hosts keep what their inventory finds listening beyond the role's ports (the inventory output's "kept"), until cutover:adopt.close names it`, this);
                   }
-                  return byHost as Record<string, KeptListener[] | null>;
+                  return byHost;
               })
             : undefined;
         const hostRules = keptOf ? Object.fromEntries(Object.entries(keptOf).map(([h, k]) => [h, k.apply((listeners) => (listeners ?? []).map((x) => x.rule))])) : undefined;

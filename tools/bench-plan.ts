@@ -8,6 +8,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import YAML from "yaml";
+import { hostAddress, parseCidr } from "../components/cidr";
 import { Evaluation, evaluateStack, unwrapSecrets } from "./offline";
 import { POLICY_PACK_DIR, runPolicies } from "./offline/analyzer";
 import { PROJECT } from "./offline/evaluate";
@@ -37,13 +38,6 @@ export function roleCounts(n: number): { edge: number; app: number; db: number }
     return { edge, db: 1, app: n - edge - 1 };
 }
 
-/** The n-th address of a /16 past its first 16 (10.x.0.16 ...). */
-function address(network: string, i: number): string {
-    const [a, b] = network.split(".");
-    const n = 16 + i;
-    return `${a}.${b}.${n >> 8}.${n & 255}`;
-}
-
 export function benchStackConfig(provider: Provider, site: "old" | "new", n: number): Record<string, unknown> {
     const s = SITES[site];
     const counts = roleCounts(n);
@@ -63,7 +57,7 @@ export function benchStackConfig(provider: Provider, site: "old" | "new", n: num
         let i = 0;
         const hosts = (["edge", "app", "db"] as const).flatMap((role) =>
             Array.from({ length: counts[role] }, (_, k) => {
-                const a = address(s.network, i++);
+                const a = hostAddress(parseCidr(s.network)!, 16 + i++);
                 return { name: `${site}-${role}-${k + 1}`, role, publicAddress: a, privateAddress: a };
             }),
         );

@@ -114,7 +114,6 @@ export interface HostFirewallArgs {
  * rules change, and is the only delivery for existing hosts.
  */
 export class HostFirewall extends pulumi.ComponentResource {
-    public readonly commands: command.remote.Command[] = [];
     /** Each host's step, by host name. */
     public readonly stepOf: Record<string, command.remote.Command> = {};
 
@@ -127,10 +126,14 @@ export class HostFirewall extends pulumi.ComponentResource {
                 connection: host.connection,
                 create: script,
             }, { parent: this, dependsOn: args.after?.[host.name] ?? [] });
-            this.commands.push(step);
             this.stepOf[host.name] = step;
         }
         this.registerOutputs({});
+    }
+
+    /** Every host's step, in the hosts' order. */
+    get commands(): command.remote.Command[] {
+        return Object.values(this.stepOf);
     }
 }
 

@@ -100,8 +100,7 @@ export function edgeAdminRules(dbMeshAddresses: string[]): InboundRule[] {
     return sources.length === 0 ? [] : [{ protocol: "tcp", port: EDGE_ADMIN_PORT, sources, purpose: "edge-admin from the database hosts" }];
 }
 
-/** The tinc port, TCP and UDP, only from the mesh members' public addresses. */
-/** The tinc port from every member, as the fewest exact CIDRs: a site's hosts in a range are a few rules, not one each. */
+/** The tinc port, TCP and UDP, from every member, as the fewest exact CIDRs: a site's hosts in a range are a few rules, not one each. */
 export function meshRules(port: number, sources: string[]): InboundRule[] {
     if (sources.length === 0) return [];
     const covered = exactCover(sources);

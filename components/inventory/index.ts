@@ -11,7 +11,6 @@ export interface InventoryArgs {
 }
 
 export class Inventory extends pulumi.ComponentResource {
-    public readonly steps: command.remote.Command[] = [];
     /** Each host's step, by host name: what that host's first changing step waits for. */
     public readonly stepOf: Record<string, command.remote.Command> = {};
     /** What each host ran before the program touched it, by host name (null: not collected yet, as under mocks). */
@@ -21,7 +20,6 @@ export class Inventory extends pulumi.ComponentResource {
 
     constructor(name: string, args: InventoryArgs, opts?: pulumi.ComponentResourceOptions) {
         super("cutover:index:Inventory", name, {}, opts);
-        const found: Array<pulumi.Output<[string, HostInventory | null]>> = [];
         for (const host of args.hosts) {
             const step = new command.remote.Command(`${name}-${host.name}`, {
                 connection: host.connection,
@@ -29,12 +27,10 @@ export class Inventory extends pulumi.ComponentResource {
                 // Hundreds of package lines: kept out of the update's log (still in the output); errors shown.
                 logging: "stderr",
             }, { parent: this });
-            this.steps.push(step);
             this.stepOf[host.name] = step;
             this.observedOf[host.name] = step.stdout.apply((out) => (out ? parseInventory(out) : null));
-            found.push(this.observedOf[host.name].apply((seen): [string, HostInventory | null] => [host.name, seen]));
         }
-        this.observed = pulumi.all(found).apply((entries) => Object.fromEntries(entries));
+        this.observed = pulumi.all(this.observedOf);
         this.registerOutputs({ observed: this.observed });
     }
 }

@@ -27,7 +27,6 @@ export class TincMesh extends pulumi.ComponentResource {
     public readonly members: pulumi.Output<MeshHost[]>;
     /** Every member of both sites. */
     public readonly allMembers: pulumi.Output<MeshHost[]>;
-    public readonly commands: command.remote.Command[] = [];
     private readonly stepOf: Record<string, command.remote.Command> = {};
     private readonly hubSteps: command.remote.Command[];
 
@@ -52,12 +51,12 @@ export class TincMesh extends pulumi.ComponentResource {
         this.allMembers = pulumi.all([this.members, args.peerMembers]).apply(([mine, theirs]) => withPeers(mine, theirs));
 
         const hubs = siteHubs(args.hosts.map((h) => meshNodeName(h.name)), args.plan.hubsPerSite);
-        const hubMembers = args.hosts.flatMap((h, i) => (hubs.includes(meshNodeName(h.name)) ? [memberOf[i]] : []));
+        const isHub = args.hosts.map((h) => hubs.includes(meshNodeName(h.name)));
+        const hubMembers = memberOf.filter((_, i) => isHub[i]);
         args.hosts.forEach((h, i) => {
             // A hub's step reads every member; any other's only itself, the hubs and the peer's
             // members (all it holds files of), so a site's steps do not each wait on every key.
-            const isHub = hubs.includes(meshNodeName(h.name));
-            const known = isHub ? this.allMembers : pulumi.all([pulumi.all([memberOf[i], ...hubMembers]), args.peerMembers]).apply(([mine, theirs]) => withPeers(mine, theirs));
+            const known = isHub[i] ? this.allMembers : pulumi.all([pulumi.all([memberOf[i], ...hubMembers]), args.peerMembers]).apply(([mine, theirs]) => withPeers(mine, theirs));
             const script = known.apply((all) => {
                 const self = all.find((m) => m.host === h.name)!;
                 return meshScript(self, all, meshHubs(all, args.plan.hubsPerSite), args.plan.cidr);
@@ -68,11 +67,15 @@ export class TincMesh extends pulumi.ComponentResource {
                 // The private key travels on stdin only: never in the script, never in a log.
                 stdin: keys[i].privateKeyPem,
             }, { parent: this, dependsOn: args.after[h.name] ?? [] });
-            this.commands.push(step);
             this.stepOf[h.name] = step;
         });
-        this.hubSteps = args.hosts.filter((h) => hubs.includes(meshNodeName(h.name))).map((h) => this.stepOf[h.name]);
+        this.hubSteps = args.hosts.filter((_, i) => isHub[i]).map((h) => this.stepOf[h.name]);
         this.registerOutputs({ members: this.members });
+    }
+
+    /** Every member's step, in the hosts' order. */
+    get commands(): command.remote.Command[] {
+        return Object.values(this.stepOf);
     }
 
     /**

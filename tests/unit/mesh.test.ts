@@ -5,7 +5,10 @@ import * as crypto from "crypto";
 import { ConfigError, parseSiteConfig } from "../../components/config";
 import { containsAddress, exactCover, parseCidr } from "../../components/cidr";
 import { meshRules } from "../../components/firewall/render";
-import { MeshHost, meshHubs, meshNodeName, meshScript, pkcs1PublicKey, tincConf, tincHostFile } from "../../components/mesh/render";
+import { MeshHost, meshHubs, meshNodeName, meshScript, pkcs1PublicKey, siteHubs, tincConf, tincHostFile } from "../../components/mesh/render";
+import { evaluateStack } from "../../tools/offline";
+import { benchStackConfig } from "../../tools/bench-plan";
+import { named, ofType, stackDir } from "../helpers";
 
 const publicKey = crypto.generateKeyPairSync("rsa", { modulusLength: 1024 }).publicKey.export({ type: "spki", format: "pem" }).toString();
 
@@ -158,5 +161,23 @@ describe("tinc renderers", () => {
         const rules = meshRules(655, ["192.0.2.10", "192.0.2.10", "198.51.100.20"]);
         assert.deepEqual(rules.map((r) => [r.protocol, r.port, r.sources]), [["tcp", 655, ["192.0.2.10/32", "198.51.100.20/32"]], ["udp", 655, ["192.0.2.10/32", "198.51.100.20/32"]]]);
         assert.deepEqual(meshRules(655, []), []);
+    });
+});
+
+describe("a large site's steps under mocks", () => {
+    it("wait for their own host's steps (and the mesh's hubs), not every host's", async () => {
+        const dir = stackDir({ old: benchStackConfig("existing", "old", 30), new: benchStackConfig("existing", "new", 30) });
+        const { main } = await evaluateStack({ stack: "old", stackDir: dir });
+        assert.equal(main.error, undefined, main.error?.message);
+        const nameOf = new Map(ofType(main, "command:remote:Command").map((r) => [r.urn, r.name]));
+        const deps = (name: string, prefix: string) => named(main, "command:remote:Command", name).dependencies.flatMap((u) => nameOf.get(u) ?? []).filter((n) => n.startsWith(prefix)).sort();
+        const hosts = ofType(main, "command:remote:Command").filter((r) => r.name.startsWith("old-mesh-")).map((r) => r.name.slice("old-mesh-".length));
+        assert.equal(hosts.length, 30);
+        for (const h of hosts) {
+            assert.deepEqual(deps(`old-hostfw-${h}`, "old-inventory-"), [`old-inventory-${h}`], h);
+            assert.deepEqual(deps(`old-mesh-${h}`, "old-hostfw-"), [`old-hostfw-${h}`], h);
+        }
+        const hubs = siteHubs(hosts.map(meshNodeName), 2).map((n) => hosts.find((h) => meshNodeName(h) === n)!);
+        assert.deepEqual(deps("old-db-old-db-1", "old-mesh-"), [...new Set(["old-db-1", ...hubs])].map((h) => `old-mesh-${h}`).sort());
     });
 });

@@ -123,18 +123,17 @@ export async function evaluate(projectDir: string, stackFile: StackFile, options
     const { runInPulumiStack } = require("@pulumi/pulumi/runtime/stack") as { runInPulumiStack(init: () => Promise<unknown>): Promise<unknown> };
     const { waitForRPCs } = require("@pulumi/pulumi/runtime/settings") as { waitForRPCs(): Promise<void> };
     let error: Evaluation["error"];
-    // The SDK captures a stack trace for every resource (its source position, a whole stack
-    // through an Error without a message) and every promise it tracks (leak reports); the
-    // mocks use neither, and capturing and source-mapping them was a third of a large site's
-    // evaluation. So no frames while the program runs, and none formatted for an Error
-    // without a message, unless CUTOVER_STACK_FRAMES=1 (a program error then shows where it
-    // was thrown).
+    // The SDK captures a stack trace for every resource (its source position; it lifts the
+    // frame limit for that) and every promise it tracks (leak reports); the mocks use neither,
+    // and capturing and source-mapping them was a third of a large site's evaluation. So no
+    // frames while the program runs, unless CUTOVER_STACK_FRAMES=1 (a program error then
+    // shows where it was thrown).
     const frames = process.env.CUTOVER_STACK_FRAMES === "1";
     const limit = Error.stackTraceLimit;
     const format = Error.prepareStackTrace;
     if (!frames) {
         Error.stackTraceLimit = 0;
-        Error.prepareStackTrace = (err, trace) => (err.message === "" ? String(err) : format ? format(err, trace) : `${err}\n${trace.map((f) => `    at ${f}`).join("\n")}`);
+        Error.prepareStackTrace = (err) => String(err);
     }
     try {
         // As the runner does: a program that exports a function is called and awaited.
