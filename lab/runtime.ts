@@ -54,8 +54,6 @@ export async function provision(lab: Lab, stack: string, opts: ProvisionOptions 
         peerOutputs,
         lab: execution,
         timeoutMs: 60 * 60_000,
-        // A lab run provisions again soon (the other site, the next step of a test).
-        warmNext: true,
     });
     if (main.error) throw new LabError(`${stack}: ${main.error.message}`);
     fs.writeFileSync(outputsFile(stack), JSON.stringify(main.outputs), { mode: 0o600 });

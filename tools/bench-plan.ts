@@ -9,7 +9,7 @@ import * as os from "os";
 import * as path from "path";
 import YAML from "yaml";
 import { hostAddress, parseCidr } from "../components/cidr";
-import { Evaluation, evaluateStack, unwrapSecrets } from "./offline";
+import { Evaluation, endIdleWorkers, evaluateStack, unwrapSecrets } from "./offline";
 import { POLICY_PACK_DIR, runPolicies } from "./offline/analyzer";
 import { PROJECT } from "./offline/evaluate";
 
@@ -92,6 +92,8 @@ async function benchOne(provider: Provider, n: number): Promise<Row> {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "cutover-bench-plan-"));
     for (const site of ["old", "new"] as const) fs.writeFileSync(path.join(dir, `Pulumi.${site}.yaml`), YAML.stringify({ config: benchStackConfig(provider, site, n) }));
     const timeoutMs = 30 * 60_000;
+    // Each case in processes of its own, so its peak memory is its own.
+    endIdleWorkers();
     let started = Date.now();
     const plan = await evaluateStack({ stack: "new", stackDir: dir, timeoutMs });
     const planSeconds = (Date.now() - started) / 1000;

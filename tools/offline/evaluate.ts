@@ -1,7 +1,8 @@
 // Runs index.ts for one stack under the SDK's mock runtime and records what the
 // engine would receive: every registration with its parent, options and serialized
 // inputs (secrets and unknowns still marked), and the stack's serialized outputs.
-// One evaluation per process: the SDK's runtime state is process-global.
+// One evaluation at a time per process: the SDK's runtime state is process-global, and
+// setMocks resets it for each (as the automation API does for inline programs).
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import { CloudMocks, MockOptions } from "./mocks";
@@ -54,6 +55,11 @@ export interface Evaluation {
 }
 
 type Callback = (err: unknown, res: any) => void;
+
+// Errors thrown inside apply callbacks surface as unhandled rejections, counted against the
+// evaluation running. The listener stays for the process's life, so a late one cannot crash it.
+let failures: unknown[] = [];
+process.on("unhandledRejection", (e: unknown) => failures.push(e));
 
 function structToJs(s: { toJavaScript(): Record<string, unknown> } | undefined): Record<string, unknown> {
     return s ? s.toJavaScript() : {};
@@ -116,10 +122,7 @@ export async function evaluate(projectDir: string, stackFile: StackFile, options
         return registerOutputs(req, cb);
     };
 
-    // Errors thrown inside apply callbacks surface as unhandled rejections. The listener
-    // stays for the process's life (one evaluation per process), so a late one cannot crash it.
-    const failures: unknown[] = [];
-    process.on("unhandledRejection", (e: unknown) => failures.push(e));
+    failures = [];
     const { runInPulumiStack } = require("@pulumi/pulumi/runtime/stack") as { runInPulumiStack(init: () => Promise<unknown>): Promise<unknown> };
     const { waitForRPCs } = require("@pulumi/pulumi/runtime/settings") as { waitForRPCs(): Promise<void> };
     let error: Evaluation["error"];

@@ -40,8 +40,6 @@ export interface EvaluateOptions {
     keepIn?: string;
     /** What the cloud's image lookup answers for the newest Debian 12 AMI. */
     newestDebianAmi?: string;
-    /** Another evaluation follows soon (the lab's next provision): fork its worker now. */
-    warmNext?: boolean;
 }
 
 export interface PlanResult {
@@ -52,11 +50,11 @@ export interface PlanResult {
 }
 
 /**
- * A worker process loads the SDK and the providers (seconds) before it can evaluate. One is
- * forked ahead while the one before it evaluates, so a chain of evaluations (a plan with its
- * peer, the lab's provisions) pays that once. A spare never used exits with this process.
+ * A worker process loads the SDK and the providers (seconds) before it can evaluate, and then
+ * evaluates one request after another. Idle workers are kept for the next evaluation (a plan
+ * with its peer, the lab's provisions, a test file's stacks) and end with this process.
  */
-let spare: { child: ChildProcess; projectDir: string } | undefined;
+const idle: { child: ChildProcess; projectDir: string }[] = [];
 
 function forkWorker(projectDir: string): ChildProcess {
     return fork(path.join(__dirname, "worker.ts"), [], {
@@ -87,41 +85,58 @@ function workerEnv(): NodeJS.ProcessEnv {
     };
 }
 
-/** The spare if it is alive and for this project, else a new worker; forks the next spare when asked. */
-function takeWorker(projectDir: string, warmNext: boolean): ChildProcess {
-    const usable = spare && spare.projectDir === projectDir && spare.child.exitCode === null && spare.child.connected;
-    const child = usable ? spare!.child : forkWorker(projectDir);
-    if (spare && !usable) spare.child.kill();
-    spare = undefined;
-    // The worker in use keeps this process alive until it answers; an idle spare does not.
-    child.ref();
-    child.channel?.ref();
-    if (warmNext) {
-        spare = { child: forkWorker(projectDir), projectDir };
-        spare.child.unref();
-        spare.child.channel?.unref();
+const alive = (child: ChildProcess) => child.exitCode === null && child.signalCode === null && child.connected;
+
+/** An idle worker of this project, else a new one. */
+function takeWorker(projectDir: string): ChildProcess {
+    for (let i = idle.findIndex((w) => w.projectDir === projectDir); i >= 0; i = idle.findIndex((w) => w.projectDir === projectDir)) {
+        const { child } = idle.splice(i, 1)[0];
+        if (!alive(child)) continue;
+        // The worker in use keeps this process alive until it answers; an idle one does not.
+        child.ref();
+        child.channel?.ref();
+        return child;
     }
-    return child;
+    return forkWorker(projectDir);
 }
 
-function runWorker(projectDir: string, stackFile: StackFile, options: MockOptions, timeoutMs: number, warmNext = false): Promise<Evaluation> {
+function putBack(child: ChildProcess, projectDir: string): void {
+    if (!alive(child)) return;
+    child.unref();
+    child.channel?.unref();
+    idle.push({ child, projectDir });
+}
+
+/** Ends the idle workers, so the next evaluation starts in a new process (the benchmarks' peak memory). */
+export function endIdleWorkers(): void {
+    for (const { child } of idle.splice(0)) child.kill();
+}
+
+function runWorker(projectDir: string, stackFile: StackFile, options: MockOptions, timeoutMs: number): Promise<Evaluation> {
     return new Promise((resolve, reject) => {
-        const child = takeWorker(projectDir, warmNext);
+        const child = takeWorker(projectDir);
+        const done = () => {
+            clearTimeout(timer);
+            child.off("message", onMessage);
+            child.off("exit", onExit);
+        };
         const timer = setTimeout(() => {
+            done();
             child.kill("SIGKILL");
             reject(new Error(`evaluating stack ${stackFile.stack} took longer than ${timeoutMs / 1000} s`));
         }, timeoutMs);
-        let answered = false;
-        child.on("message", (m: { evaluation?: Evaluation; failure?: string }) => {
-            answered = true;
-            clearTimeout(timer);
+        const onMessage = (m: { evaluation?: Evaluation; failure?: string; retire?: boolean }) => {
+            done();
+            if (!m.retire) putBack(child, projectDir);
             if (m.evaluation) resolve(m.evaluation);
             else reject(new Error(`evaluating stack ${stackFile.stack} failed: ${m.failure}`));
-        });
-        child.on("exit", (code) => {
-            clearTimeout(timer);
-            if (!answered) reject(new Error(`evaluating stack ${stackFile.stack}: worker exited with code ${code} before answering`));
-        });
+        };
+        const onExit = (code: number | null) => {
+            done();
+            reject(new Error(`evaluating stack ${stackFile.stack}: worker exited with code ${code} before answering`));
+        };
+        child.on("message", onMessage);
+        child.on("exit", onExit);
         child.send({ projectDir, stackFile, options });
     });
 }
@@ -188,20 +203,20 @@ export async function evaluateStack(o: EvaluateOptions): Promise<PlanResult> {
         // The documented first deploy, old -> new -> old -> new: this stack as if its peer were
         // not deployed yet (or, if it cannot stand alone, after the peer's first deploy), then
         // the peer seeing those outputs, then this stack seeing the peer's.
-        let alone = await runWorker(projectDir, stackFile, { preview: false, keepIn: o.keepIn }, timeoutMs, true);
+        let alone = await runWorker(projectDir, stackFile, { preview: false, keepIn: o.keepIn }, timeoutMs);
         if (alone.error) {
-            const peerFirst = await runWorker(projectDir, peerFile, { preview: false, keepIn: o.keepIn }, timeoutMs, true);
+            const peerFirst = await runWorker(projectDir, peerFile, { preview: false, keepIn: o.keepIn }, timeoutMs);
             if (!peerFirst.error) {
                 const first = asPeerOutputs(peerFirst.outputs);
-                alone = await runWorker(projectDir, stackFile, { preview: false, peerOutputs: first.values, peerSecretOutputNames: first.secretNames, keepIn: o.keepIn }, timeoutMs, true);
+                alone = await runWorker(projectDir, stackFile, { preview: false, peerOutputs: first.values, peerSecretOutputNames: first.secretNames, keepIn: o.keepIn }, timeoutMs);
             }
         }
         const seen = alone.error ? { values: {}, secretNames: [] } : asPeerOutputs(alone.outputs);
-        peer = await runWorker(projectDir, peerFile, { preview: false, peerOutputs: seen.values, peerSecretOutputNames: seen.secretNames, keepIn: o.keepIn }, timeoutMs, true);
+        peer = await runWorker(projectDir, peerFile, { preview: false, peerOutputs: seen.values, peerSecretOutputNames: seen.secretNames, keepIn: o.keepIn }, timeoutMs);
     }
     const recorded = o.peerOutputs ?? (peer && !peer.error ? peer.outputs : {});
     const served = asPeerOutputs(recorded);
-    const main = await runWorker(projectDir, stackFile, { preview, peerOutputs: served.values, peerSecretOutputNames: served.secretNames, lab: o.lab, keepIn: o.keepIn, newestDebianAmi: o.newestDebianAmi }, timeoutMs, o.warmNext ?? false);
+    const main = await runWorker(projectDir, stackFile, { preview, peerOutputs: served.values, peerSecretOutputNames: served.secretNames, lab: o.lab, keepIn: o.keepIn, newestDebianAmi: o.newestDebianAmi }, timeoutMs);
     return { main, peer, stackFile };
 }
 

@@ -1,7 +1,9 @@
-// Child process that evaluates one stack and sends the Evaluation back over IPC
-// (never through stdout: peer outputs can hold secrets and stdout is a log).
-// It loads the SDK and the providers as soon as it starts, before its request arrives:
-// a worker forked ahead of time (index.ts) has that done while the one before it runs.
+// Child process that evaluates stacks, one request at a time, and sends each Evaluation back
+// over IPC (never through stdout: peer outputs can hold secrets and stdout is a log).
+// It loads the SDK and the providers once, as soon as it starts; loading them is most of a
+// small stack's evaluation, so the parent keeps an idle worker for the next request. The
+// program (index.ts) exports a function, run afresh for each evaluation; its modules hold no
+// state between runs (tests/unit/offline.test.ts).
 import "@pulumi/pulumi";
 import "@pulumi/aws";
 import "@pulumi/cloudflare";
@@ -9,7 +11,7 @@ import "@pulumi/command";
 import "@pulumi/digitalocean";
 import "@pulumi/random";
 import "@pulumi/tls";
-import { evaluate } from "./evaluate";
+import { Evaluation, evaluate } from "./evaluate";
 import { MockOptions } from "./mocks";
 import { StackFile } from "./stackfile";
 
@@ -19,10 +21,21 @@ interface Request {
     options: MockOptions;
 }
 
-// A spare that is never used ends with its parent.
+/** A worker past this much resident memory answers and exits rather than serve again. */
+const RETIRE_MB = 1024;
+
+// An idle worker ends with its parent.
 process.once("disconnect", () => process.exit(0));
-process.once("message", (req: Request) => {
-    evaluate(req.projectDir, req.stackFile, req.options)
-        .then((evaluation) => process.send!({ evaluation: { ...evaluation, peakMb: Math.round(process.resourceUsage().maxRSS / 1024) } }, undefined, {}, () => process.exit(0)))
-        .catch((e: Error) => process.send!({ failure: String(e?.stack ?? e) }, undefined, {}, () => process.exit(1)));
+process.on("message", async (req: Request) => {
+    let answer: { evaluation?: Evaluation; failure?: string };
+    try {
+        const evaluation = await evaluate(req.projectDir, req.stackFile, req.options);
+        answer = { evaluation: { ...evaluation, peakMb: Math.round(process.resourceUsage().maxRSS / 1024) } };
+    } catch (e) {
+        answer = { failure: String((e as Error)?.stack ?? e) };
+    }
+    // A program that failed halfway may leave work behind (pending applies, late rejections):
+    // that worker is not used again. A config error comes before any resource, so it leaves none.
+    const retire = answer.failure !== undefined || answer.evaluation?.error?.kind === "program" || process.memoryUsage().rss / 2 ** 20 > RETIRE_MB;
+    process.send!({ ...answer, retire }, undefined, {}, () => retire && process.exit(answer.failure ? 1 : 0));
 });
