@@ -103,6 +103,18 @@ export function flipFigures(writes: Write[], recorded: Map<number, number>, from
     };
 }
 
+/**
+ * Where the writes sent while every edge held them (the audit's t0 held .. t5 routed) were
+ * served: the incoming site when the switch released them, the outgoing one when an edge's own
+ * deadline did. Empty without those marks (dual-primary holds nothing).
+ */
+export function heldServedBy(writes: Write[], audit: Record<string, unknown> | undefined): string[] {
+    const held = Number(audit?.held);
+    const routed = Number(audit?.routed);
+    if (!(held > 0 && routed > 0)) return [];
+    return [...new Set(writes.filter((w) => w.sent >= held && w.sent < routed && w.status === 200).map((w) => w.served))];
+}
+
 export interface FlipRun {
     writes: Write[];
     /** The runbook's steps that ran (not the unchanged ones), in order. */

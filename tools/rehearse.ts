@@ -20,7 +20,7 @@ import { LAB_DIR, Lab, LabError, checkMachine } from "../lab/lab";
 import { LAB_STACKS, provision } from "../lab/runtime";
 import { CLOUD_HOSTS, LAB_CLOUD_STACKS, labPlan } from "../lab/topology";
 import { readRuns } from "../lab/executor";
-import { FlipFigures, RedisWriterFigures, flipFigures, flipUnderLoad, recordedWrites, startRedisWriter, stopRedisWriter } from "../lab/flip";
+import { FlipFigures, RedisWriterFigures, flipFigures, flipUnderLoad, heldServedBy, recordedWrites, startRedisWriter, stopRedisWriter } from "../lab/flip";
 import { Series, timelineSvg } from "./timeline";
 import { Engine, engineFlip, engineSetUp, installedEngine } from "../lab/engine";
 
@@ -58,7 +58,7 @@ function parseArgs(argv: string[]) {
 const seconds = (ms: number) => Math.round(ms / 100) / 10;
 const RATE = 50;
 
-type FlipReport = FlipFigures & { error?: string; switchMs: number; steps: Array<{ step: string; host: string; ms: number }>; audit?: Record<string, unknown>; redis?: RedisWriterFigures };
+type FlipReport = FlipFigures & { heldServedBy: string[]; error?: string; switchMs: number; steps: Array<{ step: string; host: string; ms: number }>; audit?: Record<string, unknown>; redis?: RedisWriterFigures };
 
 async function main() {
     const args = parseArgs(process.argv.slice(2));
@@ -228,7 +228,7 @@ async function flipBothWays(lab: Lab, sc: FlipScenario, series: Series[]): Promi
         const redisWrites = withRedis ? await stopRedisWriter(lab, `${from}-db-1`, `jobs_${client}`, `${to}-db-1`) : undefined;
         const f = flipFigures(run.writes, await recordedWrites(lab, `${to}-db-1`, client, sc.engine), run.from, run.to);
         const steps = run.steps.map((r) => ({ step: r.step.replace(/^new-runbook-/, ""), host: r.host, ms: r.ms, startedAt: (r.endedAt ?? 0) - r.ms }));
-        out[name] = { ...f, error: run.error, switchMs: run.to - run.from, steps: steps.map(({ step, host, ms }) => ({ step, host, ms })), audit: run.audit, redis: redisWrites };
+        out[name] = { ...f, heldServedBy: heldServedBy(run.writes, run.audit), error: run.error, switchMs: run.to - run.from, steps: steps.map(({ step, host, ms }) => ({ step, host, ms })), audit: run.audit, redis: redisWrites };
         // The steps as they started, and the switch's t0..t5 from the audit record.
         const tMarks = ["held", "frozen", "caught-up", "promoted", "committed", "routed"].map((k, i) => ({ label: `t${i} ${k}`, at: Number(run.audit?.[k]) })).filter((m) => m.at > 0);
         series.push({ title: `${sc.label} ${name}: cutover:live -> ${to}, ${RATE} writes/s through the old edge`, writes: run.writes, marks: [...steps.map((st) => ({ label: `${st.step} step`, at: st.startedAt })), ...tMarks].sort((a, b) => a.at - b.at) });

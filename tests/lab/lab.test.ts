@@ -178,16 +178,20 @@ describe("the lab", { skip, timeout: 600_000 }, () => {
         });
 
         it("stops on a failing step, naming the host, the step, the exit code and stderr", async () => {
-            const config = referenceConfig("lab-old") as Record<string, any>;
-            const hosts = [...config["cutover:hosts"], { name: "old-ghost-1", role: "app", publicAddress: "192.0.2.99", privateAddress: "192.0.2.99" }];
-            const dir = stackDir({ "lab-old": { ...config, "cutover:hosts": hosts } });
-            await assert.rejects(provision(lab, LAB_STACKS.old, { stackDir: dir }), (e: Error) => {
+            // A host added with a login it does not have (a wrong user in cutover:hosts): sshd
+            // answers and refuses, so the step fails at once. (A host that does not answer at
+            // all is dialled again for the connection's dialErrorLimit first: minutes.)
+            const config = referenceConfig("lab-new") as Record<string, any>;
+            const spare = lab.host("new-app-2");
+            const hosts = [...config["cutover:hosts"], { name: spare.name, role: "app", publicAddress: spare.address, privateAddress: spare.address, user: "deploy" }];
+            const dir = stackDir({ "lab-new": { ...config, "cutover:hosts": hosts } });
+            await assert.rejects(provision(lab, LAB_STACKS.new, { stackDir: dir }), (e: Error) => {
                 assert.ok(e instanceof LabError);
-                assert.match(e.message, /step old-(inventory|hostfw|mesh)-old-ghost-1 on host 192\.0\.2\.99 failed during create: exit code 255 \(ssh: the connection failed or was lost\)\nstderr:\n.*(timed out|No route|unreachable)/s);
+                assert.match(e.message, /step new-inventory-new-app-2 on host new-app-2 failed during create: exit code 255 \(ssh: the connection failed or was lost\)\nstderr:\n.*Permission denied/s);
                 return true;
             });
             // The live hosts are untouched and still serving SSH behind their firewall.
-            assert.equal((await lab.ssh("old-db-1", "ufw status | head -1")).stdout.trim(), "Status: active");
+            for (const h of ["new-db-1", "old-db-1"]) assert.equal((await lab.ssh(h, "ufw status | head -1")).stdout.trim(), "Status: active");
         });
     });
 });
