@@ -58,7 +58,7 @@ const idle: { child: ChildProcess; projectDir: string }[] = [];
 
 function forkWorker(projectDir: string): ChildProcess {
     return fork(path.join(__dirname, "worker.ts"), [], {
-        execArgv: ["--import", "tsx"],
+        execArgv: ["--import", "tsx", "--expose-gc"],
         cwd: projectDir,
         stdio: ["ignore", "inherit", "inherit", "ipc"],
         env: workerEnv(),
@@ -125,7 +125,7 @@ function runWorker(projectDir: string, stackFile: StackFile, options: MockOption
             child.kill("SIGKILL");
             reject(new Error(`evaluating stack ${stackFile.stack} took longer than ${timeoutMs / 1000} s`));
         }, timeoutMs);
-        const onMessage = (m: { evaluation?: Evaluation; failure?: string; retire?: boolean }) => {
+        const onMessage = (m: { evaluation?: Evaluation; failure?: string; retire?: "error" | "memory" }) => {
             done();
             if (!m.retire) putBack(child, projectDir);
             if (m.evaluation) resolve(m.evaluation);
