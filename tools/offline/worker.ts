@@ -4,13 +4,6 @@
 // small stack's evaluation, so the parent keeps an idle worker for the next request. The
 // program (index.ts) exports a function, run afresh for each evaluation; its modules hold no
 // state between runs (tests/unit/offline.test.ts).
-import "@pulumi/pulumi";
-import "@pulumi/aws";
-import "@pulumi/cloudflare";
-import "@pulumi/command";
-import "@pulumi/digitalocean";
-import "@pulumi/random";
-import "@pulumi/tls";
 import { Evaluation, evaluate } from "./evaluate";
 import { MockOptions } from "./mocks";
 import { StackFile } from "./stackfile";
@@ -19,6 +12,11 @@ interface Request {
     projectDir: string;
     stackFile: StackFile;
     options: MockOptions;
+}
+
+// The SDK and every Pulumi package the program depends on (package.json), loaded now.
+for (const name of Object.keys(require("../../package.json").dependencies)) {
+    if (name.startsWith("@pulumi/") && name !== "@pulumi/policy") require(name);
 }
 
 /** A worker past this much resident memory answers and exits rather than serve again. */
