@@ -1,5 +1,5 @@
 // Offline evaluation of a stack and, first, its peer: what `npm run plan`, `npm run policy`,
-// the lab and the tests all use. Each stack is evaluated in its own child process.
+// the lab and the tests all use. Stacks are evaluated in worker processes, one at a time each.
 import { ChildProcess, fork } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
@@ -87,9 +87,11 @@ function workerEnv(): NodeJS.ProcessEnv {
 
 const alive = (child: ChildProcess) => child.exitCode === null && child.signalCode === null && child.connected;
 
-/** An idle worker of this project, else a new one. */
+/** An idle worker of this project that is still alive, else a new one. */
 function takeWorker(projectDir: string): ChildProcess {
-    for (let i = idle.findIndex((w) => w.projectDir === projectDir); i >= 0; i = idle.findIndex((w) => w.projectDir === projectDir)) {
+    while (true) {
+        const i = idle.findIndex((w) => w.projectDir === projectDir);
+        if (i < 0) return forkWorker(projectDir);
         const { child } = idle.splice(i, 1)[0];
         if (!alive(child)) continue;
         // The worker in use keeps this process alive until it answers; an idle one does not.
@@ -97,11 +99,9 @@ function takeWorker(projectDir: string): ChildProcess {
         child.channel?.ref();
         return child;
     }
-    return forkWorker(projectDir);
 }
 
 function putBack(child: ChildProcess, projectDir: string): void {
-    if (!alive(child)) return;
     child.unref();
     child.channel?.unref();
     idle.push({ child, projectDir });
