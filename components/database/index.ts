@@ -148,7 +148,9 @@ export class Database extends pulumi.ComponentResource {
             // Each site mints its own replication password; the peer reads it from the `db` output.
             const password = new random.RandomPassword(`${name}-replication`, { length: 32, special: false }, { parent: this }).result;
             const base = { host: args.host.name, flavor: args.engine, serverId: serverIdFor(meshAddress), meshAddress, port };
-            script = pulumi.all([bundle, server.certPem, ready, args.legacyAddresses ?? []]).apply(([caBundle, serverCert, r, legacy]) => {
+            // The peer's server, once deployed, whatever the phase: the key spacing holds before dual-primary begins.
+            const peerServer = args.phase === "detached" ? undefined : pulumi.output(args.peer.output).apply((p) => (p?.engine === args.engine ? p.meshAddress : undefined));
+            script = pulumi.all([bundle, server.certPem, ready, args.legacyAddresses ?? [], peerServer]).apply(([caBundle, serverCert, r, legacy, peerMesh]) => {
                 const s = { ...base, keepAddresses: legacy };
                 return r && !r.ready
                     ? waitingScript("database", args.host.name, r.why)
@@ -158,7 +160,7 @@ export class Database extends pulumi.ComponentResource {
                           caBundle,
                           serverCert,
                           source: r?.ready ? { host: r.peer.host, meshAddress: r.peer.meshAddress, port: r.peer.port } : undefined,
-                          autoIncrement: r?.ready ? autoIncrementFor(s.serverId, serverIdFor(r.peer.meshAddress)) : undefined,
+                          autoIncrement: peerMesh ? autoIncrementFor(s.serverId, serverIdFor(peerMesh)) : undefined,
                           probe: args.probePassword !== undefined,
                       });
             });

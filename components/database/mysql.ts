@@ -147,7 +147,7 @@ export interface MysqlPlan {
     serverCert: string;
     /** The peer's server to replicate from (replica and dual-primary). */
     source?: MysqlSource;
-    /** Dual-primary: each site mints keys of its own residue class. */
+    /** Each site mints keys of its own residue class (known once the peer's server is). */
     autoIncrement?: { increment: number; offset: number };
     /** The rehearsal probe app's account (password on stdin as "probe-password") and table. */
     probe?: boolean;
@@ -195,9 +195,15 @@ ssl_key = ${DB_TLS_DIR}/server.key
 `;
 }
 
-/** Settings the phase decides; all dynamic, so a phase change never restarts the server. */
+/**
+ * Settings the phase decides; all dynamic, so a phase change never restarts the server. A
+ * session keeps the auto_increment values it connected with: spacing set only when
+ * dual-primary began left an app's pooled connections minting the other site's keys (the
+ * rehearsal at 500 writes/s: a duplicate key stopped replication both ways). So the spacing
+ * holds from the first run that knows the peer, in every phase but detached.
+ */
 export function mysqlPhaseSettings(plan: Pick<MysqlPlan, "phase" | "autoIncrement">): Record<string, string> {
-    const ai = plan.phase === "dual-primary" ? plan.autoIncrement ?? { increment: 1, offset: 1 } : { increment: 1, offset: 1 };
+    const ai = plan.phase !== "detached" && plan.autoIncrement ? plan.autoIncrement : { increment: 1, offset: 1 };
     return {
         // A replica takes no writes but replication's until it is promoted.
         read_only: plan.phase === "replica" ? "ON" : "OFF",

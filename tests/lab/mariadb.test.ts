@@ -16,6 +16,8 @@ const skip = labSkip(["mariadbd", "tincd"]);
 const PRIMARY = "old-db-1";
 const REPLICA = "new-db-1";
 const PRIMARY_MESH = "198.18.1.110";
+/** The FIFO (.in) and output (.out) of a long-lived mariadb session on the primary. */
+const POOLED = "/tmp/pooled-session";
 
 /** Writes one row per statement through the local socket; each acknowledged seq is logged. */
 const WRITER = `mariadb -e "CREATE DATABASE IF NOT EXISTS app; CREATE TABLE IF NOT EXISTS app.writes (id BIGINT AUTO_INCREMENT PRIMARY KEY, seq BIGINT NOT NULL UNIQUE, payload VARCHAR(200))"
@@ -122,7 +124,15 @@ describe("MariaDB replication across sites", { skip, timeout: 900_000 }, () => {
         assert.deepEqual(runs.filter((r) => r.action !== "unchanged").map((r) => r.step), []);
     });
 
-    it("dual-primary: both sites take writes, keys never collide, and both end identical", async () => {
+    it("dual-primary: both sites take writes, keys never collide (an app's pooled session too), and both end identical", async () => {
+        // An app's pooled connection, opened before dual-primary begins: it keeps the
+        // auto_increment values it connected with. One mariadb session reads statements from a FIFO.
+        const pooled = await lab.enter(PRIMARY, `rm -f ${POOLED}.in ${POOLED}.out && mkfifo ${POOLED}.in
+setsid nohup sh -c 'sleep 900 > ${POOLED}.in' </dev/null >/dev/null 2>&1 &
+setsid nohup sh -c 'mariadb --batch --unbuffered --skip-column-names < ${POOLED}.in > ${POOLED}.out 2>&1' </dev/null >/dev/null 2>&1 &
+echo "SELECT 'connected', CONNECTION_ID();" > ${POOLED}.in
+for _ in $(seq 1 50); do grep -q connected ${POOLED}.out 2>/dev/null && break; sleep 0.1; done; cat ${POOLED}.out`);
+        assert.match(pooled.stdout, /^connected\t\d+$/m, `the pooled session did not connect: ${pooled.stdout} ${pooled.stderr}`);
         const dual = { "cutover:database": JSON.stringify({ engine: "mariadb", phase: "dual-primary" }) };
         await provision(lab, LAB_STACKS.old, { config: dual }); // old also copies new
         await provision(lab, LAB_STACKS.new, { config: dual }); // new takes writes, with its own key offset
@@ -134,6 +144,9 @@ describe("MariaDB replication across sites", { skip, timeout: 900_000 }, () => {
         // One writer per site, through each site's own server, with seq ranges apart.
         await lab.enter(PRIMARY, WRITER);
         await lab.enter(REPLICA, WRITER.replace('i=$(mariadb -N -e "SELECT COALESCE(MAX(seq),0) FROM app.writes")', "i=1000000000"));
+        // Meanwhile the pooled session on the old site inserts too, one row at a time.
+        await lab.enter(PRIMARY, `for i in $(seq 1 300); do echo "INSERT INTO app.writes(seq,payload) VALUES($((3000000000 + i)), 'pooled');"; sleep 0.01; done > ${POOLED}.in
+echo "SELECT 'pooled', @@session.auto_increment_increment, @@session.auto_increment_offset;" > ${POOLED}.in`);
         await new Promise((r) => setTimeout(r, 4000));
         await Promise.all([PRIMARY, REPLICA].map((h) => lab.enter(h, "touch /tmp/writer-stop; sleep 0.5")));
         const deadline = Date.now() + 60_000;
@@ -150,8 +163,11 @@ describe("MariaDB replication across sites", { skip, timeout: 900_000 }, () => {
             const status = (await lab.enter(h, "mariadb -e 'SHOW SLAVE STATUS\\G' | grep -E 'Slave_(IO|SQL)_Running:'")).stdout;
             assert.match(status, /Slave_IO_Running: Yes[\s\S]*Slave_SQL_Running: Yes/, `${h}: replication stopped (a key collided?): ${status}`);
         }
-        const newRows = Number(await sql(lab, REPLICA, "SELECT COUNT(*) FROM app.writes WHERE seq > 1000000000"));
-        const oldRows = Number(await sql(lab, PRIMARY, "SELECT COUNT(*) FROM app.writes WHERE seq > 1000000000"));
+        const session = (await lab.enter(PRIMARY, `cat ${POOLED}.out; pkill -f 'sleep 900' || true`)).stdout;
+        assert.match(session, /^pooled\t2\t\d+$/m, `the pooled session mints keys 1 apart: ${session.slice(-300)}`);
+        assert.equal(Number(await sql(lab, REPLICA, "SELECT COUNT(*) FROM app.writes WHERE payload = 'pooled'")), 300, "the pooled session's rows did not all reach the new site");
+        const newRows = Number(await sql(lab, REPLICA, "SELECT COUNT(*) FROM app.writes WHERE seq > 1000000000 AND payload <> 'pooled'"));
+        const oldRows = Number(await sql(lab, PRIMARY, "SELECT COUNT(*) FROM app.writes WHERE seq > 1000000000 AND payload <> 'pooled'"));
         assert.ok(newRows > 0, "the new site's writer wrote nothing");
         assert.equal(oldRows, newRows, "writes on the new site did not all reach the old site");
         for (const h of [PRIMARY, REPLICA]) {

@@ -33,7 +33,10 @@ describe("MySQL/MariaDB renderers", () => {
         assert.equal(mysqlPhaseSettings({ phase: "replica" }).read_only, "ON");
         for (const phase of ["primary", "dual-primary", "detached"] as const) assert.equal(mysqlPhaseSettings({ phase, autoIncrement: { increment: 2, offset: 2 } }).read_only, "OFF", phase);
         assert.deepEqual(mysqlPhaseSettings({ phase: "dual-primary", autoIncrement: { increment: 2, offset: 2 } }), { read_only: "OFF", event_scheduler: "ON", auto_increment_increment: "2", auto_increment_offset: "2" });
-        assert.equal(mysqlPhaseSettings({ phase: "primary", autoIncrement: { increment: 2, offset: 2 } }).auto_increment_increment, "1");
+        // Spaced before dual-primary begins: a pooled session keeps the values it connected with.
+        for (const phase of ["primary", "replica"] as const) assert.equal(mysqlPhaseSettings({ phase, autoIncrement: { increment: 2, offset: 2 } }).auto_increment_offset, "2", phase);
+        assert.equal(mysqlPhaseSettings({ phase: "primary" }).auto_increment_increment, "1", "no peer known yet");
+        assert.equal(mysqlPhaseSettings({ phase: "detached", autoIncrement: { increment: 2, offset: 2 } }).auto_increment_increment, "1");
     });
     it("gives the two sites of a dual-primary pair different key offsets, whichever asks", () => {
         const a = serverIdFor("198.18.1.110");
