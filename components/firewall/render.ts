@@ -137,6 +137,7 @@ sshd_wanted=$(cat <<'SSHD'
 ${sshdKeyOnlyConf().trimEnd()}
 SSHD
 )
+${RELOAD_SSHD_HELD}
 reload_sshd=0
 if [ -e /etc/ssh/sshd_config.d/50-cutover.conf ]; then rm -f /etc/ssh/sshd_config.d/50-cutover.conf; reload_sshd=1; fi
 if [ "$(cat "$sshd_conf" 2>/dev/null || true)" != "$sshd_wanted" ]; then
@@ -150,7 +151,7 @@ tested=$(sshd -T 2>&1) || fail "sshd -T failed: $(tail -n 3 <<< "$tested")"
 effective=$(awk '$1 == "passwordauthentication" || $1 == "kbdinteractiveauthentication" || $1 == "permitrootlogin" { print $1 "=" $2 }' <<< "$tested" | sort | paste -sd ' ' -)
 [ "$effective" = "${SSHD_EFFECTIVE}" ] || fail "sshd still allows more than keys after $sshd_conf: sshd -T says $effective; an earlier setting wins (sshd_config before its Include line?)"
 if [ "$reload_sshd" = 1 ]; then
-    systemctl reload ssh 2>/dev/null || kill -HUP "$(cat /run/sshd.pid)" || fail "could not reload sshd"
+    reload_sshd_held
     changed=1
 fi
 
@@ -190,6 +191,45 @@ fi
 if [ "$changed" = 1 ]; then echo "firewall: changed"; else echo "firewall: unchanged"; fi
 `;
 }
+
+/**
+ * sshd re-executes itself on SIGHUP and listens nowhere until the new process has bound its
+ * ports again (about 80 ms on a busy 2-core host): an admin connecting then is refused. Its
+ * ports drop new connections' SYNs until it listens again, so a client resends a second later
+ * instead of failing. The rule stops matching by itself after 30 s (iptables' time match),
+ * so a killed script cannot lock anyone out. Without an sshd of its own to watch (socket
+ * activation), the reload is plain.
+ */
+const RELOAD_SSHD_HELD = `# Listening sockets of process $1 as "address inode" lines.
+sshd_listeners() { { ss -Hltnpe 2>/dev/null || true; } | awk -v p="pid=$1," 'index($0, p) { for (i = 1; i <= NF; i++) if ($i ~ /^ino:/) print $4, $i }' | sort -u; }
+reload_sshd_held() {
+    local pid before after port tables hold held=() i
+    pid=$(cat /run/sshd.pid 2>/dev/null || true)
+    before=$(if [ -n "$pid" ]; then sshd_listeners "$pid"; fi)
+    if [ -n "$before" ]; then
+        hold=(--syn -m time --datestop "$(date -u -d '+30 sec' +%Y-%m-%dT%H:%M:%S)" -m comment --comment "cutover: sshd reloading" -j DROP)
+        for port in $(awk '{ sub(/.*:/, "", $1); print $1 }' <<< "$before" | sort -u); do
+            for tables in iptables ip6tables; do
+                if "$tables" -w 5 -I INPUT 1 -p tcp --dport "$port" "\${hold[@]}" 2>/dev/null; then held+=("$tables $port"); fi
+            done
+        done
+    fi
+    systemctl reload ssh 2>/dev/null || kill -HUP "$pid" 2>/dev/null || fail "could not reload sshd"
+    if [ -n "$before" ]; then
+        # The same process (exec keeps the pid) listening on sockets it did not have before.
+        for i in $(seq 100); do
+            after=$(sshd_listeners "$pid")
+            if [ -n "$after" ] && [ -z "$(comm -12 <(awk '{ print $2 }' <<< "$before" | sort) <(awk '{ print $2 }' <<< "$after" | sort))" ]; then break; fi
+            after=
+            sleep 0.1
+        done
+        for i in "\${held[@]}"; do
+            set -- $i
+            "$1" -w 5 -D INPUT -p tcp --dport "$2" "\${hold[@]}" 2>/dev/null || true
+        done
+        [ -n "$after" ] || fail "sshd does not listen again within 10 s of its reload (pid $pid)"
+    fi
+}`;
 
 /** What \`sshd -T\` prints for sshdKeyOnlyConf, sorted (it spells prohibit-password without-password). */
 const SSHD_EFFECTIVE = "kbdinteractiveauthentication=no passwordauthentication=no permitrootlogin=without-password";

@@ -2,11 +2,13 @@
 // ever ran, a client load runs through it for the whole first `pulumi up -s old`, and the
 // operator keeps checking SSH. Nothing the site served may be cut off.
 import { after, before, describe, it } from "node:test";
+import path from "path";
 import assert from "node:assert/strict";
 import { Lab } from "../../lab/lab";
 import { labSkip } from "./requirements";
 import { LAB_STACKS, Provisioned, provision } from "../../lab/runtime";
 import { Write, underLoad } from "../../lab/flip";
+import { LAB_PREFIX } from "../../lab/topology";
 import { LEGACY_APP_PORT, LEGACY_CRON, LEGACY_ROWS, legacyRows, legacySite } from "../../lab/legacy";
 import { unwrapSecrets } from "../../tools/offline";
 import type { InventoryEntry } from "../../components/site";
@@ -17,6 +19,17 @@ const OLD = ["old-edge-1", "old-app-1", "old-db-1"];
 // The existing edges are not the program's to replace (edge.manage false), and their HTTP is
 // not restricted to Cloudflare unless the config says so (edge.proxied unset).
 const ADOPT = { "cutover:edge": JSON.stringify({ manage: false }) };
+
+const CONNECT_PROBE = path.resolve(__dirname, "../../lab/connect-probe.py");
+
+/** What lab/connect-probe.py saw of one host's sshd port. */
+interface Connects {
+    sent: number;
+    listening: number;
+    refused: number;
+    unanswered: number;
+    longestGapMs: number;
+}
 
 interface SshCheck {
     host: string;
@@ -38,6 +51,7 @@ describe("adopting a live legacy site with the first pulumi up", { skip, timeout
     let writes: Write[] = [];
     const ssh: SshCheck[] = [];
     let passwordBefore: boolean[] = [];
+    let connects: Record<string, Connects> = {};
 
     before(async () => {
         lab = new Lab();
@@ -55,6 +69,11 @@ describe("adopting a live legacy site with the first pulumi up", { skip, timeout
                 await new Promise((r) => setTimeout(r, 1000));
             }
         })();
+        // And whether each host's sshd takes new connections, every 5 ms: its reload is a moment a poll a second apart misses.
+        const stop = `/tmp/${LAB_PREFIX}-adopt-connects.stop`;
+        await lab.operator(`rm -f ${stop}`);
+        const targets = OLD.map((h) => `--target ${lab.host(h).address}:22`).join(" ");
+        const probe = lab.operator(`python3 ${CONNECT_PROBE} ${targets} --every 0.005 --stop-file ${stop}`, 1_000_000);
         try {
             writes = await underLoad(lab, { url: `http://${lab.host("old-edge-1").address}/`, client: "adopt", rate: 20, seconds: 900, tailMs: 2000 }, async () => {
                 first = await provision(lab, LAB_STACKS.old, { config: ADOPT });
@@ -62,6 +81,10 @@ describe("adopting a live legacy site with the first pulumi up", { skip, timeout
         } finally {
             done = true;
             await poll;
+            await lab.operator(`touch ${stop}`);
+            const r = await probe;
+            assert.equal(r.code, 0, `the connection probe failed: ${r.stderr}`);
+            connects = Object.fromEntries(OLD.map((h) => [h, (JSON.parse(r.stdout) as Record<string, Connects>)[`${lab.host(h).address}:22`]]));
         }
     });
     after(async () => {
@@ -76,9 +99,17 @@ describe("adopting a live legacy site with the first pulumi up", { skip, timeout
         assert.deepEqual([...new Set(writes.map((w) => w.served))], ["legacy old-app-1"]);
     });
 
-    it("admin SSH works throughout", () => {
+    it("admin SSH works throughout, and no new connection is refused while sshd reloads its settings", (t) => {
         assert.ok(ssh.length >= OLD.length * 5, `only ${ssh.length} SSH checks`);
         assert.deepEqual(ssh.filter((c) => !c.ok), []);
+        t.diagnostic(JSON.stringify(connects));
+        for (const host of OLD) {
+            const c = connects[host];
+            assert.ok(c.listening >= 1000, `${host}: only ${c.listening} of ${c.sent} SYNs answered`);
+            // A SYN held while sshd reloads goes unanswered (a client resends it a second later); a refused one is an admin's failed ssh.
+            assert.equal(c.refused, 0, `${host}: ${c.refused} new connections refused`);
+            assert.ok(c.longestGapMs < 10_000, `${host}: took no connection for ${c.longestGapMs} ms`);
+        }
     });
 
     it("password login, allowed by an earlier drop-in, is off afterwards (sshd's effective setting)", async () => {
