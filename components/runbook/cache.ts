@@ -6,7 +6,8 @@
 //             one processed the whole stream (offsets, bounded by catchupMs), promote it
 //             (REPLICAOF NO ONE); before the commit fence the outgoing one (with
 //             min-replicas-to-write 1 and no replica left it refuses writes) and check
-//             that it took nothing since the pause: a pause that ended first (its
+//             that it took nothing since the pause (its write counter, since replication
+//             PINGs move the offset even while paused): a pause that ended first (its
 //             deadline passed on a slow switch) aborts rather than lose those writes
 //   resume    the outgoing Redis follows the incoming one through a tunnel to it
 // An abort before the commit re-attaches the incoming Redis and unpauses the outgoing one.
@@ -28,8 +29,8 @@ export function cacheHelpers(): string {
     return `${readSecrets({ "cache-password": "cache_password", "cache-peer-password": "cache_peer_password" })}
 rlocal() { REDISCLI_AUTH="$cache_password" timeout 5 redis-cli --no-auth-warning -h 127.0.0.1 -p ${REDIS_PORT} "$@"; }
 rother() { REDISCLI_AUTH="$cache_peer_password" timeout 3 redis-cli --no-auth-warning -h 127.0.0.1 -p ${REDIS_TUNNEL_PORT} "$@"; }
-# rinfo <rlocal|rother> <field>: a field of INFO replication ("" when unreachable).
-rinfo() { { $1 INFO replication 2>/dev/null || true; } | tr -d '\\r' | awk -F: -v k="$2" '$1 == k { print $2 }'; }
+# rinfo <rlocal|rother> <field> [section]: a field of INFO replication (or the section given; "" when unreachable).
+rinfo() { { $1 INFO "\${3:-replication}" 2>/dev/null || true; } | tr -d '\\r' | awk -F: -v k="$2" '$1 == k { print $2 }'; }
 install -d -m 755 "$(dirname ${CACHE_ROLE_MARKER})"`;
 }
 
@@ -55,6 +56,10 @@ rother CLIENT PAUSE $(( deadline - $(now_ms) )) WRITE >/dev/null 2>&1 || abort "
 cache_paused=1
 cache_want=$(rinfo rother master_repl_offset)
 [ -n "$cache_want" ] || abort "Redis on ${f.from.host}: no replication offset through the tunnel"
+# Its write counter and last save, for the fence: a replication PING moves the offset during a pause too.
+cache_dirty=$(rinfo rother rdb_changes_since_last_save persistence)
+cache_saved=$(rinfo rother rdb_last_save_time persistence)
+[ -n "$cache_dirty" ] && [ -n "$cache_saved" ] || abort "Redis on ${f.from.host}: no write counter through the tunnel (INFO persistence)"
 cache_until=$(( $(now_ms) + ${f.settings.catchupMs} ))
 until [ "$(rinfo rlocal slave_repl_offset)" -ge "$cache_want" ] 2>/dev/null; do
     [ "$(now_ms)" -lt "$cache_until" ] || abort "Redis on ${f.to.host} processed only $(rinfo rlocal slave_repl_offset) of offset $cache_want after ${f.settings.catchupMs} ms (cutover:runbook.catchupMs)"
@@ -83,7 +88,12 @@ export function cacheFence(f: CacheFlip): string {
 rother CONFIG SET min-replicas-to-write 1 >/dev/null 2>&1 || abort "Redis on ${f.from.host}: cannot fence it through the tunnel (CONFIG SET min-replicas-to-write 1)"
 cache_now=$(rinfo rother master_repl_offset)
 [ -n "$cache_now" ] || abort "Redis on ${f.from.host}: no replication offset through the tunnel after the fence"
-[ "$cache_now" = "$cache_want" ] || abort "Redis on ${f.from.host} took writes after its pause ended (offset $cache_now, $cache_want at the pause): the switch ran past the freeze deadline"`;
+if [ "$cache_now" != "$cache_want" ]; then
+    # Redis sends its replicas a PING (14 bytes of the stream) every repl-ping-replica-period, paused or not: a
+    # moved offset is writes only if the write counter moved too, or a save since reset it (then it cannot tell).
+    [ "$(rinfo rother rdb_last_save_time persistence)" = "$cache_saved" ] && [ "$(rinfo rother rdb_changes_since_last_save persistence)" = "$cache_dirty" ] \\
+        || abort "Redis on ${f.from.host} took writes after its pause ended (offset $cache_now, $cache_want at the pause): the switch ran past the freeze deadline"
+fi`;
 }
 
 /** After the commit: the role a restart keeps. */

@@ -15,6 +15,7 @@
 // the outgoing site cannot be reached, its event unfreezes it at the deadline and the
 // edges release at theirs. Every step checks on the hosts what it needs, so a repeated
 // or stale step can never promote a diverged replica.
+import { createHash } from "crypto";
 import { DB_TLS_DIR, FLAVORS, FlavorSpec, MysqlFlavor, REPL_USER, ROLE_MARKER, clientTls, localSqlHelpers } from "../database/mysql";
 import { EDGE_ADMIN_PORT } from "../firewall/render";
 import { installIfMissing, readSecrets, scriptHeader } from "../script";
@@ -92,8 +93,21 @@ export function holdMs(s: RunbookSettings): number {
     return Math.ceil(s.freezeMs / 1000) * 1000 + s.holdMarginMs;
 }
 
-export function header(step: string, host: string, f: Pick<Flip, "from" | "to" | "settings">): string {
+/**
+ * The identity of one run of the flip, in every step's script: any change to the flip
+ * (a setting, an edge, either end) changes all of them, so the precheck runs again first.
+ * A change the precheck's script did not show would re-run only the later steps, with the
+ * precheck's stale stdout from the cutover itself ("needed=1"): a freeze of a site that
+ * already follows the other one.
+ */
+export function flipDigest(f: Pick<Flip, "from" | "to" | "settings" | "edges" | "cache">): string {
+    const { from, to, settings, edges, cache } = f;
+    return createHash("sha256").update(JSON.stringify({ from, to, settings, edges, cache })).digest("hex").slice(0, 16);
+}
+
+export function header(step: string, host: string, f: Pick<Flip, "from" | "to" | "settings" | "edges" | "cache">): string {
     return `${scriptHeader(step, host, `cutover runbook: ${step} on ${host} (${f.from.site} -> ${f.to.site}, attempt ${f.settings.attempt})`)}
+# flip ${flipDigest(f)}: every step of this flip carries the same digest.
 now_ms() { date +%s%3N; }
 say() { echo "runbook: $*"; }
 started=$(now_ms)`;

@@ -30,6 +30,12 @@ async function sql(lab: Lab, host: string, query: string): Promise<string> {
     return r.stdout.trim();
 }
 
+/**
+ * The plain flips' freeze: room for a slow machine (CI's rollback aborted, safely, "too close to
+ * the freeze deadline" with the 5 s default); the deadline's abort has its own test below.
+ */
+const ROOMY = { freezeMs: 8000 };
+
 function flip(lab: Lab, client: string, live: "old" | "new", runbook: Record<string, unknown> = {}): Promise<FlipRun> {
     // The load runs until 3 s after the program finished (60 s at most), however long it takes here.
     return flipUnderLoad(lab, { url: URL, client, rate: 50, seconds: 60, leadMs: 1500, tailMs: 3000, config: { ...NEW, "cutover:live": live, "cutover:runbook": JSON.stringify(runbook) } });
@@ -67,7 +73,7 @@ describe("the cutover runbook on PostgreSQL (freeze, promote, t0..t5)", { skip, 
 
     it("cutover old -> new under load: none failed, none lost, none twice; the old server follows the new one", async () => {
         await startRedisWriter(lab, DB.old, "jobs_pgcut");
-        const run = await flip(lab, "pgcut", "new");
+        const run = await flip(lab, "pgcut", "new", ROOMY);
         const jobs = await stopRedisWriter(lab, DB.old, "jobs_pgcut", DB.new);
         assert.equal(run.error, undefined, run.error);
         assert.equal(jobs.lost, 0, "acknowledged Redis writes on the old site are missing on the new one");
@@ -93,15 +99,36 @@ describe("the cutover runbook on PostgreSQL (freeze, promote, t0..t5)", { skip, 
     it("a second run with nothing changed runs no step; the ensure-steps keep the runbook's roles", async () => {
         // The old stack's first run after the flip takes in the peer's new live site (its edge's config).
         await provision(lab, LAB_STACKS.old, { config: OLD });
-        const runs = [...(await provision(lab, LAB_STACKS.old, { config: OLD })).runs, ...(await provision(lab, LAB_STACKS.new, { config: { ...NEW, "cutover:live": "new", "cutover:runbook": "{}" } })).runs];
+        const runs = [...(await provision(lab, LAB_STACKS.old, { config: OLD })).runs, ...(await provision(lab, LAB_STACKS.new, { config: { ...NEW, "cutover:live": "new", "cutover:runbook": JSON.stringify(ROOMY) } })).runs];
         assert.deepEqual(runs.filter((r) => r.action !== "unchanged").map((r) => `${r.host} ${r.step}`), []);
         assert.equal(await sql(lab, DB.old, "SELECT pg_is_in_recovery()"), "t", "the old site's ensure-step promoted its server again");
         assert.equal(await redisRole(lab, DB.old), "slave link up");
     });
 
-    it("flipping back is the rollback: nothing lost, none failed, writes end on the old site", async () => {
+    it("a runbook setting changed after the cutover runs the precheck again first, and no step changes a role", async () => {
+        // CI: back to the default freeze, the freeze alone ran again with the cutover's precheck output and failed on old-db-1.
+        const { runs } = await provision(lab, LAB_STACKS.new, { config: { ...NEW, "cutover:live": "new", "cutover:runbook": "{}" } });
+        assert.deepEqual(runs.filter((r) => r.action !== "unchanged").map((r) => `${r.host} ${r.step} ${r.action}`), [
+            "new-db-1 new-runbook-precheck update",
+            "old-db-1 new-runbook-freeze update",
+            "new-db-1 new-runbook-switch update",
+            "old-db-1 new-runbook-resume update",
+        ]);
+        assert.equal(await sql(lab, DB.new, "SELECT pg_is_in_recovery()"), "f");
+        assert.equal(await sql(lab, DB.old, "SELECT status FROM pg_stat_wal_receiver"), "streaming");
+        assert.equal(await redisRole(lab, DB.new), "master");
+        assert.equal(await redisRole(lab, DB.old), "slave link up");
+        assert.equal(await edgeAdmin(lab, "old-edge-1", "cutover live"), "live new hold off");
+    });
+
+    it("flipping back is the rollback: nothing lost, none failed, writes end on the old site; a replication PING inside the window is not a write", async () => {
+        // The outgoing Redis pings its replica every second (default 10 s), and the hook takes 1.5 s:
+        // PINGs move its offset between the pause and the fence (an abort, 'took writes after its
+        // pause ended', before the fence read the write counter), and its write counter stays.
+        assert.equal(await redisCli(lab, DB.new, "CONFIG SET repl-ping-replica-period 1"), "OK");
         await startRedisWriter(lab, DB.new, "jobs_pgback");
-        const run = await flip(lab, "pgback", "old");
+        const run = await flip(lab, "pgback", "old", { ...ROOMY, validate: "sleep 1.5" });
+        await redisCli(lab, DB.new, "CONFIG SET repl-ping-replica-period 10");
         const jobs = await stopRedisWriter(lab, DB.new, "jobs_pgback", DB.old);
         assert.equal(run.error, undefined, run.error);
         assert.equal(jobs.lost, 0, "acknowledged Redis writes on the new site are missing on the old one");
@@ -144,7 +171,8 @@ describe("the cutover runbook on PostgreSQL (freeze, promote, t0..t5)", { skip, 
         // The validation hook ends the pause early, as its deadline does on a slow switch,
         // and gives the job worker time to write there before the commit.
         await startRedisWriter(lab, DB.old, "jobs_pgslow");
-        const run = await flip(lab, "pgslow", "new", { validate: "rother CLIENT UNPAUSE >/dev/null; sleep 0.5", attempt: 4 });
+        // Room in the freeze (ROOMY), so a slow machine reaches the hook before the deadline check.
+        const run = await flip(lab, "pgslow", "new", { ...ROOMY, validate: "rother CLIENT UNPAUSE >/dev/null; sleep 0.5", attempt: 4 });
         const jobs = await stopRedisWriter(lab, DB.old, "jobs_pgslow", DB.old);
         assert.match(run.error ?? "", /switch on new-db-1: Redis on old-db-1 took writes after its pause ended \(offset \d+, \d+ at the pause\).*aborted: old stays live/s);
         assert.equal(jobs.lost, 0);

@@ -120,6 +120,37 @@ describe("runbook scripts", () => {
             assert.match(s, /"cutover live new"/);
         }
     });
+    it("any change to the flip changes every step's script, the precheck's too: no later step runs on the precheck's stale output", () => {
+        // CI: a changed freezeMs after a completed PostgreSQL cutover re-ran only the freeze, with the
+        // cutover's "needed=1", and it failed on the server that already followed the new one.
+        const base = flip();
+        const pg = (f: Flip): PgFlip => ({ from: f.from, to: f.to, edges: f.edges, settings: { ...f.settings, parity: [] }, cache: f.cache });
+        const frozen = { stoppedAt: "0/3000028", timeline: "1", deadline: "1795398386482" };
+        const steps = (f: Flip): Record<string, string> => ({
+            precheck: precheckScript(f),
+            switch: switchScript(f, true),
+            resume: resumeScript(f, true, {}),
+            "pg precheck": pgPrecheckScript(pg(f)),
+            "pg freeze": pgFreezeScript(pg(f), true),
+            "pg switch": pgSwitchScript(pg(f), true, frozen),
+            "pg resume": pgResumeScript(pg(f), true, {}),
+        });
+        const changed = (v: unknown): unknown =>
+            typeof v === "number" ? v + 1 : Array.isArray(v) ? [...v, "shop.extra"] : typeof v === "string" ? (v === "freeze" ? "dual-primary" : `${v}x`) : "true";
+        const variants: [string, Flip][] = [
+            ...(["freezeMs", "catchupMs", "maxLagSeconds", "postponeFile", "postponeMinutes", "precheck", "validate", "attempt", "holdMarginMs"] as const).map(
+                (k): [string, Flip] => [`settings.${k}`, { ...base, settings: { ...base.settings, [k]: changed(base.settings[k]) } }]),
+            ["an edge more", { ...base, edges: [...base.edges, { name: "new-edge-2", meshAddress: "198.18.2.11" }] }],
+            ["the incoming port", { ...base, to: { ...base.to, port: 3307 } }],
+            ["cache", { ...base, cache: true }],
+        ];
+        const before = steps(base);
+        for (const [what, f] of variants) {
+            const after = steps(f);
+            for (const step of Object.keys(before)) assert.notEqual(after[step], before[step], `${what} changed, the ${step} script did not`);
+        }
+        assert.deepEqual(steps(flip()), before, "the same flip renders the same scripts: a second run runs no step");
+    });
     it("resume: the outgoing server replicates from the incoming one and the audit record counts lost transactions", () => {
         const s = resumeScript(flip(), true, { held: "1795398386482", "caught-up": "1795398386500" });
         assert.match(s, /CHANGE MASTER TO MASTER_HOST='198\.18\.2\.110'/);
@@ -177,10 +208,10 @@ describe("the PostgreSQL runbook with Redis on the db hosts", () => {
     });
     it("switch: Redis is paused, caught up and promoted after the database caught up and before it is promoted; fenced and checked unchanged before the commit", () => {
         const s = pgSwitchScript(pg(true), true, frozen);
-        const [dbCaught, pause, wait, promote, t2, pgPromote, fence, unchanged, t4, t5] = order(s, [
-            /pg_last_wal_replay_lsn\(\), '\$stopped_at'/, /rother CLIENT PAUSE .* WRITE/, /until \[ "\$\(rinfo rlocal slave_repl_offset\)" -ge "\$cache_want" \]/, /rlocal REPLICAOF NO ONE/, /^mark 2 caught-up/, /pg_promote/, /rother CONFIG SET min-replicas-to-write 1 .*\|\| abort/, /^\[ "\$cache_now" = "\$cache_want" \] \|\| abort "Redis on old-db-1 took writes after its pause ended/, /^mark 4 committed/, /^mark 5 routed/,
+        const [dbCaught, pause, wait, promote, t2, pgPromote, fence, moved, counter, unchanged, t4, t5] = order(s, [
+            /pg_last_wal_replay_lsn\(\), '\$stopped_at'/, /rother CLIENT PAUSE .* WRITE/, /until \[ "\$\(rinfo rlocal slave_repl_offset\)" -ge "\$cache_want" \]/, /rlocal REPLICAOF NO ONE/, /^mark 2 caught-up/, /pg_promote/, /rother CONFIG SET min-replicas-to-write 1 .*\|\| abort/, /^if \[ "\$cache_now" != "\$cache_want" \]; then$/, /rdb_changes_since_last_save persistence\)" = "\$cache_dirty" \]/, /\|\| abort "Redis on old-db-1 took writes after its pause ended/, /^mark 4 committed/, /^mark 5 routed/,
         ]);
-        for (const [a, b] of [[dbCaught, pause], [pause, wait], [wait, promote], [promote, t2], [t2, pgPromote], [pgPromote, fence], [fence, unchanged], [unchanged, t4], [t4, t5]]) assert.ok(a < b, s);
+        for (const [a, b] of [[dbCaught, pause], [pause, wait], [wait, promote], [promote, t2], [t2, pgPromote], [pgPromote, fence], [fence, moved], [moved, counter], [counter, unchanged], [unchanged, t4], [t4, t5]]) assert.ok(a < b, s);
         assert.match(s, /cache_want=\$\(rinfo rother master_repl_offset\)\n\[ -n "\$cache_want" \] \|\| abort/);
     });
     it("switch: an abort re-attaches the incoming Redis and unpauses the outgoing one before the edges release", () => {
@@ -217,7 +248,7 @@ describe("the MariaDB runbook with Redis on the db hosts", () => {
     const withCache: Flip = { ...flip(), cache: true };
     it("switch: Redis is paused until the freeze's earliest end, caught up and promoted after the parity check and before the database; fenced and checked unchanged before the commit", () => {
         const w = switchWindow(withCache);
-        const [deadline, frozen, parity, pause, promoteRedis, promoteDb, fence, unchanged, dropEvent, commit, routed] = order(w, [/^deadline=\$\(\( \$\(now_ms\) \+ 3000 - 1000 \)\)$/, /^mark 1 frozen/, /CHECKSUM TABLE shop\.orders/, /rother CLIENT PAUSE \$\(\( deadline - \$\(now_ms\) \)\) WRITE/, /rlocal REPLICAOF NO ONE/, /\|\| abort "promotion failed"/, /rother CONFIG SET min-replicas-to-write 1 .*\|\| abort/, /^\[ "\$cache_now" = "\$cache_want" \] \|\| abort/, /^remote "SET SESSION sql_log_bin = 0; DROP EVENT IF EXISTS/, /^mark 4 committed/, /^mark 5 routed/]);
+        const [deadline, frozen, parity, pause, promoteRedis, promoteDb, fence, unchanged, dropEvent, commit, routed] = order(w, [/^deadline=\$\(\( \$\(now_ms\) \+ 3000 - 1000 \)\)$/, /^mark 1 frozen/, /CHECKSUM TABLE shop\.orders/, /rother CLIENT PAUSE \$\(\( deadline - \$\(now_ms\) \)\) WRITE/, /rlocal REPLICAOF NO ONE/, /\|\| abort "promotion failed"/, /rother CONFIG SET min-replicas-to-write 1 .*\|\| abort/, /rdb_changes_since_last_save persistence\)" = "\$cache_dirty" \]/, /^remote "SET SESSION sql_log_bin = 0; DROP EVENT IF EXISTS/, /^mark 4 committed/, /^mark 5 routed/]);
         for (const [a, b] of [[deadline, frozen], [frozen, parity], [parity, pause], [pause, promoteRedis], [promoteRedis, promoteDb], [promoteDb, fence], [fence, unchanged], [unchanged, dropEvent], [dropEvent, commit], [commit, routed]]) assert.ok(a < b, w);
         const body = w.slice(w.indexOf("abort() {"), w.indexOf("\n}\n", w.indexOf("abort() {")));
         const [reattach, unpause, release] = order(body, [/rlocal REPLICAOF 127\.0\.0\.1 6390/, /rother CLIENT UNPAUSE/, /cutover hold off/]);
