@@ -66,6 +66,9 @@ export class CommandExecutor {
     private readonly runLog: string;
     private state: Record<string, StepState>;
     private readonly seen = new Set<string>();
+    private readonly running = new Set<Promise<unknown>>();
+    /** Why no further step starts: the first failure of this run. */
+    private failed?: string;
 
     constructor(private readonly x: LabExecution) {
         fs.mkdirSync(path.join(x.dir, "keys"), { recursive: true, mode: 0o700 });
@@ -125,8 +128,34 @@ export class CommandExecutor {
         fs.writeFileSync(this.statePath, JSON.stringify(this.state, null, 1), { mode: 0o600 });
     }
 
-    /** Runs (or skips) one command resource; returns the outputs the provider would. */
+    /**
+     * Runs (or skips) one command resource; returns the outputs the provider would. After a
+     * step failed, as the engine does, no further step starts (settle waits for those running).
+     */
     async run(type: string, name: string, raw: Record<string, unknown>): Promise<{ stdout: string; stderr: string }> {
+        if (this.failed) throw new StepFailed(`step ${name} not started: ${this.failed}`);
+        const step = this.step(type, name, raw);
+        this.running.add(step);
+        try {
+            return await step;
+        } catch (e) {
+            this.failed ??= `an earlier step failed (${(e as Error).message.split("\n")[0]})`;
+            throw e;
+        } finally {
+            this.running.delete(step);
+        }
+    }
+
+    /**
+     * After a failed run: waits for the steps still running on their hosts and records them,
+     * so the next run knows what they did (a step that finished on its host is in the state,
+     * as the engine keeps it, even when another step failed).
+     */
+    async settle(): Promise<void> {
+        while (this.running.size > 0) await Promise.allSettled([...this.running]);
+    }
+
+    private async step(type: string, name: string, raw: Record<string, unknown>): Promise<{ stdout: string; stderr: string }> {
         const key = `${type}::${name}`;
         this.seen.add(key);
         const inputs = unwrapSecrets(raw);

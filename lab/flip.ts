@@ -9,6 +9,7 @@ import { LAB_DIR, Lab } from "./lab";
 import { StepRun, readRuns } from "./executor";
 import { LAB_STACKS, provision } from "./runtime";
 import { unwrapSecrets } from "../tools/offline/secrets";
+import { LAB_PREFIX } from "./topology";
 
 const LOADGEN = path.resolve(__dirname, "loadgen.py");
 
@@ -36,8 +37,9 @@ export async function edgeAdmin(lab: Lab, edge: string, command: string): Promis
  * With `tailMs` the load stops that long after `during` ended (`seconds` is then the most).
  */
 export async function underLoad(lab: Lab, o: { url: string; client: string; rate: number; seconds: number; tailMs?: number }, during: () => Promise<void>): Promise<Write[]> {
-    const out = `/tmp/cutover-loadgen-${o.client}.jsonl`;
-    const stop = `/tmp/cutover-loadgen-${o.client}.stop`;
+    // The client's namespace shares the machine's /tmp: named per lab, as the other lane's lab writes there too.
+    const out = `/tmp/${LAB_PREFIX}-loadgen-${o.client}.jsonl`;
+    const stop = `/tmp/${LAB_PREFIX}-loadgen-${o.client}.stop`;
     await lab.client(`rm -f ${stop}`);
     const run = lab.client(`python3 ${LOADGEN} --url ${o.url} --rate ${o.rate} --seconds ${o.seconds} --client ${o.client} --out ${out}${o.tailMs !== undefined ? ` --stop-file ${stop}` : ""}`, (o.seconds + 60) * 1000);
     try {
@@ -164,23 +166,54 @@ export async function redisCli(lab: Lab, host: string, args: string): Promise<st
 }
 
 /**
- * Starts a writer on `host` against its own Redis, as a job worker would: RPUSH <key> 1, 2, ...
- * every 20 ms, each number logged as acknowledged or failed.
+ * A job worker's writes, as a pooled client sends them: one connection kept open (opened again
+ * after it fails), RPUSH <key> 1, 2, ... one every 20 ms (the time a write took counts toward
+ * it), each number logged as acknowledged (an integer reply within 10 s) or failed. One process
+ * over one socket, so the rate does not depend on how fast the host forks (with a redis-cli per
+ * write, CI's slower machine acknowledged 94 writes before the pause where the tests want 100).
+ * The password is read from the file the program wrote, never from a command line.
  */
+const REDIS_WRITER = `import os, socket, sys, time
+key, out = sys.argv[1], sys.argv[2]
+password = next(l.split()[1].strip('"') for l in open("/etc/redis/cutover-auth.conf") if l.split()[:1] == ["requirepass"])
+def command(*args):
+    return b"*%d\\r\\n" % len(args) + b"".join(b"$%d\\r\\n%s\\r\\n" % (len(a), a) for a in (x.encode() for x in args))
+def connect():
+    s = socket.create_connection(("127.0.0.1", 6379), timeout=10)
+    f = s.makefile("rb")
+    s.sendall(command("AUTH", password))
+    if not f.readline().startswith(b"+OK"):
+        raise OSError("AUTH refused")
+    return s, f
+conn = None
+acked, failed = open(out + "/acked", "a", buffering=1), open(out + "/failed", "a", buffering=1)
+i = 0
+while not os.path.exists(out + "/stop"):
+    i += 1
+    started = time.monotonic()
+    try:
+        if conn is None:
+            conn = connect()
+        conn[0].sendall(command("RPUSH", key, str(i)))
+        ok = conn[1].readline().startswith(b":")
+    except OSError:
+        if conn is not None:
+            conn[0].close()
+        ok, conn = False, None
+    print(i, file=acked if ok else failed)
+    time.sleep(max(0.0, 0.02 - (time.monotonic() - started)))
+open(out + "/stopped", "w").close()
+`;
+
+/** Starts the job worker's writes (REDIS_WRITER) on `host` against its own Redis; fails unless its first write is acknowledged within 5 s. */
 export async function startRedisWriter(lab: Lab, host: string, key: string): Promise<void> {
     const dir = `/tmp/redis-writer-${key}`;
     const r = await lab.enter(host, `rm -rf ${dir} && mkdir -p ${dir}
-cat > ${dir}/writer.sh <<'WRITER'
-i=0
-while [ ! -e ${dir}/stop ]; do
-    i=$((i+1))
-    if [ "$(${REDIS_AUTH} timeout 10 redis-cli --no-auth-warning RPUSH ${key} $i 2>/dev/null)" -gt 0 ] 2>/dev/null; then echo $i >> ${dir}/acked; else echo $i >> ${dir}/failed; fi
-    sleep 0.02
-done
-touch ${dir}/stopped
-WRITER
-setsid nohup bash ${dir}/writer.sh </dev/null >/dev/null 2>&1 &
-sleep 0.5`);
+cat > ${dir}/writer.py <<'WRITER'
+${REDIS_WRITER}WRITER
+setsid nohup python3 ${dir}/writer.py ${key} ${dir} </dev/null >${dir}/log 2>&1 &
+for _ in $(seq 1 50); do [ -s ${dir}/acked ] && exit 0; sleep 0.1; done
+cat ${dir}/log >&2; exit 1`);
     if (r.code !== 0) throw new Error(`${host}: the Redis writer did not start: ${r.stderr.trim()}`);
 }
 
@@ -195,7 +228,8 @@ export interface RedisWriterFigures {
 /** Stops the writer on `host`; counts its acknowledged writes missing from the list on `liveHost`. */
 export async function stopRedisWriter(lab: Lab, host: string, key: string, liveHost: string): Promise<RedisWriterFigures> {
     const dir = `/tmp/redis-writer-${key}`;
-    await lab.enter(host, `touch ${dir}/stop; for _ in $(seq 1 120); do [ -e ${dir}/stopped ] && break; sleep 0.1; done`);
+    const stop = await lab.enter(host, `touch ${dir}/stop; for _ in $(seq 1 120); do [ -e ${dir}/stopped ] && exit 0; sleep 0.1; done; cat ${dir}/log >&2; exit 1`);
+    if (stop.code !== 0) throw new Error(`${host}: the Redis writer did not stop within 12 s (it died or hangs): ${stop.stderr.trim()}`);
     const lines = async (file: string) => (await lab.enter(host, `cat ${dir}/${file} 2>/dev/null || true`)).stdout.split("\n").filter(Boolean);
     const acked = await lines("acked");
     const failed = await lines("failed");

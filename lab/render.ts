@@ -71,7 +71,8 @@ hostname "$name"
 echo "$name" > /etc/hostname
 printf '127.0.0.1 localhost\\n127.0.1.1 %s\\n' "$name" > /etc/hosts
 rm -f /etc/ssh/ssh_host_*
-ssh-keygen -A -q
+# One host key, ed25519: ssh-keygen -A would also make a 3072-bit RSA key, most of a boot's CPU.
+ssh-keygen -q -t ed25519 -N "" -f /etc/ssh/ssh_host_ed25519_key
 # The machine's own shell setup (pyenv's shims and their lock under /root) has no place
 # on a lab host: sshd sessions would source it and contend for that lock.
 printf '# lab host: no shell setup\\n' > /root/.bashrc

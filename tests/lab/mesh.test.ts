@@ -1,10 +1,11 @@
 // The tinc mesh on real tincd daemons in lab hosts of both sites, provisioned by the program.
-import { after, before, describe, it } from "node:test";
+import { after, afterEach, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { MESH_ROLE_BASE } from "../../components/config";
 import { meshHubs, meshNodeName } from "../../components/mesh/render";
 import { Lab } from "../../lab/lab";
 import { labSkip } from "./requirements";
+import { baselineLab, handOn, testPassed } from "./baseline";
 import { unreachablePairs } from "../../lab/mesh-check";
 import { LAB_STACKS, provision } from "../../lab/runtime";
 import { LabHost, labHostEntries } from "../../lab/topology";
@@ -33,16 +34,18 @@ async function tincdPids(lab: Lab, hosts: LabHost[]): Promise<Record<string, str
 describe("tinc mesh across both sites", { skip, timeout: 900_000 }, () => {
     let lab: Lab;
     let members: LabHost[];
+    let passed = true;
     before(async () => {
-        lab = new Lab();
-        await lab.up();
+        // Old, new, old, new: old learns new's members on its second run.
+        lab = await baselineLab();
         members = lab.plan.hosts.filter((h) => !h.spare);
-        await provision(lab, LAB_STACKS.old);
-        await provision(lab, LAB_STACKS.new);
-        await provision(lab, LAB_STACKS.old); // old learns new's members
+    });
+    afterEach((t) => {
+        passed &&= testPassed(t);
     });
     after(async () => {
-        await Lab.down();
+        // The host added last leaves the new site first, then the old site's view of it.
+        await handOn(lab, passed, [LAB_STACKS.new, LAB_STACKS.old]);
     });
 
     it("connects all pairs of the 3 old and 3 new hosts over mesh addresses", async () => {

@@ -4,7 +4,10 @@
 // (OneSignal's t0..t5). The report must show:
 // nothing lost anywhere (Redis included), no failed write, the writes after each flip
 // served by the incoming site, and for MariaDB freeze-and-promote held writes released by
-// the switch, before the freeze deadline.
+// the switch, before the freeze deadline. Then the reference stacks' migration, DigitalOcean
+// to AWS, on the lab as a cloud: every host created by the program and booted by Debian's real
+// cloud-init from the program's own user data, as its cloud's login user (root on
+// DigitalOcean, admin with sudo on AWS), the program's first steps meeting hosts mid-boot.
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import * as fs from "fs";
@@ -12,8 +15,10 @@ import * as os from "os";
 import * as path from "path";
 import { runArgv } from "../../lab/lab";
 import { labSkip } from "./requirements";
+import type { CloudBoot, CloudLogins } from "../../lab/cloud-checks";
+import { CLOUD_HOSTS } from "../../lab/topology";
 
-const skip = labSkip(["haproxy", "socat", "python3", "tincd", "mariadbd", "pg_ctlcluster"]);
+const skip = labSkip(["haproxy", "socat", "python3", "tincd", "mariadbd", "pg_ctlcluster", "cloud-init", "sudo", "losetup"]);
 const ROOT = path.resolve(__dirname, "../..");
 
 interface Flip {
@@ -37,7 +42,9 @@ describe("npm run rehearse", { skip, timeout: 2_400_000 }, () => {
         const r = await runArgv([process.execPath, "--import", "tsx", path.join(ROOT, "tools/rehearse.ts"), "--report", report], { timeoutMs: 2_300_000, env: { ...process.env } });
         // CUTOVER_REHEARSAL_REPORT: where to keep the report (CI's figures), passed or not.
         if (process.env.CUTOVER_REHEARSAL_REPORT && fs.existsSync(report)) fs.copyFileSync(report, process.env.CUTOVER_REHEARSAL_REPORT);
-        assert.equal(r.code, 0, `${r.stdout.slice(-3000)}\n${r.stderr.slice(-3000)}`);
+        // A failed flip's whole message (host, step, exit code, stderr) first: CI shows only the end of a run.
+        const failedSteps = r.stdout.split("\n").filter((l) => l.startsWith("   | ")).join("\n");
+        assert.equal(r.code, 0, `${failedSteps}\n${r.stdout.slice(-3000)}\n${r.stderr.slice(-3000)}`);
         const rep = JSON.parse(fs.readFileSync(report, "utf8"));
         assert.equal(rep.ok, true);
         assert.ok(fs.statSync(path.join(dir, "rehearsal-timeline.svg")).size > 1000);
@@ -62,10 +69,27 @@ describe("npm run rehearse", { skip, timeout: 2_400_000 }, () => {
                 }
             }
         }
-        // DigitalOcean to AWS on the lab as a cloud: created hosts booted through cloud-init, both strategies both ways.
+        // DigitalOcean to AWS on the lab as a cloud: every created host booted through cloud-init
+        // from the program's user data, as its cloud's login user; both strategies both ways.
         const clouds = rep.clouds;
-        assert.equal(clouds?.ok, true, JSON.stringify(clouds?.boot));
-        assert.deepEqual(Object.values(clouds.boot as Record<string, { cloudInit: string }>).map((b) => b.cloudInit), Array(6).fill("done"));
+        assert.equal(clouds?.ok, true, JSON.stringify({ boot: clouds?.boot, logins: clouds?.logins, volume: clouds?.volume, rerun: clouds?.rerun }));
+        const boot = clouds.boot as Record<string, CloudBoot>;
+        assert.deepEqual(Object.keys(boot).sort(), CLOUD_HOSTS.map((h) => h.name).sort());
+        for (const [host, b] of Object.entries(boot)) {
+            // The user data's hostname; cloud-init's runcmd ran the first-boot firewall once (it must not wait
+            // for itself); the program's first step ended after the first boot finished (it waited).
+            assert.deepEqual({ cloudInit: b.cloudInit, hostname: b.hostname, ufwActive: b.ufwActive, firstBootFirewall: b.firstBootFirewall, firstStepWaited: b.firstStepWaited }, { cloudInit: "done", hostname: host, ufwActive: true, firstBootFirewall: true, firstStepWaited: true }, host);
+        }
+        // Root on the droplets; admin with sudo on the instances, whose root login is refused. The peer's
+        // runbook logs in as the login user: its key goes to admin's keys, not root's (the step runs through sudo).
+        const logins = clouds.logins as CloudLogins;
+        assert.deepEqual(logins.users, { digitalocean: ["root"], aws: ["admin"] });
+        assert.equal(logins.awsRootRefused, true, "root may log in to an AWS instance");
+        assert.equal(logins.awsAdminSudo, true);
+        assert.deepEqual(logins.peerRunbookKey, { admin: 1, root: 0, owner: "admin" });
+        // The DigitalOcean db droplet keeps its database on its volume (a loop device in the lab).
+        assert.match(clouds.volume.source, /^\/dev\/loop\d+$/);
+        assert.equal(clouds.volume.tables, true);
         assert.equal(clouds.rerun.ran, 0);
         for (const strategy of ["freeze", "dual-primary"]) {
             for (const [name, site] of [["cutover", "new"], ["rollback", "old"]]) {

@@ -8,6 +8,7 @@ import * as fs from "fs";
 import * as path from "path";
 import { LAB_DIR, Lab } from "../../lab/lab";
 import { labSkip } from "./requirements";
+import { baselineLab } from "./baseline";
 import { LAB_STACKS, provision } from "../../lab/runtime";
 import { FlipRun, Write, edgeAdmin, flipFigures, flipUnderLoad, recordedWrites, underLoad } from "../../lab/flip";
 import { SWITCH_RUNS } from "../../components/runbook/detach";
@@ -73,14 +74,18 @@ async function replicationHealthy(lab: Lab, replica: string, primary: string, ms
 
 const MESH: Record<string, string> = { "old-db-1": "198.18.1.110", "new-db-1": "198.18.2.110" };
 
-/** The lab host's processes whose command line starts with `argv0` and contains `text` (pids, root namespace). */
-function processes(argv0: string, text: string): number[] {
+/**
+ * Processes in network namespace `netns` (this lab's: the other lane's lab runs the same
+ * commands) whose command line starts with `argv0` and contains `text` (pids, root namespace).
+ */
+function processes(netns: string, argv0: string, text: string): number[] {
+    const ns = fs.statSync(`/run/netns/${netns}`).ino;
     const pids: number[] = [];
     for (const d of fs.readdirSync("/proc")) {
         if (!/^\d+$/.test(d)) continue;
         try {
             const cmd = fs.readFileSync(`/proc/${d}/cmdline`, "utf8");
-            if (cmd.startsWith(`${argv0}\0`) && cmd.includes(text)) pids.push(Number(d));
+            if (cmd.startsWith(`${argv0}\0`) && cmd.includes(text) && fs.statSync(`/proc/${d}/ns/net`).ino === ns) pids.push(Number(d));
         } catch {
             // gone meanwhile
         }
@@ -153,9 +158,7 @@ async function assertConverged(lab: Lab, client: string, writes: Write[], live: 
 describe("the cutover runbook, triggered by cutover:live", { skip, timeout: 1_800_000 }, () => {
     let lab: Lab;
     before(async () => {
-        lab = new Lab();
-        await lab.up();
-        for (const s of [LAB_STACKS.old, LAB_STACKS.new, LAB_STACKS.old, LAB_STACKS.new]) await provision(lab, s);
+        lab = await baselineLab();
     });
     after(async () => {
         await Lab.down();
@@ -277,14 +280,18 @@ describe("the cutover runbook, triggered by cutover:live", { skip, timeout: 1_80
     });
 
     it("an aborted switch is never re-run blindly: a retry with the same attempt waits while postponed, then completes", async () => {
-        const failing = await flip(lab, "retryabort", "new", { ...PARITY, attempt: 3, validate: "echo smoke test failed >&2; false" });
+        // The smoke test fails on what it finds on the host, not on the flip's settings: the retry
+        // is the same flip (a changed setting would run the precheck again, the digest in every step).
+        const settings = { ...PARITY, attempt: 3, validate: "if [ -e /etc/cutover/smoke-broken ]; then echo smoke test failed >&2; false; fi" };
+        await lab.enter(DB.new, "mkdir -p /etc/cutover && touch /etc/cutover/smoke-broken");
+        const failing = await flip(lab, "retryabort", "new", settings);
         assert.match(failing.error ?? "", /switch on new-db-1: validation failed/);
         assert.ok(await writableWithin(lab, DB.old, 5000), "old-db-1 stayed read-only after the abort");
-        // The hook is fixed, and the operator postpones: the precheck is unchanged (skipped); the switch must wait.
-        await lab.enter(DB.new, "mkdir -p /etc/cutover && touch /etc/cutover/postpone");
+        // The host is fixed, and the operator postpones: the precheck is unchanged (skipped); the switch must wait.
+        await lab.enter(DB.new, "rm -f /etc/cutover/smoke-broken && touch /etc/cutover/postpone");
         let heldWhilePostponed: string[] = [];
         const watcher = (async () => {
-            const waiting = await when(async () => processes("bash", "cutover runbook: switch on new-db-1").length > 0, 60_000);
+            const waiting = await when(async () => processes(lab.host(DB.new).netns, "bash", "cutover runbook: switch on new-db-1").length > 0, 60_000);
             for (let i = 0; i < 8; i++) {
                 await sleep(500);
                 const frozen = await sql(lab, DB.old, "SELECT @@read_only");
@@ -294,7 +301,7 @@ describe("the cutover runbook, triggered by cutover:live", { skip, timeout: 1_80
             await lab.enter(DB.new, "rm -f /etc/cutover/postpone");
             return waiting;
         })();
-        const run = await flip(lab, "retry", "new", { ...PARITY, attempt: 3 });
+        const run = await flip(lab, "retry", "new", settings);
         assert.ok(await watcher, "the retried switch never ran");
         assert.deepEqual(heldWhilePostponed, [], "something was frozen or held while the postpone file existed");
         assert.equal(run.error, undefined);
@@ -306,7 +313,7 @@ describe("the cutover runbook, triggered by cutover:live", { skip, timeout: 1_80
         const r = await flipLosingTheOperator(lab, "lostfrozen", "old", { ...PARITY, attempt: 3 }, async () => {
             // The outgoing database (new) is frozen: the window is between t1 and t4.
             const frozen = await when(async () => (await sql(lab, DB.new, "SELECT @@read_only")) === "1", 60_000);
-            for (const pid of processes("ssh", "cutover runbook: switch on old-db-1")) process.kill(pid, "SIGKILL");
+            for (const pid of processes(lab.plan.admin.netns, "ssh", "cutover runbook: switch on old-db-1")) process.kill(pid, "SIGKILL");
             return frozen;
         });
         assert.ok(r.interrupted, "the freeze was never seen");
@@ -320,7 +327,7 @@ describe("the cutover runbook, triggered by cutover:live", { skip, timeout: 1_80
     it("the operator's SSH client is killed right after promotion: the window commits on the host, never two writable databases", async () => {
         const r = await flipLosingTheOperator(lab, "lostpromoted", "new", { ...PARITY, attempt: 4, validate: "sleep 1" }, async () => {
             const promoted = await when(async () => (await sql(lab, DB.new, "SELECT @@read_only")) === "0", 60_000);
-            for (const pid of processes("ssh", "cutover runbook: switch on new-db-1")) process.kill(pid, "SIGKILL");
+            for (const pid of processes(lab.plan.admin.netns, "ssh", "cutover runbook: switch on new-db-1")) process.kill(pid, "SIGKILL");
             // Never both writable, from the kill to the window's end.
             for (let i = 0; i < 20; i++) {
                 const both = [await sql(lab, DB.old, "SELECT @@read_only"), await sql(lab, DB.new, "SELECT @@read_only")];

@@ -9,7 +9,7 @@ import { admits } from "../../lab/firewall-check";
 import { cutRules, hostInitScript, networkCommands } from "../../lab/render";
 import { ADMIN_CIDR, CLOUD_HOSTS, cloudLabStackConfig, labPlan, labStackConfig, segmentOf } from "../../lab/topology";
 import { ROOT } from "../helpers";
-import { LAB_FILE_SECONDS, lanesFor } from "../../tools/test-lab";
+import { LAB_CHAINS, LAB_FILE_SECONDS, lanesFor } from "../../tools/test-lab";
 import { opensshPrivateKey, opensshPublicKey } from "../../tools/offline/mocks";
 import * as crypto from "crypto";
 import * as os from "os";
@@ -89,15 +89,30 @@ describe("lab plan", () => {
 });
 
 describe("the lab test lanes", () => {
-    it("puts every lab test file in exactly one lane, the lanes within the longest file of each other", () => {
+    const seconds = (f: string) => LAB_FILE_SECONDS[path.basename(f)] ?? 150;
+    it("puts every lab test file in exactly one lane, the lanes within the longest file or chain of each other", () => {
         const files = fs.readdirSync(path.join(ROOT, "tests/lab")).filter((f) => f.endsWith(".test.ts")).map((f) => path.join(ROOT, "tests/lab", f));
         const lanes = lanesFor(files, 2);
         assert.equal(lanes.length, 2);
         assert.deepEqual(lanes.flat().sort(), [...files].sort());
-        const load = (lane: string[]) => lane.reduce((s, f) => s + (LAB_FILE_SECONDS[path.basename(f)] ?? 150), 0);
-        const longest = Math.max(...files.map((f) => LAB_FILE_SECONDS[path.basename(f)] ?? 150));
+        const load = (lane: string[]) => lane.reduce((s, f) => s + seconds(f), 0);
+        const chains = LAB_CHAINS.map((c) => c.reduce((s, f) => s + seconds(f), 0));
+        const longest = Math.max(...files.map(seconds), ...chains);
         assert.ok(Math.abs(load(lanes[0]) - load(lanes[1])) <= longest, `lanes of ${load(lanes[0])} s and ${load(lanes[1])} s`);
         assert.deepEqual(lanesFor(files.slice(0, 1), 4), [files.slice(0, 1)], "an empty lane would build a lab for nothing");
+    });
+    it("runs a chain's files in one lane, one after another in the chain's order, also when only some are given", () => {
+        const dir = path.join(ROOT, "tests/lab");
+        const files = fs.readdirSync(dir).filter((f) => f.endsWith(".test.ts")).sort().reverse().map((f) => path.join(dir, f));
+        for (const chain of LAB_CHAINS) {
+            for (const given of [chain, chain.slice(1)]) {
+                const chosen = files.filter((f) => given.includes(path.basename(f)) || !chain.includes(path.basename(f)));
+                const lane = lanesFor(chosen, 2).find((l) => l.some((f) => given.includes(path.basename(f))))!;
+                const names = lane.map((f) => path.basename(f));
+                const start = names.indexOf(given[0]);
+                assert.deepEqual(names.slice(start, start + given.length), given, `lane ${names.join(", ")}`);
+            }
+        }
     });
     it("knows each lab test file's time (a file without one is balanced as 150 s)", () => {
         const files = fs.readdirSync(path.join(ROOT, "tests/lab")).filter((f) => f.endsWith(".test.ts"));

@@ -156,6 +156,8 @@ export async function evaluate(projectDir: string, stackFile: StackFile, options
     } catch (e) {
         failures.unshift(e);
     }
+    // As the engine does after a failed step: what is still running on hosts finishes and is recorded.
+    if (failures.length > 0) await mocks.settle();
     Error.stackTraceLimit = limit;
     Error.prepareStackTrace = format;
     if (failures.length > 0) {

@@ -125,7 +125,7 @@ function runWorker(projectDir: string, stackFile: StackFile, options: MockOption
             child.kill("SIGKILL");
             reject(new Error(`evaluating stack ${stackFile.stack} took longer than ${timeoutMs / 1000} s`));
         }, timeoutMs);
-        const onMessage = (m: { evaluation?: Evaluation; failure?: string; retire?: "error" | "memory" }) => {
+        const onMessage = (m: { evaluation?: Evaluation; failure?: string; retire?: boolean }) => {
             done();
             if (!m.retire) putBack(child, projectDir);
             if (m.evaluation) resolve(m.evaluation);

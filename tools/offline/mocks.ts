@@ -149,6 +149,11 @@ export class CloudMocks implements pulumi.runtime.Mocks {
         await this.executor?.finish();
     }
 
+    /** Lab only, after a failure: the steps still running finish and are recorded. */
+    async settle(): Promise<void> {
+        await this.executor?.settle();
+    }
+
     /** A value known only after apply: unknown in preview, `value` otherwise. */
     private computed<T>(value: T): T | string {
         return this.options.preview ? UNKNOWN : value;

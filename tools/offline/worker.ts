@@ -35,7 +35,7 @@ process.on("message", async (req: Request) => {
     // A program that failed halfway may leave work behind (pending applies, late rejections):
     // that worker is not used again. A config error comes before any resource, so it leaves none.
     const failed = answer.failure !== undefined || answer.evaluation?.error?.kind === "program";
-    const retire = failed ? "error" : process.memoryUsage().rss / 2 ** 20 > RETIRE_MB ? "memory" : undefined;
+    const retire = failed || process.memoryUsage().rss / 2 ** 20 > RETIRE_MB;
     // What the evaluation left is garbage now: collect it before the next request, so the
     // process's peak stays that of one evaluation rather than growing with each.
     process.send!({ ...answer, retire }, undefined, {}, () => (retire ? process.exit(answer.failure ? 1 : 0) : global.gc?.()));
