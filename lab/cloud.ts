@@ -3,9 +3,13 @@
 // cloud's keys and login user), and a DigitalOcean volume becomes a loop device linked
 // where the droplet looks for it. Called by the cloud mocks while the program runs; the
 // cloud answers at once, as DigitalOcean and EC2 do, and the host finishes booting later.
-// Modelled: first boot, login users, keys, sudo, the volume's device. Not modelled: cloud
-// firewalls and security groups (their rules are checked by the policy pack and the unit
-// tests), images, sizes, regions.
+// Modelled: first boot, login users, keys, sudo, the volume's device, and an auto-scaling
+// group's instances (slots <group>-asg-<n>): launched from its launch template's user data,
+// scaled to its desired capacity, and replaced one after another when the group names another
+// template version (an instance refresh), each replacement healthy (its first boot finished)
+// before the next instance goes. Not modelled: cloud firewalls and security groups (their
+// rules are checked by the policy pack and the unit tests), the load balancer in front of a
+// group and its health checks, images, sizes, regions.
 import { spawn, spawnSync } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
@@ -109,5 +113,86 @@ export function detachVolumes(dir: string): void {
     for (const f of fs.readdirSync(cloud).filter((x) => x.endsWith(".img"))) {
         const devices = spawnSync("losetup", ["-j", path.join(cloud, f), "-O", "NAME", "-n"], { encoding: "utf8" }).stdout.split("\n").filter(Boolean);
         for (const d of devices) spawnSync("losetup", ["-d", d.trim()]);
+    }
+}
+
+/** An auto-scaling group as the lab runs it: its name, the instances it wants, what they boot from. */
+export interface GroupSpec {
+    name: string;
+    desired: number;
+    /** The launch template's version the group names: instances of another version are replaced. */
+    version: string;
+    /** The template's user data (decoded) and the key pair's public key. */
+    userData: string;
+    publicKeys: string[];
+}
+
+/** The slots of a group's instances, <group>-asg-1, -2, ... in order. */
+export function groupSlots(lab: CloudLab, group: string): string[] {
+    const prefix = `${group}-asg-`;
+    return Object.keys(lab.slots)
+        .filter((n) => n.startsWith(prefix) && /^\d+$/.test(n.slice(prefix.length)) && lab.slots[n].kind === "aws")
+        .sort((a, b) => Number(a.slice(prefix.length)) - Number(b.slice(prefix.length)));
+}
+
+/** The template version a slot's instance was launched from ("" when none runs there). */
+export function instanceVersion(lab: CloudLab, name: string): string {
+    const file = path.join(folder(lab, name), "version");
+    return fs.existsSync(file) ? fs.readFileSync(file, "utf8").trim() : "";
+}
+
+function launch(lab: CloudLab, name: string, g: GroupSpec): void {
+    bootCloudHost(lab, name, "aws", g.userData, g.publicKeys);
+    fs.writeFileSync(path.join(folder(lab, name), "version"), `${g.version}\n`);
+}
+
+/** Terminates the instance in a slot: every process of its namespace ends (its disk, a tmpfs, with them). */
+async function terminate(lab: CloudLab, name: string): Promise<void> {
+    const netns = lab.slots[name].netns;
+    for (let attempt = 0; attempt < 100; attempt++) {
+        const pids = spawnSync("ip", ["netns", "pids", netns], { encoding: "utf8" }).stdout.split("\n").filter(Boolean);
+        if (pids.length === 0) {
+            fs.rmSync(folder(lab, name), { recursive: true, force: true });
+            return;
+        }
+        spawnSync("kill", ["-9", ...pids]);
+        await new Promise((r) => setTimeout(r, 100));
+    }
+    throw new CloudError(`the lab could not terminate the instance ${name}: processes of ${netns} do not end`);
+}
+
+/** Waits until the instance in a slot finished its first boot (cloud-init's boot-finished). */
+async function healthy(lab: CloudLab, name: string, timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+        const init = hostInitPid(lab.slots[name].netns);
+        if (init && spawnSync("nsenter", ["-t", init, "-m", "test", "-e", "/var/lib/cloud/instance/boot-finished"]).status === 0) return;
+        await new Promise((r) => setTimeout(r, 250));
+    }
+    throw new CloudError(`the instance ${name} did not finish its first boot within ${timeoutMs / 1000} s (its log: ${path.join(lab.dir, `${name}.log`)})`);
+}
+
+/**
+ * Brings a group's instances to its spec, as EC2 Auto Scaling does: launches the missing ones
+ * at once (the call returns while they boot), terminates those past the desired capacity, and
+ * replaces instances of another template version one at a time, each replacement healthy
+ * before the next instance is terminated (the instance refresh; here inside the group's update,
+ * where the provider would return once the refresh started).
+ */
+export async function scaleGroup(lab: CloudLab, g: GroupSpec): Promise<void> {
+    const slots = groupSlots(lab, g.name);
+    if (g.desired > slots.length) {
+        throw new CloudError(`the lab's auto-scaling group ${g.name} has room for ${slots.length} instances (${slots.join(", ") || "no slot"}); its desired capacity is ${g.desired} (lab/topology.ts)`);
+    }
+    const wanted = slots.slice(0, g.desired);
+    for (const name of wanted) if (!instanceVersion(lab, name)) launch(lab, name, g);
+    for (const name of slots.slice(g.desired)) if (instanceVersion(lab, name)) await terminate(lab, name);
+    for (const name of wanted) {
+        if (instanceVersion(lab, name) === g.version) continue;
+        // The refresh's minimum healthy share: every other instance serves while this one goes.
+        for (const other of wanted.filter((n) => n !== name)) await healthy(lab, other, 180_000);
+        await terminate(lab, name);
+        launch(lab, name, g);
+        await healthy(lab, name, 180_000);
     }
 }

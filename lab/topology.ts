@@ -171,3 +171,26 @@ export function cloudLabStackConfig(plan: LabPlan, site: string, peerStack?: str
         ...(peerStack ? { "cutover:peer": `organization/cutover/${peerStack}` } : {}),
     };
 }
+
+/**
+ * Adido's new site in the lab as a cloud: an auto-scaled app tier on AWS, the group's
+ * instances launched into these slots (lab/cloud.ts scaleGroup), nothing else on the site.
+ */
+export const AUTOSCALED_HOSTS: LabHostSpec[] = [1, 2].map((n) => ({ name: `new-app-asg-${n}`, site: "new", role: "app", octet: 30 + n, cloud: "aws" }));
+
+export const LAB_AUTOSCALED_STACK = "lab-asg";
+
+/** The stack config of that site: two instances (the group's min and max), the operators' keys given. */
+export function autoscaledLabStackConfig(plan: LabPlan, sshPublicKeys: string[]): Record<string, unknown> {
+    return {
+        "cutover:site": "new",
+        "cutover:provider": "aws",
+        "cutover:region": "eu-west-1",
+        "cutover:adminCidrs": [ADMIN_CIDR],
+        "cutover:network": { cidr: segmentOf(plan, "new").cidr },
+        "cutover:pools": { app: { count: 2, size: "t3.medium", autoscaling: { min: 2, max: 2 } } },
+        "cutover:sshPublicKeys": sshPublicKeys,
+        "cutover:edge": { proxied: false },
+        "cutover:dns": { zoneId: LAB_ZONE_ID, zone: "lab.example.com" },
+    };
+}

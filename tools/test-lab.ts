@@ -28,6 +28,7 @@ export const LAB_FILE_SECONDS: Record<string, number> = {
     "adopt.test.ts": 73,
     "backup.test.ts": 24,
     "volume.test.ts": 4,
+    "autoscaling.test.ts": 90,
 };
 
 /**

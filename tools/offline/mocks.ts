@@ -7,7 +7,7 @@ import { hostAddress, parseCidr } from "../../components/cidr";
 import * as fs from "fs";
 import * as path from "path";
 import { CommandExecutor, LabExecution } from "../../lab/executor";
-import { CloudLab, attachVolume, bootCloudHost } from "../../lab/cloud";
+import { CloudLab, attachVolume, bootCloudHost, scaleGroup } from "../../lab/cloud";
 import { certRequest, locallySignedCert, selfSignedCert } from "./certs";
 import { unwrapSecrets } from "./secrets";
 
@@ -29,10 +29,11 @@ export interface MockOptions {
 
 /**
  * Resources whose outputs are created once and then kept in Pulumi state (keys, passwords,
- * certificates). The lab keeps them across runs as the state would; otherwise every run
- * would mint new keys that the other site does not know yet.
+ * certificates; a launch template, whose version number grows when it changes). The lab keeps
+ * them across runs as the state would; otherwise every run would mint new keys that the other
+ * site does not know yet.
  */
-const STATEFUL = new Set(["tls:index/privateKey:PrivateKey", "tls:index/selfSignedCert:SelfSignedCert", "tls:index/locallySignedCert:LocallySignedCert", "tls:index/certRequest:CertRequest", "random:index/randomPassword:RandomPassword"]);
+const STATEFUL = new Set(["tls:index/privateKey:PrivateKey", "tls:index/selfSignedCert:SelfSignedCert", "tls:index/locallySignedCert:LocallySignedCert", "tls:index/certRequest:CertRequest", "random:index/randomPassword:RandomPassword", "aws:ec2/launchTemplate:LaunchTemplate"]);
 
 const UNKNOWN = pulumi.runtime.unknownValue;
 
@@ -93,6 +94,8 @@ export class CloudMocks implements pulumi.runtime.Mocks {
     private readonly cloud?: CloudLab;
     /** The cloud's public keys by DigitalOcean fingerprint or EC2 key pair name; droplet names and volumes by id. */
     private readonly cloudKeys = new Map<string, string>();
+    /** Launch templates by id: what their instances boot from (the user data, base64, and the key pair). */
+    private readonly templates = new Map<string, { userData: string; keyName: string }>();
     private readonly dropletNames = new Map<string, string>();
     private readonly volumes = new Map<string, { name: string; size: number }>();
 
@@ -197,6 +200,25 @@ export class CloudMocks implements pulumi.runtime.Mocks {
             if (!volume || !droplet) throw new Error(`lab cloud: volume attachment ${args.name} names an unknown volume or droplet`);
             return attachVolume(this.cloud, droplet, volume.name, volume.size).then(() => this.keep(args, () => this.create(args)));
         }
+        if (this.cloud && args.type === "aws:autoscaling/group:Group") return this.scale(args);
+        const made = this.keep(args, () => this.create(args));
+        if (args.type === "aws:ec2/launchTemplate:LaunchTemplate") this.templates.set(made.id, { userData: String(inputs.userData ?? ""), keyName: String(inputs.keyName ?? "") });
+        return made;
+    }
+
+    /** Lab only: an auto-scaling group's instances become lab hosts booted from its launch template (lab/cloud.ts). */
+    private async scale(args: pulumi.runtime.MockResourceArgs): Promise<{ id: string; state: Record<string, unknown> }> {
+        const inputs = args.inputs as Record<string, any>;
+        const template = this.templates.get(String(inputs.launchTemplate?.id));
+        if (!template) throw new Error(`lab cloud: auto-scaling group ${args.name} names an unknown launch template ${JSON.stringify(inputs.launchTemplate?.id)}`);
+        const key = this.cloudKeys.get(template.keyName);
+        await scaleGroup(this.cloud!, {
+            name: String(inputs.name),
+            desired: Number(inputs.desiredCapacity),
+            version: String(inputs.launchTemplate.version),
+            userData: Buffer.from(template.userData, "base64").toString("utf8"),
+            publicKeys: key ? [key] : [],
+        });
         return this.keep(args, () => this.create(args));
     }
 
@@ -296,10 +318,13 @@ export class CloudMocks implements pulumi.runtime.Mocks {
                     Object.assign(state, { publicIp: slot.address, privateIp: slot.address });
                 }
                 break;
-            case "aws:ec2/launchTemplate:LaunchTemplate":
+            case "aws:ec2/launchTemplate:LaunchTemplate": {
                 id = `lt-${h.slice(0, 17)}`;
-                Object.assign(state, { latestVersion: 1, arn: `arn:aws:ec2:eu-west-1:123456789012:launch-template/${id}` });
+                // A changed template is a new version of the same template (kept in the lab and with keepIn).
+                const before = this.kept[`${args.type}::${args.name}`]?.result.state.latestVersion;
+                Object.assign(state, { latestVersion: typeof before === "number" ? before + 1 : 1, arn: `arn:aws:ec2:eu-west-1:123456789012:launch-template/${id}` });
                 break;
+            }
             case "aws:lb/loadBalancer:LoadBalancer":
                 id = `arn:aws:elasticloadbalancing:eu-west-1:123456789012:loadbalancer/app/${inputs.name}/${h.slice(0, 16)}`;
                 Object.assign(state, { arn: id, dnsName: this.computed(`${inputs.name}-${parseInt(h.slice(0, 8), 16)}.eu-west-1.elb.amazonaws.com`), zoneId: "Z32O12XQLNTSW2" });
