@@ -3,7 +3,7 @@ import * as command from "@pulumi/command";
 import * as tls from "@pulumi/tls";
 import { MeshPlan } from "../config";
 import { Host } from "../types";
-import { MeshHost, meshHubs, meshNodeName, meshScript, siteHubs } from "./render";
+import { MeshHost, meshHubs, meshNodeName, meshScript, pkcs1PublicKey, siteHubs } from "./render";
 
 export interface TincMeshArgs {
     site: string;
@@ -43,7 +43,8 @@ export class TincMesh extends pulumi.ComponentResource {
                 publicAddress,
                 port: args.plan.port,
                 meshAddress: args.plan.addresses[h.name],
-                publicKey,
+                // Converted once here, not in each of the many host files that carry it.
+                publicKey: pkcs1PublicKey(publicKey),
             })),
         );
         const withPeers = (mine: MeshHost[], theirs: MeshHost[] | undefined) => [...mine, ...(theirs ?? []).filter((m) => m.site !== args.site)];

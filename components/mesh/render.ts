@@ -18,7 +18,7 @@ export interface MeshHost {
     port: number;
     /** Its address inside the mesh. */
     meshAddress: string;
-    /** PEM public key (SPKI, as @pulumi/tls exports it, or PKCS#1). */
+    /** PEM public key: PKCS#1 as the site publishes it (SPKI, as @pulumi/tls exports it, is converted). */
     publicKey: string;
 }
 

@@ -202,14 +202,16 @@ export async function evaluateStack(o: EvaluateOptions): Promise<PlanResult> {
         }
         // The documented first deploy, old -> new -> old -> new: this stack as if its peer were
         // not deployed yet (or, if it cannot stand alone, after the peer's first deploy), then
-        // the peer seeing those outputs, then this stack seeing the peer's.
-        let alone = await runWorker(projectDir, stackFile, { preview: false, keepIn: o.keepIn }, timeoutMs);
-        if (alone.error) {
-            const peerFirst = await runWorker(projectDir, peerFile, { preview: false, keepIn: o.keepIn }, timeoutMs);
-            if (!peerFirst.error) {
-                const first = asPeerOutputs(peerFirst.outputs);
-                alone = await runWorker(projectDir, stackFile, { preview: false, peerOutputs: first.values, peerSecretOutputNames: first.secretNames, keepIn: o.keepIn }, timeoutMs);
-            }
+        // the peer seeing those outputs, then this stack seeing the peer's. Both first deploys
+        // run at once (two workers): which one is needed shows only when they end.
+        const [aloneFirst, peerFirst] = await Promise.all([
+            runWorker(projectDir, stackFile, { preview: false, keepIn: o.keepIn }, timeoutMs),
+            runWorker(projectDir, peerFile, { preview: false, keepIn: o.keepIn }, timeoutMs),
+        ]);
+        let alone = aloneFirst;
+        if (alone.error && !peerFirst.error) {
+            const first = asPeerOutputs(peerFirst.outputs);
+            alone = await runWorker(projectDir, stackFile, { preview: false, peerOutputs: first.values, peerSecretOutputNames: first.secretNames, keepIn: o.keepIn }, timeoutMs);
         }
         const seen = alone.error ? { values: {}, secretNames: [] } : asPeerOutputs(alone.outputs);
         peer = await runWorker(projectDir, peerFile, { preview: false, peerOutputs: seen.values, peerSecretOutputNames: seen.secretNames, keepIn: o.keepIn }, timeoutMs);
