@@ -181,6 +181,8 @@ async function healthy(lab: CloudLab, name: string, timeoutMs: number): Promise<
  */
 export async function scaleGroup(lab: CloudLab, g: GroupSpec): Promise<void> {
     const slots = groupSlots(lab, g.name);
+    // A capacity that is not a count would read as 0 and terminate every instance.
+    if (!Number.isInteger(g.desired) || g.desired < 0) throw new CloudError(`the lab's auto-scaling group ${g.name}: desired capacity ${g.desired} is not a count of instances`);
     if (g.desired > slots.length) {
         throw new CloudError(`the lab's auto-scaling group ${g.name} has room for ${slots.length} instances (${slots.join(", ") || "no slot"}); its desired capacity is ${g.desired} (lab/topology.ts)`);
     }

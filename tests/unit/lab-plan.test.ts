@@ -7,7 +7,8 @@ import YAML from "yaml";
 import { containsAddress, parseCidr } from "../../components/cidr";
 import { admits } from "../../lab/firewall-check";
 import { cutRules, hostInitScript, networkCommands } from "../../lab/render";
-import { ADMIN_CIDR, CLOUD_HOSTS, cloudLabStackConfig, labPlan, labStackConfig, segmentOf } from "../../lab/topology";
+import { ADMIN_CIDR, AUTOSCALED_HOSTS, CLOUD_HOSTS, cloudLabStackConfig, labPlan, labStackConfig, segmentOf } from "../../lab/topology";
+import { groupSlots, scaleGroup } from "../../lab/cloud";
 import { ROOT } from "../helpers";
 import { LAB_CHAINS, LAB_FILE_SECONDS, lanesFor } from "../../tools/test-lab";
 import { opensshPrivateKey, opensshPublicKey } from "../../tools/offline/mocks";
@@ -117,5 +118,22 @@ describe("the lab test lanes", () => {
     it("knows each lab test file's time (a file without one is balanced as 150 s)", () => {
         const files = fs.readdirSync(path.join(ROOT, "tests/lab")).filter((f) => f.endsWith(".test.ts"));
         assert.deepEqual(files.filter((f) => LAB_FILE_SECONDS[f] === undefined), []);
+    });
+});
+
+describe("the lab's auto-scaling group", () => {
+    const plan = labPlan(AUTOSCALED_HOSTS);
+    const cloud = (dir: string) => ({ dir, slots: Object.fromEntries(plan.hosts.map((h) => [h.name, { kind: h.cloud!, address: h.address, netns: h.netns }])) });
+    const spec = { name: "new-app", version: "1", userData: "#cloud-config\n", publicKeys: [] };
+    it("launches into its slots in order, and refuses a capacity it has no room for or that is not a count, before touching any instance", async () => {
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), "cutover-asg-"));
+        try {
+            assert.deepEqual(groupSlots(cloud(dir), "new-app"), ["new-app-asg-1", "new-app-asg-2"]);
+            await assert.rejects(scaleGroup(cloud(dir), { ...spec, desired: 3 }), /has room for 2 instances \(new-app-asg-1, new-app-asg-2\); its desired capacity is 3/);
+            await assert.rejects(scaleGroup(cloud(dir), { ...spec, desired: Number(undefined) }), /desired capacity NaN is not a count/);
+            assert.deepEqual(fs.readdirSync(dir), [], "nothing launched or terminated");
+        } finally {
+            fs.rmSync(dir, { recursive: true, force: true });
+        }
     });
 });
