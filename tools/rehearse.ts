@@ -258,7 +258,14 @@ async function flipBothWays(lab: Lab, sc: FlipScenario, series: Series[], out: R
         out[name] = { ...f, heldServedBy: heldServedBy(run.writes, run.audit), error: run.error, switchMs: run.to - run.from, steps: steps.map(({ step, host, ms }) => ({ step, host, ms })), audit: run.audit, redis: redisWrites };
         // The steps as they started, and the switch's t0..t5 from the audit record.
         const tMarks = ["held", "frozen", "caught-up", "promoted", "committed", "routed"].map((k, i) => ({ label: `t${i} ${k}`, at: Number(run.audit?.[k]) })).filter((m) => m.at > 0);
-        series.push({ title: `${sc.label} ${name}: cutover:live -> ${to}, ${sc.rate} writes/s through the old edge`, writes: run.writes, marks: [...steps.map((st) => ({ label: `${st.step} step`, at: st.startedAt })), ...tMarks].sort((a, b) => a.at - b.at) });
+        const held = Number(run.audit?.held);
+        const routed = Number(run.audit?.routed);
+        series.push({
+            title: `${sc.label} ${name}: cutover:live -> ${to}, ${sc.rate} writes/s through the old edge`,
+            writes: run.writes,
+            marks: [...steps.map((st) => ({ label: `${st.step} step`, at: st.startedAt })), ...tMarks].sort((a, b) => a.at - b.at),
+            ...(held > 0 && routed >= held ? { window: { from: held, to: routed } } : {}),
+        });
         console.log(`   ${run.error ? "FAILED" : "ok"}; ${f.writes} writes, ${f.failed} failed, ${f.lost} lost, ${f.duplicated} duplicated; unavailable ${f.unavailableMs} ms; switch step ${run.to - run.from} ms; latency inside p50 ${f.window.p50Ms} / p99 ${f.window.p99Ms} / max ${f.window.maxMs} ms; then served by ${f.servedAfter.join(", ")}`);
         console.log(`   steps: ${steps.map((st) => `${st.step} ${st.ms} ms`).join(", ")}`);
         if (run.audit) console.log(`   audit: lost transactions ${run.audit.lostTransactions}${run.audit.held ? `; t0 held -> t5 routed ${Number(run.audit.routed) - Number(run.audit.held)} ms` : ""}`);

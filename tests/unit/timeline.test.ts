@@ -37,4 +37,27 @@ describe("rehearsal timeline", () => {
         assert.equal((svg.match(/<line class="failed"/g) ?? []).length, 4, "two failed writes per panel");
         assert.match(svg, /rollback &lt;old&gt;/, "titles are escaped");
     });
+    it("draws a held switch's window again zoomed: every write sent in it as a dot at its latency, failed ones red", () => {
+        const all = writes();
+        // t0 at 1 s, t5 at 2 s: the panel reaches from 0.75 s to 2.25 s.
+        const svg = timelineSvg([{ title: "cutover", writes: all, marks: [{ label: "t0 held", at: T0 + 1000 }, { label: "t5 routed", at: T0 + 2000 }, { label: "resume step", at: T0 + 3500 }], window: { from: T0 + 1000, to: T0 + 2000 } }]);
+        const inside = all.filter((w) => w.sent >= T0 + 750 && w.sent <= T0 + 2250);
+        const dots = [...svg.matchAll(/<circle class="(write|failed)" cx="([\d.]+)" cy="([\d.]+)"/g)].map((m) => ({ status: m[1], cx: Number(m[2]), cy: Number(m[3]) }));
+        assert.equal(dots.length, inside.length, "one dot per write sent in the window");
+        assert.equal(dots.filter((d) => d.status === "failed").length, 0, "the failed writes at 3 s are outside it");
+        // The first write held (sent at 1 s, answered at 2 s: 1000 ms) sits higher than the one before it (5 ms).
+        const before = dots[inside.findIndex((w) => w.sent === T0 + 980)];
+        const firstHeld = dots[inside.findIndex((w) => w.sent === T0 + 1000)];
+        assert.ok(firstHeld.cy < before.cy - 100, `held ${firstHeld.cy}, before ${before.cy}`);
+        assert.ok(firstHeld.cx > before.cx, "by when they were sent");
+        assert.match(svg, />1000 ms<\/text>/, "the latency axis reaches the slowest write");
+        assert.match(svg, />-200 ms<\/text>[\s\S]*>1200 ms<\/text>/, "ticks every 100 ms from t0");
+        assert.equal((svg.match(/>resume step</g) ?? []).length, 1, "a mark outside the window is drawn once, in the flip's panel");
+        assert.doesNotMatch(timelineSvg([{ title: "dual-primary", writes: all, marks: [] }]), /<circle/, "no window without a held switch");
+    });
+    it("failed writes in the window are red dots", () => {
+        const all = writes().map((w) => (w.seq === 60 ? { ...w, status: 503 } : w));
+        const svg = timelineSvg([{ title: "cutover", writes: all, marks: [], window: { from: T0 + 1000, to: T0 + 2000 } }]);
+        assert.equal((svg.match(/<circle class="failed"/g) ?? []).length, 1);
+    });
 });
