@@ -136,7 +136,7 @@ export function groupSlots(lab: CloudLab, group: string): string[] {
 }
 
 /** The template version a slot's instance was launched from ("" when none runs there). */
-function instanceVersion(lab: CloudLab, name: string): string {
+export function instanceVersion(lab: CloudLab, name: string): string {
     const file = path.join(folder(lab, name), "version");
     return fs.existsSync(file) ? fs.readFileSync(file, "utf8").trim() : "";
 }

@@ -144,8 +144,9 @@ async function main() {
         // on the outgoing Redis meanwhile.
         const url = `http://${lab.plan.hosts.find((h) => h.role === "edge" && h.site === "old")!.address}/`;
         const strategies: Record<string, Record<string, FlipReport>> = {};
-        // In the report from the start: a flip that fails keeps the ones before it (and itself) there.
-        report.cutover = { ratePerSecond: args.rate, freezeMs: REHEARSAL_FREEZE_MS, clientsVia: url, ...strategies };
+        // In the report from the start, each strategy as it begins: a flip that fails keeps the ones before it (and itself) there.
+        const inReport = () => (report.cutover = { ratePerSecond: args.rate, freezeMs: REHEARSAL_FREEZE_MS, clientsVia: url, ...strategies });
+        inReport();
         const series: Series[] = [];
         const db = (engine: string, phase: string) => JSON.stringify({ engine, phase });
         const redis = (phase: string) => JSON.stringify({ engine: "redis", phase });
@@ -173,7 +174,7 @@ async function main() {
                 }
             }
             strategies[strategy] = {};
-            report.cutover = { ratePerSecond: args.rate, freezeMs: REHEARSAL_FREEZE_MS, clientsVia: url, ...strategies };
+            inReport();
             await flipBothWays(lab, { stack: LAB_STACKS.new, label: strategy, client: sc.client, engine: sc.engine, extra: sc.extra, runbook: sc.runbook, url, rate: args.rate }, series, strategies[strategy]);
             // A failed flip ends the flips: the next ones would start from wherever its abort left the sites.
             if (!flipsOk(strategies)) break;

@@ -8,6 +8,7 @@ import * as fs from "fs";
 import * as path from "path";
 import { LAB_DIR, Lab, runArgv } from "../../lab/lab";
 import { sshArgv } from "../../lab/ssh";
+import { instanceVersion } from "../../lab/cloud";
 import { labSkip } from "./requirements";
 import { Provisioned, provision } from "../../lab/runtime";
 import { AUTOSCALED_HOSTS, LAB_AUTOSCALED_STACK, LAB_PREFIX, autoscaledLabStackConfig, labPlan } from "../../lab/topology";
@@ -40,8 +41,7 @@ describe("an auto-scaled app tier on the lab as a cloud (AWS)", { skip, timeout:
         for (const name of INSTANCES) {
             const r = await lab.enter(name, `printf '%s\\n' "$(cut -d' ' -f2 /etc/ssh/ssh_host_ed25519_key.pub)" "$(cloud-init status | sed 's/^status: //')" "$(hostname)" "$(ufw status | head -n 1)"`);
             const [hostKey = "", cloudInit = "", hostname = "", ufw = ""] = r.stdout.split("\n");
-            const versionFile = path.join(LAB_DIR, "cloud", name, "version");
-            out[name] = { hostKey, cloudInit, hostname, ufw, version: fs.existsSync(versionFile) ? fs.readFileSync(versionFile, "utf8").trim() : "" };
+            out[name] = { hostKey, cloudInit, hostname, ufw, version: instanceVersion({ dir: LAB_DIR, slots: {} }, name) };
         }
         return out;
     }
